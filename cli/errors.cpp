@@ -1,0 +1,9 @@
+#include <iostream>
+
+#include "commands.hpp"
+
+namespace troupe::cli {
+
+void print_error(const std::string& message) { std::cerr << "troupe: error: " << message << '\n'; }
+
+}  // namespace troupe::cli

@@ -1,0 +1,84 @@
+#include <iostream>
+
+#include "commands.hpp"
+#include "troupe/registry.hpp"
+
+namespace troupe::cli {
+namespace {
+
+Value describe_params(const Signature& sig) {
+  Value params = Value::array();
+  for (const auto& param : sig.params) {
+    Value p = {{"name", param.name}, {"type", param.type}};
+    if (param.default_value) {
+      p["default"] = *param.default_value;
+    }
+    params.push_back(std::move(p));
+  }
+  return params;
+}
+
+template <typename Info>
+Value describe_all(const std::vector<Info>& infos) {
+  Value out = Value::array();
+  for (const auto& info : infos) {
+    Value entry = {{"name", info.signature.qualified_name},
+                   {"signature", info.signature.to_string()},
+                   {"doc", info.doc},
+                   {"params", describe_params(info.signature)}};
+    if (info.signature.kind == "task") {
+      entry["result"] = info.signature.result_type;
+    }
+    out.push_back(std::move(entry));
+  }
+  return out;
+}
+
+template <typename Info>
+void print_section(const char* title, const std::vector<Info>& infos) {
+  std::cout << title << " (" << infos.size() << "):\n";
+  if (infos.empty()) {
+    std::cout << "  (none)\n";
+  }
+  for (const auto& info : infos) {
+    std::cout << "  " << info.signature.to_string() << '\n';
+    if (!info.doc.empty()) {
+      std::cout << "      " << info.doc << '\n';
+    }
+  }
+}
+
+}  // namespace
+
+int run_inspect(const InspectOptions& options) {
+  try {
+    const Plugin& plugin = load_plugin(options.plugin);
+    const PluginDescriptor& d = plugin.descriptor();
+    if (options.json) {
+      Value out = {{"name", plugin.name()},
+                   {"version", plugin.version()},
+                   {"path", plugin.path().string()},
+                   {"sdk_version", plugin.sdk_version()},
+                   {"abi_version", plugin.abi_version()},
+                   {"build_key", plugin.build_key()},
+                   {"tasks", describe_all(d.tasks)},
+                   {"initializers", describe_all(d.initializers)},
+                   {"finalizers", describe_all(d.finalizers)}};
+      std::cout << out.dump(2) << '\n';
+      return kOk;
+    }
+    std::cout << "plugin " << plugin.name() << ' ' << plugin.version() << '\n'
+              << "  file:       " << plugin.path().string() << '\n'
+              << "  sdk:        " << plugin.sdk_version() << " (abi " << plugin.abi_version() << ")\n"
+              << "  build key:  " << plugin.build_key() << '\n';
+    print_section("tasks", d.tasks);
+    print_section("initializers", d.initializers);
+    print_section("finalizers", d.finalizers);
+    return kOk;
+  } catch (const Error& e) {
+    print_error(e.what());
+    return kUsageError;
+  }
+}
+
+}  // namespace troupe::cli

@@ -1,0 +1,41 @@
+#include <CLI/CLI.hpp>
+
+#include <iostream>
+
+#include "commands.hpp"
+#include "troupe/sdk/config.hpp"
+
+int main(int argc, char** argv) {
+  using namespace troupe::cli;
+  CLI::App app{"troupe: run plugin tasks on worker pools", "troupe"};
+  app.require_subcommand(1);
+  app.set_version_flag("--version", std::string("troupe ") + TROUPE_VERSION_STRING);
+
+  InspectOptions inspect;
+  CLI::App* inspect_cmd = app.add_subcommand("inspect", "List a plugin's name, version, ABI, tasks and hooks");
+  inspect_cmd->add_option("plugin", inspect.plugin, "Path to the plugin's .so file")->required();
+  inspect_cmd->add_flag("--json", inspect.json, "Print the description as JSON");
+
+  CallOptions call;
+  CLI::App* call_cmd = app.add_subcommand("call", "Run one plugin task in this process and print its result as JSON");
+  call_cmd->add_option("plugin", call.plugin, "Path to the plugin's .so file")->required();
+  call_cmd->add_option("task", call.task, "Task name: 'task' or 'plugin.task'")->required();
+  call_cmd->add_option("args", call.args, "Positional arguments, each a JSON literal (42, 1.5, true, '\"text\"', '[1,2]')");
+  call_cmd->add_option("--kw", call.kwargs, "Keyword argument name=JSON (repeatable)")->allow_extra_args(false);
+  call_cmd->add_flag("--pretty", call.pretty, "Indent the JSON result");
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    int code = app.exit(e);
+    return code == 0 ? kOk : kUsageError;
+  }
+
+  if (*inspect_cmd) {
+    return run_inspect(inspect);
+  }
+  if (*call_cmd) {
+    return run_call(call);
+  }
+  return kUsageError;
+}

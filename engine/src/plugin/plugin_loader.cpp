@@ -1,0 +1,199 @@
+// Loads plugin libraries into the process-wide cache, checking the plain C
+// header (ABI version, build key) before any C++ object crosses.
+#define BOOST_DLL_USE_STD_FS
+#include <boost/dll/import.hpp>
+#include <boost/dll/shared_library.hpp>
+
+#include <cstring>
+#include <fstream>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <system_error>
+
+#include "troupe/registry.hpp"
+#include "troupe/sdk/abi.hpp"
+#include "troupe/sdk/config.hpp"
+
+namespace troupe {
+namespace {
+
+namespace fs = std::filesystem;
+
+struct LoadedLibrary {
+  boost::dll::shared_library library;
+  std::unique_ptr<Plugin> plugin;
+};
+
+// Process-wide, intentionally never destroyed: plugin code must stay mapped
+// until the very end, after every static destructor that may hold plugin
+// objects (as LLVM's permanent libraries and GStreamer's resident modules).
+struct PluginCache {
+  std::mutex mutex;
+  std::map<fs::path, LoadedLibrary> by_path;
+};
+
+PluginCache& cache() {
+  static auto* instance = new PluginCache();
+  return *instance;
+}
+
+std::string quoted(const fs::path& path) { return "'" + path.string() + "'"; }
+
+bool has_elf_magic(const fs::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  char magic[4] = {};
+  in.read(magic, sizeof magic);
+  return in.gcount() == 4 && std::memcmp(magic, "\x7f" "ELF", 4) == 0;
+}
+
+// The first ';'-separated field where two build keys differ.
+std::string first_difference(const std::string& got, const std::string& expected) {
+  auto split = [](const std::string& key) {
+    std::vector<std::string> parts;
+    std::size_t start = 0;
+    while (start <= key.size()) {
+      auto end = key.find(';', start);
+      if (end == std::string::npos) {
+        end = key.size();
+      }
+      parts.push_back(key.substr(start, end - start));
+      start = end + 1;
+    }
+    return parts;
+  };
+  auto a = split(got);
+  auto b = split(expected);
+  for (std::size_t i = 0; i < std::max(a.size(), b.size()); ++i) {
+    std::string x = i < a.size() ? a[i] : "(nothing)";
+    std::string y = i < b.size() ? b[i] : "(nothing)";
+    if (x != y) {
+      return "'" + x + "' where the engine has '" + y + "'";
+    }
+  }
+  return "none";
+}
+
+std::unique_ptr<Plugin> read_plugin(const fs::path& path, boost::dll::shared_library& library) {
+  if (!library.has(kPluginEntrySymbol)) {
+    throw PluginError("plugin file " + quoted(path) +
+                      " is a shared library but not a troupe plugin: it exports no '" + kPluginEntrySymbol +
+                      "'. Build it with troupe_add_plugin() and define TROUPE_PLUGIN(name, \"version\") "
+                      "in one of its sources.");
+  }
+  auto entry = boost::dll::import_alias<troupe_plugin_entry_fn>(library, kPluginEntrySymbol);
+  const troupe_plugin_header* header = entry();
+  if (header == nullptr) {
+    throw PluginError("plugin file " + quoted(path) + " returned no header from '" + kPluginEntrySymbol +
+                      "'; it is not a valid troupe plugin. Rebuild it with troupe_add_plugin().");
+  }
+  const std::string name = header->plugin_name != nullptr ? header->plugin_name : "?";
+  if (header->abi_version != TROUPE_SDK_ABI_VERSION) {
+    throw PluginError("Wrong SDK ABI version on plugin '" + name + "' in " + quoted(path) + ". Got version " +
+                      std::to_string(header->abi_version) + ", supported version is " +
+                      std::to_string(TROUPE_SDK_ABI_VERSION) + ". Rebuild the plugin against troupe " +
+                      TROUPE_VERSION_STRING + " (find_package(troupe) + troupe_add_plugin()).");
+  }
+  if (header->struct_size < sizeof(troupe_plugin_header) || header->describe == nullptr) {
+    throw PluginError("plugin '" + name + "' in " + quoted(path) +
+                      " has a truncated entry header; it is not a valid troupe plugin. Rebuild it with "
+                      "troupe_add_plugin().");
+  }
+  const std::string build_key = header->build_key != nullptr ? header->build_key : "";
+  if (build_key != TROUPE_BUILD_KEY) {
+    throw PluginError("plugin '" + name + "' in " + quoted(path) + " was built for '" + build_key +
+                      "' but this troupe engine is '" + TROUPE_BUILD_KEY + "' (first difference: " +
+                      first_difference(build_key, TROUPE_BUILD_KEY) +
+                      "). C++ objects cannot cross between them; rebuild the plugin with the engine's compiler "
+                      "and standard library.");
+  }
+  // From here on, C++ crosses the boundary.
+  PluginDescriptor descriptor;
+  descriptor.name = name;
+  descriptor.version = header->plugin_version != nullptr ? header->plugin_version : "";
+  try {
+    header->describe(&descriptor);
+  } catch (const std::exception& e) {
+    throw PluginError("plugin '" + name + "' in " + quoted(path) + " failed to register: " + e.what() +
+                      ". Fix its TROUPE_PLUGIN body.");
+  } catch (...) {
+    throw PluginError("plugin '" + name + "' in " + quoted(path) +
+                      " failed to register: a non-standard exception was thrown. Fix its TROUPE_PLUGIN body.");
+  }
+  return std::make_unique<Plugin>(path, header->sdk_version != nullptr ? header->sdk_version : "", build_key,
+                                  header->abi_version, std::move(descriptor));
+}
+
+}  // namespace
+
+const char* engine_build_key() noexcept { return TROUPE_BUILD_KEY; }
+
+Plugin::Plugin(std::filesystem::path path, std::string sdk_version, std::string build_key, unsigned abi_version,
+               PluginDescriptor descriptor)
+    : path_(std::move(path)),
+      sdk_version_(std::move(sdk_version)),
+      build_key_(std::move(build_key)),
+      abi_version_(abi_version),
+      descriptor_(std::move(descriptor)) {}
+
+namespace {
+template <typename Info>
+const Info* find_by_name(const std::vector<Info>& infos, std::string_view name) noexcept {
+  for (const auto& info : infos) {
+    if (info.name == name) {
+      return &info;
+    }
+  }
+  return nullptr;
+}
+}  // namespace
+
+const TaskInfo* Plugin::find_task(std::string_view name) const noexcept {
+  return find_by_name(descriptor_.tasks, name);
+}
+const HookInfo* Plugin::find_initializer(std::string_view name) const noexcept {
+  return find_by_name(descriptor_.initializers, name);
+}
+const HookInfo* Plugin::find_finalizer(std::string_view name) const noexcept {
+  return find_by_name(descriptor_.finalizers, name);
+}
+
+const Plugin& load_plugin(const std::filesystem::path& path) {
+  std::error_code ec;
+  if (!fs::exists(path, ec)) {
+    throw PluginError("plugin file " + quoted(path) + " does not exist" +
+                      (path.is_relative() ? " (relative to the current directory " + quoted(fs::current_path(ec)) + ")"
+                                          : std::string()) +
+                      "; check the path, or build the plugin first.");
+  }
+  if (fs::is_directory(path, ec)) {
+    throw PluginError("plugin path " + quoted(path) + " is a directory; give the plugin's .so file.");
+  }
+  const fs::path canonical = fs::canonical(path, ec);
+  if (ec) {
+    throw PluginError("plugin file " + quoted(path) + " cannot be resolved: " + ec.message());
+  }
+
+  PluginCache& plugins = cache();
+  std::lock_guard lock(plugins.mutex);
+  if (auto it = plugins.by_path.find(canonical); it != plugins.by_path.end()) {
+    return *it->second.plugin;
+  }
+  if (!has_elf_magic(canonical)) {
+    throw PluginError("plugin file " + quoted(path) +
+                      " is not a shared library (no ELF header). A plugin is a .so built with "
+                      "troupe_add_plugin().");
+  }
+  boost::dll::shared_library library;
+  boost::dll::fs::error_code load_error;
+  library.load(canonical, boost::dll::load_mode::rtld_now | boost::dll::load_mode::rtld_local, load_error);
+  if (load_error || !library.is_loaded()) {
+    throw PluginError("plugin file " + quoted(path) + " could not be loaded: " + load_error.message() +
+                      ". Check that the libraries it needs are installed (ldd " + path.string() + ").");
+  }
+  auto plugin = read_plugin(canonical, library);
+  auto [it, inserted] = plugins.by_path.emplace(canonical, LoadedLibrary{std::move(library), std::move(plugin)});
+  return *it->second.plugin;
+}
+
+}  // namespace troupe

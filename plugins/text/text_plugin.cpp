@@ -1,0 +1,125 @@
+// The bundled text plugin: small, useful tasks and a worker-local
+// dictionary, written the way plugin authors are meant to copy.
+#include <troupe/sdk.hpp>
+
+#include <cctype>
+#include <fstream>
+#include <map>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "sha256.hpp"
+
+namespace {
+
+struct Doc {
+  std::string id;
+  std::string text;
+};
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(Doc, id, text)
+
+// Lowercased runs of letters, digits and apostrophes.
+std::vector<std::string> tokenize(const std::string& text) {
+  std::vector<std::string> tokens;
+  std::string current;
+  for (char c : text) {
+    const auto u = static_cast<unsigned char>(c);
+    if (std::isalnum(u) || c == '\'' || u >= 0x80) {
+      current += static_cast<char>(std::tolower(u));
+    } else if (!current.empty()) {
+      tokens.push_back(std::move(current));
+      current.clear();
+    }
+  }
+  if (!current.empty()) {
+    tokens.push_back(std::move(current));
+  }
+  return tokens;
+}
+
+std::size_t words(troupe::TaskContext&, const Doc& doc) { return tokenize(doc.text).size(); }
+
+std::map<std::string, int> word_counts(const std::string& text, int min_count) {
+  std::map<std::string, int> counts;
+  for (auto& token : tokenize(text)) {
+    ++counts[token];
+  }
+  std::erase_if(counts, [&](const auto& entry) { return entry.second < min_count; });
+  return counts;
+}
+
+std::string sha256_file(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) {
+    throw std::runtime_error("cannot open '" + path + "' for reading");
+  }
+  troupe_text::Sha256 hash;
+  std::vector<char> buffer(1 << 16);
+  while (in.read(buffer.data(), static_cast<std::streamsize>(buffer.size())) || in.gcount() > 0) {
+    hash.update(buffer.data(), static_cast<std::size_t>(in.gcount()));
+  }
+  return hash.hex_digest();
+}
+
+// Worker-local state left by the open_dict initializer.
+struct Dictionary {
+  std::set<std::string> words;
+};
+
+Dictionary load_dictionary(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) {
+    throw std::runtime_error("cannot open dictionary '" + path + "'");
+  }
+  Dictionary dict;
+  for (std::string line; std::getline(in, line);) {
+    for (auto& token : tokenize(line)) {
+      dict.words.insert(std::move(token));
+    }
+  }
+  return dict;
+}
+
+struct KnownWords {
+  std::size_t known = 0;
+  std::size_t unknown = 0;
+};
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(KnownWords, known, unknown)
+
+KnownWords known_words(troupe::TaskContext& ctx, const std::string& text) {
+  const Dictionary& dict = ctx.worker().get<Dictionary>();
+  KnownWords out;
+  for (const auto& token : tokenize(text)) {
+    ++(dict.words.count(token) != 0 ? out.known : out.unknown);
+  }
+  return out;
+}
+
+}  // namespace
+
+TROUPE_PLUGIN(text, "1.0.0") {
+  plugin.task("add", [](std::int64_t a, std::int64_t b) { return a + b; }, "Add two integers",
+              troupe::arg("a"), troupe::arg("b"));
+  plugin.task("tokenize", tokenize, "Split text into lowercase word tokens", troupe::arg("text"));
+  plugin.task("words", words, "Count the words of a document {id, text}", troupe::arg("doc"));
+  plugin.task("word_counts", word_counts, "Count each word of a text, keeping those seen min_count times",
+              troupe::arg("text"), troupe::arg("min_count") = 1);
+  plugin.task("upper", [](const std::string& text) {
+    std::string out = text;
+    for (char& c : out) {
+      c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+    }
+    return out;
+  }, "Uppercase ASCII letters", troupe::arg("text"));
+  plugin.task("sha256", [](const std::string& text) { return troupe_text::sha256_hex(text); },
+              "SHA-256 of a string, as hex", troupe::arg("text"));
+  plugin.task("sha256_file", sha256_file, "SHA-256 of a file's bytes, as hex", troupe::arg("path"));
+  plugin.task("known_words", known_words, "Count known and unknown words against the worker's dictionary",
+              troupe::arg("text"));
+  plugin.initializer("open_dict", [](troupe::Worker& worker, const std::string& path) {
+    worker.emplace<Dictionary>(load_dictionary(path));
+  }, "Load a word list into the worker (one or more words a line)", troupe::arg("path"));
+  plugin.finalizer("close_dict", [](troupe::Worker& worker) { worker.reset<Dictionary>(); },
+                   "Drop the worker's dictionary");
+}

@@ -1,0 +1,172 @@
+// troupe/sdk/plugin.hpp
+//
+// TROUPE_PLUGIN(name, "version") { ... } defines a plugin's entry point; its
+// body receives `plugin`, a PluginBuilder, and registers tasks, initializers
+// and finalizers:
+//
+//   TROUPE_PLUGIN(text, "1.0.0") {
+//     plugin.task("add", add, "Add two integers", troupe::arg("a"), troupe::arg("b") = 1);
+//     plugin.initializer("open_dict", [](troupe::Worker& w, std::string path) { ... });
+//   }
+//
+// Guarantees: nothing is registered in static constructors; the body runs
+// only when the engine calls the entry point, after it checked the SDK ABI
+// version and build key. A duplicate name throws troupe::PluginError.
+#pragma once
+
+#include <string>
+#include <string_view>
+#include <type_traits>
+#include <utility>
+#include <vector>
+
+#include <boost/dll/alias.hpp>
+
+#include "troupe/sdk/abi.hpp"
+#include "troupe/sdk/adapter.hpp"
+#include "troupe/sdk/arg.hpp"
+#include "troupe/sdk/config.hpp"
+#include "troupe/sdk/descriptor.hpp"
+#include "troupe/sdk/errors.hpp"
+
+namespace troupe {
+
+class PluginBuilder {
+ public:
+  explicit PluginBuilder(PluginDescriptor& descriptor) : descriptor_(descriptor) {}
+
+  const std::string& name() const noexcept { return descriptor_.name; }
+
+  // Registers `fn` as task `name`; `fn` may take TaskContext& first.
+  template <typename Fn, typename... Specs>
+  PluginBuilder& task(std::string_view name, Fn&& fn, Specs&&... specs) {
+    std::string doc = take_doc(specs...);
+    std::vector<ArgSpec> arg_specs = collect_specs(std::forward<Specs>(specs)...);
+    check_name("task", name, descriptor_.tasks);
+    TaskInfo info;
+    info.name = std::string(name);
+    info.doc = std::move(doc);
+    info.signature.qualified_name = qualify(name);
+    info.signature.kind = "task";
+    info.invoke = detail::make_task_invoker(std::forward<Fn>(fn), info.signature, arg_specs);
+    descriptor_.tasks.push_back(std::move(info));
+    return *this;
+  }
+
+  // Registers an initializer, run once on each worker before its first task;
+  // `fn` may take Worker& first.
+  template <typename Fn, typename... Specs>
+  PluginBuilder& initializer(std::string_view name, Fn&& fn, Specs&&... specs) {
+    add_hook("initializer", descriptor_.initializers, name, std::forward<Fn>(fn), std::forward<Specs>(specs)...);
+    return *this;
+  }
+
+  // Registers a finalizer, run once on each worker as it exits.
+  template <typename Fn, typename... Specs>
+  PluginBuilder& finalizer(std::string_view name, Fn&& fn, Specs&&... specs) {
+    add_hook("finalizer", descriptor_.finalizers, name, std::forward<Fn>(fn), std::forward<Specs>(specs)...);
+    return *this;
+  }
+
+ private:
+  template <typename Fn, typename... Specs>
+  void add_hook(const char* kind, std::vector<HookInfo>& hooks, std::string_view name, Fn&& fn,
+                Specs&&... specs) {
+    std::string doc = take_doc(specs...);
+    std::vector<ArgSpec> arg_specs = collect_specs(std::forward<Specs>(specs)...);
+    check_name(kind, name, hooks);
+    HookInfo info;
+    info.name = std::string(name);
+    info.doc = std::move(doc);
+    info.signature.qualified_name = qualify(name);
+    info.signature.kind = kind;
+    info.invoke = detail::make_hook_invoker(std::forward<Fn>(fn), info.signature, arg_specs);
+    hooks.push_back(std::move(info));
+  }
+
+  template <typename T>
+  static constexpr bool kIsDoc = std::is_convertible_v<T, std::string_view> &&
+                                 !std::is_same_v<std::remove_cvref_t<T>, arg> &&
+                                 !std::is_same_v<std::remove_cvref_t<T>, ArgSpec>;
+
+  // The optional doc string comes first among the extras.
+  template <typename... Specs>
+  static std::string take_doc(const Specs&... specs) {
+    std::string doc;
+    std::size_t docs = 0;
+    (
+        [&](const auto& spec) {
+          if constexpr (kIsDoc<decltype(spec)>) {
+            doc = std::string(std::string_view(spec));
+            ++docs;
+          }
+        }(specs),
+        ...);
+    if (docs > 1) {
+      throw PluginError("more than one doc string given in one registration");
+    }
+    return doc;
+  }
+
+  template <typename... Specs>
+  static std::vector<ArgSpec> collect_specs(Specs&&... specs) {
+    std::vector<ArgSpec> out;
+    (
+        [&](auto&& spec) {
+          using S = std::remove_cvref_t<decltype(spec)>;
+          if constexpr (std::is_same_v<S, arg>) {
+            out.push_back(ArgSpec(spec));
+          } else if constexpr (std::is_same_v<S, ArgSpec>) {
+            out.push_back(spec);
+          } else {
+            static_assert(kIsDoc<decltype(spec)>,
+                          "troupe: registration extras are a doc string and troupe::arg(...) names");
+          }
+        }(std::forward<Specs>(specs)),
+        ...);
+    return out;
+  }
+
+  template <typename Info>
+  void check_name(const char* kind, std::string_view name, const std::vector<Info>& existing) const {
+    if (name.empty() || name.find('.') != std::string_view::npos || name.find(' ') != std::string_view::npos) {
+      throw PluginError(std::string(kind) + " name '" + std::string(name) + "' in plugin '" + descriptor_.name +
+                        "' must be non-empty, without dots or spaces");
+    }
+    for (const auto& info : existing) {
+      if (info.name == name) {
+        throw PluginError("duplicate " + std::string(kind) + " name '" + qualify(name) +
+                          "': registered twice; give each a distinct name");
+      }
+    }
+  }
+
+  std::string qualify(std::string_view name) const { return descriptor_.name + "." + std::string(name); }
+
+  PluginDescriptor& descriptor_;
+};
+
+}  // namespace troupe
+
+// Defines the plugin's entry point. NAME must be a C identifier; it becomes
+// the namespace of the plugin's tasks (`NAME.task`).
+#define TROUPE_PLUGIN(NAME, VERSION)                                                                  \
+  static void troupe_plugin_register_(::troupe::PluginBuilder& plugin);                               \
+  namespace {                                                                                         \
+  void troupe_plugin_describe_(void* descriptor) {                                                    \
+    ::troupe::PluginBuilder builder(*static_cast<::troupe::PluginDescriptor*>(descriptor));         \
+    troupe_plugin_register_(builder);                                                                 \
+  }                                                                                                   \
+  const ::troupe_plugin_header* troupe_plugin_entry_impl_() {                                         \
+    static const ::troupe_plugin_header header{sizeof(::troupe_plugin_header),                       \
+                                               TROUPE_SDK_ABI_VERSION,                                \
+                                               TROUPE_BUILD_KEY,                                      \
+                                               #NAME,                                                 \
+                                               VERSION,                                               \
+                                               TROUPE_VERSION_STRING,                                 \
+                                               &troupe_plugin_describe_};                             \
+    return &header;                                                                                   \
+  }                                                                                                   \
+  }                                                                                                   \
+  BOOST_DLL_ALIAS_SECTIONED(troupe_plugin_entry_impl_, troupe_plugin_entry, troupe)                   \
+  static void troupe_plugin_register_([[maybe_unused]] ::troupe::PluginBuilder& plugin)

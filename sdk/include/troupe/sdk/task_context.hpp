@@ -1,0 +1,39 @@
+// troupe/sdk/task_context.hpp
+//
+// troupe::TaskContext: what a running task may ask of its engine. A task
+// takes it as an optional first parameter (`TaskContext&`).
+//
+// cancelled() turns true when the task's future was cancelled while it ran
+// or its pool is shutting down with cancel_pending; a long task polls it
+// and returns early. The context lives for the duration of one call.
+#pragma once
+
+#include <atomic>
+#include <string_view>
+
+#include "troupe/sdk/config.hpp"
+#include "troupe/sdk/worker.hpp"
+
+namespace troupe {
+
+class TROUPE_SDK_VISIBLE TaskContext {
+ public:
+  TaskContext(std::string_view task_name, Worker& worker, const std::atomic<bool>* cancel_flag = nullptr) noexcept
+      : task_name_(task_name), worker_(&worker), cancel_flag_(cancel_flag) {}
+
+  // The qualified name, `plugin.task`.
+  std::string_view task_name() const noexcept { return task_name_; }
+  // The worker running this call; its state is what the initializer left.
+  Worker& worker() const noexcept { return *worker_; }
+  // True once cooperative cancellation was requested.
+  bool cancelled() const noexcept {
+    return cancel_flag_ != nullptr && cancel_flag_->load(std::memory_order_relaxed);
+  }
+
+ private:
+  std::string_view task_name_;
+  Worker* worker_;
+  const std::atomic<bool>* cancel_flag_;
+};
+
+}  // namespace troupe
