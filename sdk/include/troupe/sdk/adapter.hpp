@@ -44,12 +44,18 @@ template <typename R, typename... A>
 struct CallableTraits<R (*)(A...) noexcept> : CallableTraits<R(A...)> {};
 template <typename R, typename... A>
 struct CallableTraits<R(A...) noexcept> : CallableTraits<R(A...)> {};
+// Task callables run concurrently on many workers and are called const:
+// per-worker state belongs in troupe::Worker, not in a mutable lambda.
 template <typename C, typename R, typename... A>
-struct CallableTraits<R (C::*)(A...)> : CallableTraits<R(A...)> {};
+struct CallableTraits<R (C::*)(A...)> : CallableTraits<R(A...)> {
+  static_assert(sizeof(C) == 0,
+                "troupe: a task's call operator must be const (no mutable lambdas): tasks run concurrently; "
+                "keep per-worker state in troupe::Worker");
+};
 template <typename C, typename R, typename... A>
 struct CallableTraits<R (C::*)(A...) const> : CallableTraits<R(A...)> {};
 template <typename C, typename R, typename... A>
-struct CallableTraits<R (C::*)(A...) noexcept> : CallableTraits<R(A...)> {};
+struct CallableTraits<R (C::*)(A...) noexcept> : CallableTraits<R (C::*)(A...)> {};
 template <typename C, typename R, typename... A>
 struct CallableTraits<R (C::*)(A...) const noexcept> : CallableTraits<R(A...)> {};
 
@@ -318,6 +324,8 @@ inline void apply_specs(Signature& sig, const std::vector<ArgSpec>& specs, std::
 
 template <typename Context, typename Fn>
 struct AdaptedCallable {
+  static_assert(!std::is_class_v<Fn> || requires { &Fn::operator(); },
+                "troupe: generic lambdas cannot be registered; spell out the parameter types");
   using Traits = CallableTraits<Fn>;
   using AllParams = typename Traits::ArgsTuple;
   static constexpr bool kTakesContext = [] {

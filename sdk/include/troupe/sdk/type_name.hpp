@@ -32,9 +32,17 @@ inline std::string demangle(const char* mangled) {
   return status == 0 && out ? std::string(out.get()) : std::string(mangled);
 }
 
+// User types print as their C++ name, without "(anonymous namespace)::".
 template <typename T>
 struct TypeName {
-  static std::string get() { return demangle(typeid(T).name()); }
+  static std::string get() {
+    std::string name = demangle(typeid(T).name());
+    constexpr std::string_view kAnonymous = "(anonymous namespace)::";
+    for (auto pos = name.find(kAnonymous); pos != std::string::npos; pos = name.find(kAnonymous)) {
+      name.erase(pos, kAnonymous.size());
+    }
+    return name;
+  }
 };
 
 template <typename T>
