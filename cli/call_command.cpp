@@ -1,11 +1,7 @@
-#include <cxxabi.h>
-
 #include <iostream>
-#include <typeinfo>
 
 #include "commands.hpp"
 #include "troupe/registry.hpp"
-#include "troupe/sdk/type_name.hpp"
 
 namespace troupe::cli {
 namespace {
@@ -17,11 +13,6 @@ Value parse_json_literal(const std::string& text, const std::string& where) {
     throw ArgumentError(where + " '" + text + "' is not a JSON literal; write strings in JSON quotes, e.g. '\"" +
                         text + "\"'");
   }
-}
-
-std::string current_exception_type() {
-  const std::type_info* type = abi::__cxa_current_exception_type();
-  return type != nullptr ? detail::demangle(type->name()) : "unknown";
 }
 
 }  // namespace
@@ -64,12 +55,8 @@ int run_call(const CallOptions& options) {
   } catch (const ArgumentError& e) {
     print_error(e.what());
     return kUsageError;
-  } catch (const std::exception& e) {
-    print_error("task '" + task->signature.qualified_name + "' failed: " + current_exception_type() + ": " +
-                e.what());
-    return kTaskFailed;
   } catch (...) {
-    print_error("task '" + task->signature.qualified_name + "' failed: " + current_exception_type());
+    print_error("task '" + task->signature.qualified_name + "' failed: " + describe_exception(std::current_exception()));
     return kTaskFailed;
   }
 }

@@ -1,9 +1,54 @@
+#include <cxxabi.h>
+
+#include <exception>
 #include <iostream>
+#include <typeinfo>
 
 #include "commands.hpp"
+#include "troupe/sdk/type_name.hpp"
 
 namespace troupe::cli {
+namespace {
+
+// The dynamic type of the exception being handled, without the
+// std::_Nested_exception<> wrapper std::throw_with_nested adds.
+std::string handled_exception_type() {
+  const std::type_info* type = abi::__cxa_current_exception_type();
+  std::string name = type != nullptr ? detail::demangle(type->name()) : "unknown";
+  constexpr std::string_view kNested = "std::_Nested_exception<";
+  if (name.rfind(kNested, 0) == 0 && name.back() == '>') {
+    name = name.substr(kNested.size(), name.size() - kNested.size() - 1);
+  }
+  constexpr std::string_view kAnonymous = "(anonymous namespace)::";
+  for (auto pos = name.find(kAnonymous); pos != std::string::npos; pos = name.find(kAnonymous)) {
+    name.erase(pos, kAnonymous.size());
+  }
+  return name;
+}
+
+void append_chain(std::string& out, const std::exception_ptr& error, int depth) {
+  try {
+    std::rethrow_exception(error);
+  } catch (const std::exception& e) {
+    out += (depth == 0 ? "" : "\n  caused by: ") + handled_exception_type() + ": " + e.what();
+    try {
+      std::rethrow_if_nested(e);
+    } catch (...) {
+      append_chain(out, std::current_exception(), depth + 1);
+    }
+  } catch (...) {
+    out += (depth == 0 ? "" : "\n  caused by: ") + handled_exception_type();
+  }
+}
+
+}  // namespace
 
 void print_error(const std::string& message) { std::cerr << "troupe: error: " << message << '\n'; }
+
+std::string describe_exception(const std::exception_ptr& error) {
+  std::string out;
+  append_chain(out, error, 0);
+  return out;
+}
 
 }  // namespace troupe::cli
