@@ -10,8 +10,8 @@ Value parse_json_literal(const std::string& text, const std::string& where) {
   try {
     return Value::parse(text);
   } catch (const nlohmann::json::parse_error&) {
-    throw ArgumentError(where + " '" + text + "' is not a JSON literal; write strings in JSON quotes, e.g. '\"" +
-                        text + "\"'");
+    throw ArgumentError(where + " '" + text + "' is not a JSON literal; write strings in JSON quotes, e.g. '\"" + text +
+                        "\"'");
   }
 }
 
@@ -56,7 +56,8 @@ int run_call(const CallOptions& options) {
     print_error(e.what());
     return kUsageError;
   } catch (...) {
-    print_error("task '" + task->signature.qualified_name + "' failed: " + describe_exception(std::current_exception()));
+    print_error("task '" + task->signature.qualified_name +
+                "' failed: " + describe_exception(std::current_exception()));
     return kTaskFailed;
   }
 }

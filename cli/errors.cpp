@@ -43,7 +43,9 @@ void append_chain(std::string& out, const std::exception_ptr& error, int depth) 
 
 }  // namespace
 
-void print_error(const std::string& message) { std::cerr << "troupe: error: " << message << '\n'; }
+void print_error(const std::string& message) {
+  std::cerr << "troupe: error: " << message << '\n';
+}
 
 std::string describe_exception(const std::exception_ptr& error) {
   std::string out;

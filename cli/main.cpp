@@ -20,7 +20,8 @@ int main(int argc, char** argv) {
   CLI::App* call_cmd = app.add_subcommand("call", "Run one plugin task in this process and print its result as JSON");
   call_cmd->add_option("plugin", call.plugin, "Path to the plugin's .so file")->required();
   call_cmd->add_option("task", call.task, "Task name: 'task' or 'plugin.task'")->required();
-  call_cmd->add_option("args", call.args, "Positional arguments, each a JSON literal (42, 1.5, true, '\"text\"', '[1,2]')");
+  call_cmd->add_option("args", call.args,
+                       "Positional arguments, each a JSON literal (42, 1.5, true, '\"text\"', '[1,2]')");
   call_cmd->add_option("--kw", call.kwargs, "Keyword argument name=JSON (repeatable)")->allow_extra_args(false);
   call_cmd->add_flag("--pretty", call.pretty, "Indent the JSON result");
 

@@ -19,15 +19,15 @@ class Reporter {
   // Higher is better for `unit` (a rate); R = troupe / peer.
   void ratio(const std::string& name, double troupe_value, const std::string& peer, double peer_value,
              const std::string& unit) {
-    std::printf("%s: troupe %.4g %s, %s %.4g %s, ratio %.2f\n", name.c_str(), troupe_value, unit.c_str(),
-                peer.c_str(), peer_value, unit.c_str(), peer_value > 0 ? troupe_value / peer_value : 0.0);
+    std::printf("%s: troupe %.4g %s, %s %.4g %s, ratio %.2f\n", name.c_str(), troupe_value, unit.c_str(), peer.c_str(),
+                peer_value, unit.c_str(), peer_value > 0 ? troupe_value / peer_value : 0.0);
     std::fflush(stdout);
   }
   // Lower is better for `unit` (a time); R = peer / troupe so above 1 is still troupe ahead.
-  void ratio_lower_is_better(const std::string& name, double troupe_value, const std::string& peer,
-                             double peer_value, const std::string& unit) {
-    std::printf("%s: troupe %.4g %s, %s %.4g %s, ratio %.2f\n", name.c_str(), troupe_value, unit.c_str(),
-                peer.c_str(), peer_value, unit.c_str(), troupe_value > 0 ? peer_value / troupe_value : 0.0);
+  void ratio_lower_is_better(const std::string& name, double troupe_value, const std::string& peer, double peer_value,
+                             const std::string& unit) {
+    std::printf("%s: troupe %.4g %s, %s %.4g %s, ratio %.2f\n", name.c_str(), troupe_value, unit.c_str(), peer.c_str(),
+                peer_value, unit.c_str(), troupe_value > 0 ? peer_value / troupe_value : 0.0);
     std::fflush(stdout);
   }
   void figure(const std::string& name, double value, const std::string& unit) {
@@ -41,7 +41,7 @@ class Reporter {
 };
 
 struct Comparison {
-  std::string name;   // selectable with --only NAME (substring match)
+  std::string name;  // selectable with --only NAME (substring match)
   std::function<void(Reporter&)> run;
 };
 

@@ -30,8 +30,8 @@ std::pair<double, std::string_view> split_number(std::string_view text, const ch
   double number = 0;
   auto [ptr, ec] = std::from_chars(s.data(), s.data() + end, number);
   if (end == 0 || ec != std::errc() || ptr != s.data() + end || !std::isfinite(number)) {
-    throw ConfigValueError("expected a " + std::string(what) + " such as " + examples + ", got '" +
-                           std::string(text) + "'");
+    throw ConfigValueError("expected a " + std::string(what) + " such as " + examples + ", got '" + std::string(text) +
+                           "'");
   }
   return {number, trim(s.substr(end))};
 }

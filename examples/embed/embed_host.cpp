@@ -31,10 +31,9 @@ int main(int argc, char** argv) {
       troupe::Value doc = troupe::Value::parse(line);
       troupe::TaskContext ctx(words.signature.qualified_name, worker);
       troupe::Value count = words.invoke(ctx, {doc}, {});
-      std::cout << troupe::Value{{"key", doc.value("id", std::to_string(line_number))}, {"ok", true},
-                                 {"value", count}}
-                       .dump()
-                << '\n';
+      std::cout
+          << troupe::Value{{"key", doc.value("id", std::to_string(line_number))}, {"ok", true}, {"value", count}}.dump()
+          << '\n';
     }
     return 0;
   } catch (const std::exception& e) {

@@ -56,103 +56,155 @@ std::atomic<int> g_initializer_runs{0};
 }  // namespace
 
 TROUPE_PLUGIN(testing, "1.0.0") {
-  plugin.task("echo", [](const troupe::Value& value) { return value; }, "Return the argument unchanged",
-              troupe::arg("value"));
-  plugin.task("double", [](std::int64_t x) { return 2 * x; }, "Return 2x", troupe::arg("x"));
-  plugin.task("sleep", [](std::int64_t ms) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(ms));
-    return ms;
-  }, "Sleep ms milliseconds and return ms", troupe::arg("ms"));
-  plugin.task("cancellable_sleep", [](troupe::TaskContext& ctx, std::int64_t ms) {
-    const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(ms);
-    while (std::chrono::steady_clock::now() < deadline) {
-      if (ctx.cancelled()) {
-        return false;
-      }
-      std::this_thread::sleep_for(1ms);
-    }
-    return true;
-  }, "Sleep up to ms, polling cancellation; true if it slept the whole time", troupe::arg("ms"));
-  plugin.task("spin", [](std::int64_t iterations) {
-    std::uint64_t h = 1469598103934665603ull;
-    for (std::int64_t i = 0; i < iterations; ++i) {
-      h = (h ^ static_cast<std::uint64_t>(i)) * 1099511628211ull;
-    }
-    return h;
-  }, "Burn CPU for a number of FNV-1a rounds and return the hash", troupe::arg("iterations"));
-  plugin.task("fail", [](const std::string& message, const std::string& cause) -> troupe::Value {
-    if (cause.empty()) {
-      throw TestingError(message);
-    }
-    try {
-      throw std::invalid_argument(cause);
-    } catch (...) {
-      std::throw_with_nested(TestingError(message));
-    }
-  }, "Throw TestingError(message), nested over std::invalid_argument(cause) unless cause is empty",
-              troupe::arg("message"), troupe::arg("cause") = "");
-  plugin.task("abort", []() -> troupe::Value { std::abort(); }, "Call std::abort()");
-  plugin.task("segfault", []() -> troupe::Value {
-    std::signal(SIGSEGV, SIG_DFL);  // past any sanitizer's handler: a real SIGSEGV death
-    volatile int* volatile null = nullptr;
-    *null = 1;
-    return nullptr;
-  }, "Write through a null pointer (SIGSEGV)");
-  plugin.task("exit", [](int code) -> troupe::Value { _exit(code); }, "Call _exit(code)", troupe::arg("code"));
-  plugin.task("kill_self", [](int signal_number) -> troupe::Value {
-    std::signal(signal_number, SIG_DFL);
-    raise(signal_number);
-    std::this_thread::sleep_for(10s);
-    return nullptr;
-  }, "Raise a signal at itself", troupe::arg("signal"));
-  plugin.task("leak", [](std::int64_t megabytes) {
-    touch_megabytes(megabytes, true);
-    return rss_bytes();
-  }, "Allocate and touch megabytes that are never freed; return RSS in bytes", troupe::arg("megabytes"));
-  plugin.task("allocate", [](std::int64_t megabytes) {
-    touch_megabytes(megabytes, false);
-    return rss_bytes();
-  }, "Allocate, touch and free megabytes; return RSS in bytes", troupe::arg("megabytes"));
-  plugin.task("hang", []() -> troupe::Value {
-    for (;;) {
-      std::this_thread::sleep_for(1s);
-    }
-  }, "Never return and ignore cancellation");
-  plugin.task("rss", []() { return rss_bytes(); }, "The worker's resident set size in bytes");
-  plugin.task("pid", []() { return static_cast<std::int64_t>(getpid()); }, "The worker's process id");
-  plugin.task("worker_id", [](troupe::TaskContext& ctx) { return ctx.worker().id(); },
-              "The id of the worker running the task");
-  plugin.task("counter", [](troupe::TaskContext& ctx) {
-    auto* counter = ctx.worker().find<Counter>();
-    return counter == nullptr ? std::int64_t{-1} : ++counter->calls;
-  }, "Calls on this worker since its counting initializer ran; -1 without it");
-  plugin.task("big_result", [](std::int64_t bytes) { return std::string(static_cast<std::size_t>(bytes), 'x'); },
-              "Return a string of the given size", troupe::arg("bytes"));
-  plugin.task("env", [](const std::string& name) -> troupe::Value {
-    const char* value = std::getenv(name.c_str());
-    return value == nullptr ? troupe::Value() : troupe::Value(value);
-  }, "An environment variable of the worker, or null", troupe::arg("name"));
+  plugin.task(
+      "echo", [](const troupe::Value& value) { return value; }, "Return the argument unchanged", troupe::arg("value"));
+  plugin.task(
+      "double", [](std::int64_t x) { return 2 * x; }, "Return 2x", troupe::arg("x"));
+  plugin.task(
+      "sleep",
+      [](std::int64_t ms) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(ms));
+        return ms;
+      },
+      "Sleep ms milliseconds and return ms", troupe::arg("ms"));
+  plugin.task(
+      "cancellable_sleep",
+      [](troupe::TaskContext& ctx, std::int64_t ms) {
+        const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(ms);
+        while (std::chrono::steady_clock::now() < deadline) {
+          if (ctx.cancelled()) {
+            return false;
+          }
+          std::this_thread::sleep_for(1ms);
+        }
+        return true;
+      },
+      "Sleep up to ms, polling cancellation; true if it slept the whole time", troupe::arg("ms"));
+  plugin.task(
+      "spin",
+      [](std::int64_t iterations) {
+        std::uint64_t h = 1469598103934665603ull;
+        for (std::int64_t i = 0; i < iterations; ++i) {
+          h = (h ^ static_cast<std::uint64_t>(i)) * 1099511628211ull;
+        }
+        return h;
+      },
+      "Burn CPU for a number of FNV-1a rounds and return the hash", troupe::arg("iterations"));
+  plugin.task(
+      "fail",
+      [](const std::string& message, const std::string& cause) -> troupe::Value {
+        if (cause.empty()) {
+          throw TestingError(message);
+        }
+        try {
+          throw std::invalid_argument(cause);
+        } catch (...) {
+          std::throw_with_nested(TestingError(message));
+        }
+      },
+      "Throw TestingError(message), nested over std::invalid_argument(cause) unless cause is empty",
+      troupe::arg("message"), troupe::arg("cause") = "");
+  plugin.task(
+      "abort", []() -> troupe::Value { std::abort(); }, "Call std::abort()");
+  plugin.task(
+      "segfault",
+      []() -> troupe::Value {
+        std::signal(SIGSEGV, SIG_DFL);  // past any sanitizer's handler: a real SIGSEGV death
+        volatile int* volatile null = nullptr;
+        *null = 1;
+        return nullptr;
+      },
+      "Write through a null pointer (SIGSEGV)");
+  plugin.task(
+      "exit", [](int code) -> troupe::Value { _exit(code); }, "Call _exit(code)", troupe::arg("code"));
+  plugin.task(
+      "kill_self",
+      [](int signal_number) -> troupe::Value {
+        std::signal(signal_number, SIG_DFL);
+        raise(signal_number);
+        std::this_thread::sleep_for(10s);
+        return nullptr;
+      },
+      "Raise a signal at itself", troupe::arg("signal"));
+  plugin.task(
+      "leak",
+      [](std::int64_t megabytes) {
+        touch_megabytes(megabytes, true);
+        return rss_bytes();
+      },
+      "Allocate and touch megabytes that are never freed; return RSS in bytes", troupe::arg("megabytes"));
+  plugin.task(
+      "allocate",
+      [](std::int64_t megabytes) {
+        touch_megabytes(megabytes, false);
+        return rss_bytes();
+      },
+      "Allocate, touch and free megabytes; return RSS in bytes", troupe::arg("megabytes"));
+  plugin.task(
+      "hang",
+      []() -> troupe::Value {
+        for (;;) {
+          std::this_thread::sleep_for(1s);
+        }
+      },
+      "Never return and ignore cancellation");
+  plugin.task(
+      "rss", []() { return rss_bytes(); }, "The worker's resident set size in bytes");
+  plugin.task(
+      "pid", []() { return static_cast<std::int64_t>(getpid()); }, "The worker's process id");
+  plugin.task(
+      "worker_id", [](troupe::TaskContext& ctx) { return ctx.worker().id(); }, "The id of the worker running the task");
+  plugin.task(
+      "counter",
+      [](troupe::TaskContext& ctx) {
+        auto* counter = ctx.worker().find<Counter>();
+        return counter == nullptr ? std::int64_t{-1} : ++counter->calls;
+      },
+      "Calls on this worker since its counting initializer ran; -1 without it");
+  plugin.task(
+      "big_result", [](std::int64_t bytes) { return std::string(static_cast<std::size_t>(bytes), 'x'); },
+      "Return a string of the given size", troupe::arg("bytes"));
+  plugin.task(
+      "env",
+      [](const std::string& name) -> troupe::Value {
+        const char* value = std::getenv(name.c_str());
+        return value == nullptr ? troupe::Value() : troupe::Value(value);
+      },
+      "An environment variable of the worker, or null", troupe::arg("name"));
 
-  plugin.initializer("start_counter", [](troupe::Worker& worker) {
-    worker.emplace<Counter>();
-    g_initializer_runs.fetch_add(1);
-  }, "Give the worker a call counter");
-  plugin.initializer("fail_init", [](const std::string& message) -> void { throw TestingError(message); },
-                     "Throw TestingError(message)", troupe::arg("message"));
-  plugin.initializer("fail_on_worker", [](troupe::Worker& worker, std::int64_t id) {
-    if (static_cast<std::int64_t>(worker.id()) == id) {
-      throw TestingError("initializer refuses worker " + std::to_string(id));
-    }
-  }, "Throw on the worker with the given id only", troupe::arg("id"));
-  plugin.initializer("crash_init", []() { std::abort(); }, "Abort while initializing");
-  plugin.initializer("slow_init", [](std::int64_t ms) { std::this_thread::sleep_for(std::chrono::milliseconds(ms)); },
-                     "Sleep ms while initializing", troupe::arg("ms"));
-  plugin.finalizer("stop_counter", [](troupe::Worker& worker) { worker.reset<Counter>(); },
-                   "Drop the worker's call counter");
-  plugin.finalizer("fail_fini", [](const std::string& message) -> void { throw TestingError(message); },
-                   "Throw TestingError(message)", troupe::arg("message"));
-  plugin.finalizer("write_file", [](troupe::Worker& worker, const std::string& path) {
-    std::ofstream out(path, std::ios::app);
-    out << worker.id() << '\n';
-  }, "Append the worker id to a file (proves the finalizer ran)", troupe::arg("path"));
+  plugin.initializer(
+      "start_counter",
+      [](troupe::Worker& worker) {
+        worker.emplace<Counter>();
+        g_initializer_runs.fetch_add(1);
+      },
+      "Give the worker a call counter");
+  plugin.initializer(
+      "fail_init", [](const std::string& message) -> void { throw TestingError(message); },
+      "Throw TestingError(message)", troupe::arg("message"));
+  plugin.initializer(
+      "fail_on_worker",
+      [](troupe::Worker& worker, std::int64_t id) {
+        if (static_cast<std::int64_t>(worker.id()) == id) {
+          throw TestingError("initializer refuses worker " + std::to_string(id));
+        }
+      },
+      "Throw on the worker with the given id only", troupe::arg("id"));
+  plugin.initializer(
+      "crash_init", []() { std::abort(); }, "Abort while initializing");
+  plugin.initializer(
+      "slow_init", [](std::int64_t ms) { std::this_thread::sleep_for(std::chrono::milliseconds(ms)); },
+      "Sleep ms while initializing", troupe::arg("ms"));
+  plugin.finalizer(
+      "stop_counter", [](troupe::Worker& worker) { worker.reset<Counter>(); }, "Drop the worker's call counter");
+  plugin.finalizer(
+      "fail_fini", [](const std::string& message) -> void { throw TestingError(message); },
+      "Throw TestingError(message)", troupe::arg("message"));
+  plugin.finalizer(
+      "write_file",
+      [](troupe::Worker& worker, const std::string& path) {
+        std::ofstream out(path, std::ios::app);
+        out << worker.id() << '\n';
+      },
+      "Append the worker id to a file (proves the finalizer ran)", troupe::arg("path"));
 }

@@ -38,7 +38,9 @@ std::vector<std::string> tokenize(const std::string& text) {
   return tokens;
 }
 
-std::size_t words(troupe::TaskContext&, const Doc& doc) { return tokenize(doc.text).size(); }
+std::size_t words(troupe::TaskContext&, const Doc& doc) {
+  return tokenize(doc.text).size();
+}
 
 std::map<std::string, int> word_counts(const std::string& text, int min_count) {
   std::map<std::string, int> counts;
@@ -99,27 +101,33 @@ KnownWords known_words(troupe::TaskContext& ctx, const std::string& text) {
 }  // namespace
 
 TROUPE_PLUGIN(text, "1.0.0") {
-  plugin.task("add", [](std::int64_t a, std::int64_t b) { return a + b; }, "Add two integers",
-              troupe::arg("a"), troupe::arg("b"));
+  plugin.task(
+      "add", [](std::int64_t a, std::int64_t b) { return a + b; }, "Add two integers", troupe::arg("a"),
+      troupe::arg("b"));
   plugin.task("tokenize", tokenize, "Split text into lowercase word tokens", troupe::arg("text"));
   plugin.task("words", words, "Count the words of a document {id, text}", troupe::arg("doc"));
   plugin.task("word_counts", word_counts, "Count each word of a text, keeping those seen min_count times",
               troupe::arg("text"), troupe::arg("min_count") = 1);
-  plugin.task("upper", [](const std::string& text) {
-    std::string out = text;
-    for (char& c : out) {
-      c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
-    }
-    return out;
-  }, "Uppercase ASCII letters", troupe::arg("text"));
-  plugin.task("sha256", [](const std::string& text) { return troupe_text::sha256_hex(text); },
-              "SHA-256 of a string, as hex", troupe::arg("text"));
+  plugin.task(
+      "upper",
+      [](const std::string& text) {
+        std::string out = text;
+        for (char& c : out) {
+          c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+        }
+        return out;
+      },
+      "Uppercase ASCII letters", troupe::arg("text"));
+  plugin.task(
+      "sha256", [](const std::string& text) { return troupe_text::sha256_hex(text); }, "SHA-256 of a string, as hex",
+      troupe::arg("text"));
   plugin.task("sha256_file", sha256_file, "SHA-256 of a file's bytes, as hex", troupe::arg("path"));
   plugin.task("known_words", known_words, "Count known and unknown words against the worker's dictionary",
               troupe::arg("text"));
-  plugin.initializer("open_dict", [](troupe::Worker& worker, const std::string& path) {
-    worker.emplace<Dictionary>(load_dictionary(path));
-  }, "Load a word list into the worker (one or more words a line)", troupe::arg("path"));
-  plugin.finalizer("close_dict", [](troupe::Worker& worker) { worker.reset<Dictionary>(); },
-                   "Drop the worker's dictionary");
+  plugin.initializer(
+      "open_dict",
+      [](troupe::Worker& worker, const std::string& path) { worker.emplace<Dictionary>(load_dictionary(path)); },
+      "Load a word list into the worker (one or more words a line)", troupe::arg("path"));
+  plugin.finalizer(
+      "close_dict", [](troupe::Worker& worker) { worker.reset<Dictionary>(); }, "Drop the worker's dictionary");
 }

@@ -43,8 +43,8 @@ std::string slurp(const std::string& path) {
 // Runs bin/troupe with `args`, capturing stdout and stderr through files.
 Result troupe(const std::vector<std::string>& args) {
   static int counter = 0;
-  const std::string base = ::testing::TempDir() + "troupe-cli-" + std::to_string(getpid()) + "-" +
-                           std::to_string(counter++);
+  const std::string base =
+      ::testing::TempDir() + "troupe-cli-" + std::to_string(getpid()) + "-" + std::to_string(counter++);
   const std::string out_path = base + ".out";
   const std::string err_path = base + ".err";
   const std::string binary = troupe::test::binary_path("troupe").string();

@@ -24,8 +24,8 @@ namespace troupe {
 // A loaded plugin. Owned by the process-wide plugin cache; never unloaded.
 class Plugin {
  public:
-  Plugin(std::filesystem::path path, std::string sdk_version, std::string build_key,
-         unsigned abi_version, PluginDescriptor descriptor);
+  Plugin(std::filesystem::path path, std::string sdk_version, std::string build_key, unsigned abi_version,
+         PluginDescriptor descriptor);
   Plugin(const Plugin&) = delete;
   Plugin& operator=(const Plugin&) = delete;
 

@@ -38,13 +38,18 @@ PluginCache& cache() {
   return *instance;
 }
 
-std::string quoted(const fs::path& path) { return "'" + path.string() + "'"; }
+std::string quoted(const fs::path& path) {
+  return "'" + path.string() + "'";
+}
 
 bool has_elf_magic(const fs::path& path) {
   std::ifstream in(path, std::ios::binary);
   char magic[4] = {};
   in.read(magic, sizeof magic);
-  return in.gcount() == 4 && std::memcmp(magic, "\x7f" "ELF", 4) == 0;
+  return in.gcount() == 4 && std::memcmp(magic,
+                                         "\x7f"
+                                         "ELF",
+                                         4) == 0;
 }
 
 // The first ';'-separated field where two build keys differ.
@@ -76,8 +81,8 @@ std::string first_difference(const std::string& got, const std::string& expected
 
 std::unique_ptr<Plugin> read_plugin(const fs::path& path, boost::dll::shared_library& library) {
   if (!library.has(kPluginEntrySymbol)) {
-    throw PluginError("plugin file " + quoted(path) +
-                      " is a shared library but not a troupe plugin: it exports no '" + kPluginEntrySymbol +
+    throw PluginError("plugin file " + quoted(path) + " is a shared library but not a troupe plugin: it exports no '" +
+                      kPluginEntrySymbol +
                       "'. Build it with troupe_add_plugin() and define TROUPE_PLUGIN(name, \"version\") "
                       "in one of its sources.");
   }
@@ -102,8 +107,8 @@ std::unique_ptr<Plugin> read_plugin(const fs::path& path, boost::dll::shared_lib
   const std::string build_key = header->build_key != nullptr ? header->build_key : "";
   if (build_key != TROUPE_BUILD_KEY) {
     throw PluginError("plugin '" + name + "' in " + quoted(path) + " was built for '" + build_key +
-                      "' but this troupe engine is '" + TROUPE_BUILD_KEY + "' (first difference: " +
-                      first_difference(build_key, TROUPE_BUILD_KEY) +
+                      "' but this troupe engine is '" + TROUPE_BUILD_KEY +
+                      "' (first difference: " + first_difference(build_key, TROUPE_BUILD_KEY) +
                       "). C++ objects cannot cross between them; rebuild the plugin with the engine's compiler "
                       "and standard library.");
   }
@@ -126,7 +131,9 @@ std::unique_ptr<Plugin> read_plugin(const fs::path& path, boost::dll::shared_lib
 
 }  // namespace
 
-const char* engine_build_key() noexcept { return TROUPE_BUILD_KEY; }
+const char* engine_build_key() noexcept {
+  return TROUPE_BUILD_KEY;
+}
 
 Plugin::Plugin(std::filesystem::path path, std::string sdk_version, std::string build_key, unsigned abi_version,
                PluginDescriptor descriptor)

@@ -26,8 +26,8 @@ void Registry::add(const Plugin& plugin) {
   std::unique_lock lock(state_->mutex);
   auto [it, inserted] = state_->by_name.emplace(plugin.name(), &plugin);
   if (!inserted && it->second != &plugin) {
-    throw PluginError("plugin name '" + plugin.name() + "' of '" + plugin.path().string() +
-                      "' is already used by '" + it->second->path().string() +
+    throw PluginError("plugin name '" + plugin.name() + "' of '" + plugin.path().string() + "' is already used by '" +
+                      it->second->path().string() +
                       "' in this registry; load only one of them or rename one (TROUPE_PLUGIN(name, ...)).");
   }
 }

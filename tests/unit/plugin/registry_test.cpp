@@ -76,7 +76,8 @@ TEST(PluginLoading, TextFileNamedSoIsNotASharedLibrary) {
 TEST(PluginLoading, TruncatedElfFileCannotBeLoaded) {
   TempDir dir;
   auto path = dir.path() / "libtruncated.so";
-  std::ofstream(path, std::ios::binary) << "\x7f" "ELF\x02\x01\x01";
+  std::ofstream(path, std::ios::binary) << "\x7f"
+                                           "ELF\x02\x01\x01";
   EXPECT_THAT(load_error(path), AllOf(HasSubstr(path.string()), HasSubstr("could not be loaded")));
 }
 
@@ -113,8 +114,9 @@ TEST(PluginLoading, DuplicateTaskNameIsAPluginError) {
 }
 
 TEST(PluginLoading, MismatchedArgNamesIsAPluginError) {
-  EXPECT_THAT(load_error(fixture_path("bad_arg_names")),
-              AllOf(HasSubstr("libfixture_bad_arg_names.so"), HasSubstr("1 troupe::arg() names given for 2 parameters")));
+  EXPECT_THAT(
+      load_error(fixture_path("bad_arg_names")),
+      AllOf(HasSubstr("libfixture_bad_arg_names.so"), HasSubstr("1 troupe::arg() names given for 2 parameters")));
 }
 
 TEST(PluginLoading, DuplicatePluginNameInOneRegistryIsAPluginError) {

@@ -66,8 +66,9 @@ TEST_F(AdapterTest, UnnamedParametersAreCalledArgN) {
 }
 
 TEST_F(AdapterTest, NamedParametersAcceptKeywordsAndDefaults) {
-  plugin_.task("resize", [](const std::string& path, int width) { return path + ":" + std::to_string(width); },
-               "Resize an image", troupe::arg("path"), troupe::arg("width") = 640);
+  plugin_.task(
+      "resize", [](const std::string& path, int width) { return path + ":" + std::to_string(width); },
+      "Resize an image", troupe::arg("path"), troupe::arg("width") = 640);
   EXPECT_EQ(call("resize", {"a.png"}), "a.png:640");
   EXPECT_EQ(call("resize", {"a.png"}, {{"width", 100}}), "a.png:100");
   EXPECT_EQ(call("resize", {}, {{"path", "b.png"}, {"width", 1}}), "b.png:1");
@@ -76,23 +77,28 @@ TEST_F(AdapterTest, NamedParametersAcceptKeywordsAndDefaults) {
 }
 
 TEST_F(AdapterTest, TooManyArgumentsNamesTheTaskAndArity) {
-  plugin_.task("sub", [](int a, int b) { return a - b; }, troupe::arg("a"), troupe::arg("b"));
+  plugin_.task(
+      "sub", [](int a, int b) { return a - b; }, troupe::arg("a"), troupe::arg("b"));
   EXPECT_EQ(error_of("sub", {1, 2, 3}), "task 'demo.sub' takes 2 arguments (a, b) but 3 were given");
 }
 
 TEST_F(AdapterTest, MissingArgumentNamesTheParameter) {
-  plugin_.task("sub", [](int a, int b) { return a - b; }, troupe::arg("a"), troupe::arg("b"));
+  plugin_.task(
+      "sub", [](int a, int b) { return a - b; }, troupe::arg("a"), troupe::arg("b"));
   EXPECT_EQ(error_of("sub", {1}), "task 'demo.sub': missing argument 'b' (position 2, int)");
 }
 
 TEST_F(AdapterTest, WrongTypeNamesParameterExpectedAndGiven) {
-  plugin_.task("sub", [](int a, int b) { return a - b; }, troupe::arg("a"), troupe::arg("b"));
+  plugin_.task(
+      "sub", [](int a, int b) { return a - b; }, troupe::arg("a"), troupe::arg("b"));
   EXPECT_EQ(error_of("sub", {1, "x"}), "task 'demo.sub': parameter 'b' (position 2) expects int, got string \"x\"");
 }
 
 TEST_F(AdapterTest, IntegersAreRangeChecked) {
-  plugin_.task("narrow", [](std::int8_t v) { return v; }, troupe::arg("v"));
-  plugin_.task("unsigned", [](unsigned v) { return v; }, troupe::arg("v"));
+  plugin_.task(
+      "narrow", [](std::int8_t v) { return v; }, troupe::arg("v"));
+  plugin_.task(
+      "unsigned", [](unsigned v) { return v; }, troupe::arg("v"));
   EXPECT_THAT(error_of("narrow", {300}), HasSubstr("out of range"));
   EXPECT_THAT(error_of("unsigned", {-1}), HasSubstr("must not be negative"));
   EXPECT_EQ(call("narrow", {-5}), -5);
@@ -118,7 +124,8 @@ TEST_F(AdapterTest, FloatsAcceptAnyNumber) {
 }
 
 TEST_F(AdapterTest, UserStructsConvertFromJsonObjects) {
-  plugin_.task("words", [](const Doc& d) { return d.id + ":" + d.text; }, troupe::arg("doc"));
+  plugin_.task(
+      "words", [](const Doc& d) { return d.id + ":" + d.text; }, troupe::arg("doc"));
   EXPECT_EQ(call("words", {Value{{"id", "a"}, {"text", "hi"}}}), "a:hi");
   EXPECT_THAT(error_of("words", {Value{{"id", "a"}}}),
               HasSubstr("task 'demo.words': parameter 'doc' (position 1) expects Doc, got object"));
@@ -146,7 +153,8 @@ TEST_F(AdapterTest, ValueParameterTakesAnything) {
 }
 
 TEST_F(AdapterTest, UnknownKeywordIsRejected) {
-  plugin_.task("sub", [](int a, int b) { return a - b; }, troupe::arg("a"), troupe::arg("b"));
+  plugin_.task(
+      "sub", [](int a, int b) { return a - b; }, troupe::arg("a"), troupe::arg("b"));
   EXPECT_EQ(error_of("sub", {1, 2}, {{"c", 3}}),
             "task 'demo.sub': unexpected keyword argument 'c'; its parameters are a, b");
 }
@@ -157,14 +165,18 @@ TEST_F(AdapterTest, KeywordsNeedNamedParameters) {
 }
 
 TEST_F(AdapterTest, ArgumentGivenTwiceIsRejected) {
-  plugin_.task("sub", [](int a, int b) { return a - b; }, troupe::arg("a"), troupe::arg("b"));
+  plugin_.task(
+      "sub", [](int a, int b) { return a - b; }, troupe::arg("a"), troupe::arg("b"));
   EXPECT_EQ(error_of("sub", {1, 2}, {{"a", 3}}), "task 'demo.sub': argument 'a' given both by position and by keyword");
 }
 
 TEST_F(AdapterTest, ContextParameterIsOptionalAndFirst) {
-  plugin_.task("who", [](troupe::TaskContext& ctx, int x) {
-    return std::string(ctx.task_name()) + "@" + std::to_string(ctx.worker().id()) + ":" + std::to_string(x);
-  }, troupe::arg("x"));
+  plugin_.task(
+      "who",
+      [](troupe::TaskContext& ctx, int x) {
+        return std::string(ctx.task_name()) + "@" + std::to_string(ctx.worker().id()) + ":" + std::to_string(x);
+      },
+      troupe::arg("x"));
   EXPECT_EQ(call("who", {5}), "demo.who@7:5");
   EXPECT_EQ(task("who").signature.to_string(), "demo.who(x: int) -> string");
 }
@@ -182,7 +194,8 @@ TEST_F(AdapterTest, VoidResultIsNull) {
 }
 
 TEST_F(AdapterTest, HooksTakeWorkerFirst) {
-  plugin_.initializer("setup", [](troupe::Worker& w, int n) { w.emplace<int>(n); }, troupe::arg("n"));
+  plugin_.initializer(
+      "setup", [](troupe::Worker& w, int n) { w.emplace<int>(n); }, troupe::arg("n"));
   const auto& hook = descriptor_.initializers.front();
   hook.invoke(worker_, Args{9}, Kwargs{});
   EXPECT_EQ(worker_.get<int>(), 9);
@@ -191,7 +204,8 @@ TEST_F(AdapterTest, HooksTakeWorkerFirst) {
 }
 
 TEST_F(AdapterTest, HookErrorsSayInitializer) {
-  plugin_.initializer("setup", [](int) {}, troupe::arg("n"));
+  plugin_.initializer(
+      "setup", [](int) {}, troupe::arg("n"));
   try {
     descriptor_.initializers.front().invoke(worker_, Args{"x"}, Kwargs{});
     FAIL() << "expected ArgumentError";
@@ -206,11 +220,14 @@ TEST_F(AdapterTest, DuplicateTaskNameIsAPluginError) {
 }
 
 TEST_F(AdapterTest, ArgNamesMustMatchParameterCount) {
-  EXPECT_THROW(plugin_.task("add", [](int a, int b) { return a + b; }, troupe::arg("a")), troupe::PluginError);
+  EXPECT_THROW(plugin_.task(
+                   "add", [](int a, int b) { return a + b; }, troupe::arg("a")),
+               troupe::PluginError);
 }
 
 TEST_F(AdapterTest, RequiredParameterAfterDefaultIsRejected) {
-  EXPECT_THROW(plugin_.task("f", [](int a, int b) { return a + b; }, troupe::arg("a") = 1, troupe::arg("b")),
+  EXPECT_THROW(plugin_.task(
+                   "f", [](int a, int b) { return a + b; }, troupe::arg("a") = 1, troupe::arg("b")),
                troupe::PluginError);
 }
 
@@ -219,7 +236,9 @@ TEST_F(AdapterTest, InvalidTaskNamesAreRejected) {
   EXPECT_THROW(plugin_.task("", [] {}), troupe::PluginError);
 }
 
-int free_function(int x) { return x + 1; }
+int free_function(int x) {
+  return x + 1;
+}
 
 struct Scale {
   int factor;

@@ -83,16 +83,25 @@ inline std::string short_dump(const Value& value) {
 
 inline std::string json_kind(const Value& value) {
   switch (value.type()) {
-    case Value::value_t::null: return "null";
-    case Value::value_t::boolean: return "bool";
+    case Value::value_t::null:
+      return "null";
+    case Value::value_t::boolean:
+      return "bool";
     case Value::value_t::number_integer:
-    case Value::value_t::number_unsigned: return "int";
-    case Value::value_t::number_float: return "float";
-    case Value::value_t::string: return "string";
-    case Value::value_t::array: return "list";
-    case Value::value_t::object: return "object";
-    case Value::value_t::binary: return "binary";
-    case Value::value_t::discarded: return "discarded";
+    case Value::value_t::number_unsigned:
+      return "int";
+    case Value::value_t::number_float:
+      return "float";
+    case Value::value_t::string:
+      return "string";
+    case Value::value_t::array:
+      return "list";
+    case Value::value_t::object:
+      return "object";
+    case Value::value_t::binary:
+      return "binary";
+    case Value::value_t::discarded:
+      return "discarded";
   }
   return "value";
 }
@@ -119,8 +128,8 @@ inline std::string join_param_names(const Signature& sig) {
                                               const std::string& detail = {}) {
   const ParamInfo& param = sig.params[index];
   std::string message = sig.kind + " '" + sig.qualified_name + "': parameter '" + param.name + "' (position " +
-                        std::to_string(index + 1) + ") expects " + param.type + ", got " + json_kind(given) +
-                        " " + short_dump(given);
+                        std::to_string(index + 1) + ") expects " + param.type + ", got " + json_kind(given) + " " +
+                        short_dump(given);
   if (!detail.empty()) {
     message += " (" + detail + ")";
   }
@@ -205,8 +214,8 @@ decltype(auto) convert_param(const Signature& sig, std::size_t index, const Valu
 inline void check_call_shape(const Signature& sig, const Args& args, const Kwargs& kwargs) {
   const std::size_t arity = sig.params.size();
   if (args.size() > arity) {
-    throw ArgumentError(sig.kind + " '" + sig.qualified_name + "' takes " + std::to_string(arity) +
-                        " argument" + (arity == 1 ? "" : "s") + " (" + join_param_names(sig) + ") but " +
+    throw ArgumentError(sig.kind + " '" + sig.qualified_name + "' takes " + std::to_string(arity) + " argument" +
+                        (arity == 1 ? "" : "s") + " (" + join_param_names(sig) + ") but " +
                         std::to_string(args.size()) + " were given");
   }
   for (const auto& [name, value] : kwargs) {
@@ -220,8 +229,7 @@ inline void check_call_shape(const Signature& sig, const Args& args, const Kwarg
       }
     }
     if (found == arity) {
-      std::string message =
-          sig.kind + " '" + sig.qualified_name + "': unexpected keyword argument '" + name + "'";
+      std::string message = sig.kind + " '" + sig.qualified_name + "': unexpected keyword argument '" + name + "'";
       message += sig.named ? "; its parameters are " + join_param_names(sig)
                            : "; its parameters have no names (register them with troupe::arg(\"name\"))";
       throw ArgumentError(message);
@@ -234,14 +242,13 @@ inline void check_call_shape(const Signature& sig, const Args& args, const Kwarg
   for (std::size_t i = args.size(); i < arity; ++i) {
     const ParamInfo& param = sig.params[i];
     if (!(sig.named && kwargs.find(param.name) != kwargs.end()) && !param.default_value) {
-      throw ArgumentError(sig.kind + " '" + sig.qualified_name + "': missing argument '" + param.name +
-                          "' (position " + std::to_string(i + 1) + ", " + param.type + ")");
+      throw ArgumentError(sig.kind + " '" + sig.qualified_name + "': missing argument '" + param.name + "' (position " +
+                          std::to_string(i + 1) + ", " + param.type + ")");
     }
   }
 }
 
-inline const Value& select_argument(const Signature& sig, std::size_t index, const Args& args,
-                                    const Kwargs& kwargs) {
+inline const Value& select_argument(const Signature& sig, std::size_t index, const Args& args, const Kwargs& kwargs) {
   if (index < args.size()) {
     return args[index];
   }
@@ -255,8 +262,7 @@ inline const Value& select_argument(const Signature& sig, std::size_t index, con
 }
 
 template <typename T>
-using Stored = std::conditional_t<std::is_same_v<std::remove_cvref_t<T>, Value>, const Value&,
-                                  std::remove_cvref_t<T>>;
+using Stored = std::conditional_t<std::is_same_v<std::remove_cvref_t<T>, Value>, const Value&, std::remove_cvref_t<T>>;
 
 template <typename T>
 constexpr void check_parameter_type() {
@@ -324,8 +330,9 @@ inline void apply_specs(Signature& sig, const std::vector<ArgSpec>& specs, std::
 
 template <typename Context, typename Fn>
 struct AdaptedCallable {
-  static_assert(!std::is_class_v<Fn> || requires { &Fn::operator(); },
-                "troupe: generic lambdas cannot be registered; spell out the parameter types");
+  static_assert(
+      !std::is_class_v<Fn> || requires { &Fn::operator(); },
+      "troupe: generic lambdas cannot be registered; spell out the parameter types");
   using Traits = CallableTraits<Fn>;
   using AllParams = typename Traits::ArgsTuple;
   static constexpr bool kTakesContext = [] {

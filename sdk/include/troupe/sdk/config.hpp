@@ -52,11 +52,16 @@
 #define TROUPE_DETAIL_CXXABI_KEY "cxxabi-unknown"
 #endif
 
-#define TROUPE_BUILD_KEY                                                                         \
-  TROUPE_DETAIL_COMPILER_KEY ";" TROUPE_DETAIL_STDLIB_KEY ";" TROUPE_DETAIL_CXXABI_KEY         \
-                             ";nlohmann-json-" TROUPE_DETAIL_STR(NLOHMANN_JSON_VERSION_MAJOR) "." \
-                                 TROUPE_DETAIL_STR(NLOHMANN_JSON_VERSION_MINOR) "." TROUPE_DETAIL_STR( \
-                                     NLOHMANN_JSON_VERSION_PATCH) ";troupe-sdk-abi" TROUPE_DETAIL_STR(TROUPE_SDK_ABI_VERSION)
+#define TROUPE_DETAIL_JSON_KEY                                                           \
+  "nlohmann-json-" TROUPE_DETAIL_STR(NLOHMANN_JSON_VERSION_MAJOR) "." TROUPE_DETAIL_STR( \
+      NLOHMANN_JSON_VERSION_MINOR) "." TROUPE_DETAIL_STR(NLOHMANN_JSON_VERSION_PATCH)
+
+// e.g. "gcc-12;libstdc++-cxx11abi1;cxxabi1017;nlohmann-json-3.11.2;troupe-sdk-abi1"
+// clang-format off
+#define TROUPE_BUILD_KEY                                                                  \
+  TROUPE_DETAIL_COMPILER_KEY ";" TROUPE_DETAIL_STDLIB_KEY ";" TROUPE_DETAIL_CXXABI_KEY ";" \
+  TROUPE_DETAIL_JSON_KEY ";troupe-sdk-abi" TROUPE_DETAIL_STR(TROUPE_SDK_ABI_VERSION)
+// clang-format on
 
 // Types that cross the plugin boundary keep default visibility even in
 // plugins built with -fvisibility=hidden, so their type_info compares equal

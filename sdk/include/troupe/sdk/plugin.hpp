@@ -70,8 +70,7 @@ class PluginBuilder {
 
  private:
   template <typename Fn, typename... Specs>
-  void add_hook(const char* kind, std::vector<HookInfo>& hooks, std::string_view name, Fn&& fn,
-                Specs&&... specs) {
+  void add_hook(const char* kind, std::vector<HookInfo>& hooks, std::string_view name, Fn&& fn, Specs&&... specs) {
     std::string doc = take_doc(specs...);
     std::vector<ArgSpec> arg_specs = collect_specs(std::forward<Specs>(specs)...);
     check_name(kind, name, hooks);
@@ -85,9 +84,9 @@ class PluginBuilder {
   }
 
   template <typename T>
-  static constexpr bool kIsDoc = std::is_convertible_v<T, std::string_view> &&
-                                 !std::is_same_v<std::remove_cvref_t<T>, arg> &&
-                                 !std::is_same_v<std::remove_cvref_t<T>, ArgSpec>;
+  static constexpr bool kIsDoc =
+      std::is_convertible_v<T, std::string_view> && !std::is_same_v<std::remove_cvref_t<T>, arg> &&
+      !std::is_same_v<std::remove_cvref_t<T>, ArgSpec>;
 
   // The optional doc string comes first among the extras.
   template <typename... Specs>
@@ -150,23 +149,19 @@ class PluginBuilder {
 
 // Defines the plugin's entry point. NAME must be a C identifier; it becomes
 // the namespace of the plugin's tasks (`NAME.task`).
-#define TROUPE_PLUGIN(NAME, VERSION)                                                                  \
-  static void troupe_plugin_register_(::troupe::PluginBuilder& plugin);                               \
-  namespace {                                                                                         \
-  void troupe_plugin_describe_(void* descriptor) {                                                    \
-    ::troupe::PluginBuilder builder(*static_cast<::troupe::PluginDescriptor*>(descriptor));         \
-    troupe_plugin_register_(builder);                                                                 \
-  }                                                                                                   \
-  const ::troupe_plugin_header* troupe_plugin_entry_impl_() {                                         \
-    static const ::troupe_plugin_header header{sizeof(::troupe_plugin_header),                       \
-                                               TROUPE_SDK_ABI_VERSION,                                \
-                                               TROUPE_BUILD_KEY,                                      \
-                                               #NAME,                                                 \
-                                               VERSION,                                               \
-                                               TROUPE_VERSION_STRING,                                 \
-                                               &troupe_plugin_describe_};                             \
-    return &header;                                                                                   \
-  }                                                                                                   \
-  }                                                                                                   \
-  BOOST_DLL_ALIAS_SECTIONED(troupe_plugin_entry_impl_, troupe_plugin_entry, troupe)                   \
+#define TROUPE_PLUGIN(NAME, VERSION)                                                               \
+  static void troupe_plugin_register_(::troupe::PluginBuilder& plugin);                            \
+  namespace {                                                                                      \
+  void troupe_plugin_describe_(void* descriptor) {                                                 \
+    ::troupe::PluginBuilder builder(*static_cast<::troupe::PluginDescriptor*>(descriptor));        \
+    troupe_plugin_register_(builder);                                                              \
+  }                                                                                                \
+  const ::troupe_plugin_header* troupe_plugin_entry_impl_() {                                      \
+    static const ::troupe_plugin_header header{                                                    \
+        sizeof(::troupe_plugin_header), TROUPE_SDK_ABI_VERSION,  TROUPE_BUILD_KEY, #NAME, VERSION, \
+        TROUPE_VERSION_STRING,          &troupe_plugin_describe_};                                 \
+    return &header;                                                                                \
+  }                                                                                                \
+  }                                                                                                \
+  BOOST_DLL_ALIAS_SECTIONED(troupe_plugin_entry_impl_, troupe_plugin_entry, troupe)                \
   static void troupe_plugin_register_([[maybe_unused]] ::troupe::PluginBuilder& plugin)

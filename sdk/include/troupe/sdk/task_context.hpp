@@ -26,9 +26,7 @@ class TROUPE_SDK_VISIBLE TaskContext {
   // The worker running this call; its state is what the initializer left.
   Worker& worker() const noexcept { return *worker_; }
   // True once cooperative cancellation was requested.
-  bool cancelled() const noexcept {
-    return cancel_flag_ != nullptr && cancel_flag_->load(std::memory_order_relaxed);
-  }
+  bool cancelled() const noexcept { return cancel_flag_ != nullptr && cancel_flag_->load(std::memory_order_relaxed); }
 
  private:
   std::string_view task_name_;

@@ -5,8 +5,8 @@
 // binary, any, and the demangled name of user structs.
 #pragma once
 
-#include <cstdlib>
 #include <cxxabi.h>
+#include <cstdlib>
 #include <list>
 #include <map>
 #include <memory>
@@ -27,8 +27,7 @@ namespace troupe::detail {
 
 inline std::string demangle(const char* mangled) {
   int status = 0;
-  std::unique_ptr<char, void (*)(void*)> out(abi::__cxa_demangle(mangled, nullptr, nullptr, &status),
-                                             std::free);
+  std::unique_ptr<char, void (*)(void*)> out(abi::__cxa_demangle(mangled, nullptr, nullptr, &status), std::free);
   return status == 0 && out ? std::string(out.get()) : std::string(mangled);
 }
 
@@ -76,12 +75,11 @@ struct TypeName<Binary> {
 };
 
 template <typename T>
-  requires(std::is_integral_v<T> && !std::is_same_v<T, bool> && !std::is_same_v<T, char>)
-struct TypeName<T> {
+requires(std::is_integral_v<T> && !std::is_same_v<T, bool> && !std::is_same_v<T, char>) struct TypeName<T> {
   static std::string get() { return std::is_signed_v<T> ? "int" : "uint"; }
 };
 template <typename T>
-  requires std::is_floating_point_v<T>
+requires std::is_floating_point_v<T>
 struct TypeName<T> {
   static std::string get() { return "float"; }
 };

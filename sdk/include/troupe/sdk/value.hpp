@@ -21,7 +21,9 @@ using Value = nlohmann::json;
 using Binary = nlohmann::json::binary_t;
 
 // A binary Value from raw bytes.
-inline Value binary(std::vector<std::uint8_t> bytes) { return Value::binary(std::move(bytes)); }
+inline Value binary(std::vector<std::uint8_t> bytes) {
+  return Value::binary(std::move(bytes));
+}
 
 }  // namespace troupe
 
