@@ -1,0 +1,516 @@
+// troupe/detail/future_core.hpp
+//
+// The shared state behind troupe::Future<T>, and the PRODUCER side that pools
+// use to start and complete it. Host code never needs this header.
+//
+// Producer API (also used by the process pool's reactor thread):
+//
+//   auto [future, promise] = troupe::detail::make_future_pair<Value>(id);
+//   promise.on_cancel([&] { drop it from my queue; });  // optional, before publishing
+//   ...                                                 // hand `future` out
+//   if (promise.try_start(worker_id)) {                 // pending -> running; false if cancelled
+//     TaskContext ctx(name, worker, promise.cancel_flag());
+//     promise.set_value(v);  // or set_exception(ep)
+//   }
+//   promise.set_cancelled(broken_pool_error_ptr);       // pending or running -> cancelled
+//
+// Guarantees: completion (value, exception, cancelled) happens exactly once;
+// a later set_* returns false and changes nothing. Waiters and done
+// callbacks see a completed state fully written (release/acquire). A Promise
+// destroyed before completing fails its future with troupe::Error
+// ("abandoned"), so no future waits for ever on a lost producer.
+// Thread safety: every member may be called from any thread.
+// Hazards: the on_cancel hook runs on the thread that called Future::cancel(),
+// after the state became cancelled; it must be cheap, must not throw, and
+// must stay valid as long as the future can still be pending.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <exception>
+#include <functional>
+#include <new>
+#include <optional>
+#include <string>
+#include <thread>
+#include <type_traits>
+#include <utility>
+#include <vector>
+
+#include "troupe/errors.hpp"
+
+namespace troupe {
+
+class Worker;
+
+// The life of a future: pending -> running -> done | failed; pending -> cancelled
+// (and, for a broken pool, running -> cancelled).
+enum class FutureState : std::uint8_t { pending, running, done, failed, cancelled };
+
+const char* to_string(FutureState state) noexcept;
+
+namespace detail {
+
+using Clock = std::chrono::steady_clock;
+
+inline std::int64_t now_ns() noexcept {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now().time_since_epoch()).count();
+}
+
+// Deadline in steady-clock nanoseconds; nullopt waits for ever.
+using Deadline = std::optional<std::int64_t>;
+
+inline Deadline deadline_after(std::optional<std::chrono::nanoseconds> timeout) noexcept {
+  if (!timeout) {
+    return std::nullopt;
+  }
+  const auto ns = timeout->count();
+  const auto now = now_ns();
+  return ns > INT64_MAX - now ? std::optional<std::int64_t>(INT64_MAX) : now + std::max<std::int64_t>(ns, 0);
+}
+
+// Linux futex on a 32-bit word: sleeps while *word == expected, up to the
+// deadline (nullopt: no limit). Spurious returns are possible.
+void futex_wait(const std::atomic<std::uint32_t>& word, std::uint32_t expected, Deadline deadline) noexcept;
+void futex_wake_all(const std::atomic<std::uint32_t>& word) noexcept;
+void futex_wake_one(const std::atomic<std::uint32_t>& word) noexcept;
+
+// Reports an exception thrown by a done callback (stderr, once per callback);
+// never throws.
+void report_callback_error(std::exception_ptr error) noexcept;
+
+class FutureCore;
+
+// Installed by a pool on its worker threads: waiting on a future from inside
+// a task goes through it, so the worker can run queued work meanwhile instead
+// of blocking a worker its own queue needs. Returns when `core` is done or
+// the deadline passed; returns whether it is done.
+class WaitHelper {
+ public:
+  virtual bool help_until(const FutureCore& core, Deadline deadline) = 0;
+
+ protected:
+  ~WaitHelper() = default;
+};
+
+WaitHelper*& current_wait_helper() noexcept;
+
+// Tiny spinlock for the rarely contended callback list.
+class SpinLock {
+ public:
+  void lock() noexcept {
+    while (flag_.exchange(true, std::memory_order_acquire)) {
+      while (flag_.load(std::memory_order_relaxed)) {
+        std::this_thread::yield();
+      }
+    }
+  }
+  void unlock() noexcept { flag_.store(false, std::memory_order_release); }
+
+ private:
+  std::atomic<bool> flag_{false};
+};
+
+// Type-erased shared state. Intrusively reference counted: one allocation
+// holds the state, the result and (for pool tasks) the work itself.
+class FutureCore {
+ public:
+  static constexpr std::uint32_t kPending = 0;
+  static constexpr std::uint32_t kRunning = 1;
+  static constexpr std::uint32_t kDone = 2;
+  static constexpr std::uint32_t kFailed = 3;
+  static constexpr std::uint32_t kCancelled = 4;
+  static constexpr std::uint32_t kCompleting = 5;  // claimed by a completer, result being written
+  static constexpr std::uint32_t kStateMask = 7;
+  static constexpr std::uint32_t kWaitersBit = 8;
+  static constexpr std::uint32_t kCallbacksBit = 16;
+  static constexpr std::uint32_t kStartedBit = 32;  // it ran (or runs) on a worker
+  static constexpr std::size_t kNoWorker = static_cast<std::size_t>(-1);
+
+  using Callback = std::function<void(FutureCore&)>;
+
+  explicit FutureCore(std::uint64_t id = 0, std::uint32_t initial_refs = 1) noexcept
+      : refs_(initial_refs), id_(id), submit_ns_(now_ns()) {}
+  FutureCore(const FutureCore&) = delete;
+  FutureCore& operator=(const FutureCore&) = delete;
+
+  void add_ref() noexcept { refs_.fetch_add(1, std::memory_order_relaxed); }
+  void release() noexcept {
+    if (refs_.fetch_sub(1, std::memory_order_acq_rel) == 1) {
+      destroy();
+    }
+  }
+
+  std::uint64_t id() const noexcept { return id_; }
+
+  FutureState state() const noexcept {
+    const auto s = word_.load(std::memory_order_acquire) & kStateMask;
+    return s == kCompleting ? completing_from() : static_cast<FutureState>(s);
+  }
+  bool done() const noexcept { return is_terminal(word_.load(std::memory_order_acquire)); }
+
+  // pending -> running on `worker_id`; false when it was cancelled (or completed) first.
+  bool try_start(std::size_t worker_id) noexcept {
+    worker_id_.store(worker_id, std::memory_order_relaxed);
+    start_ns_.store(now_ns(), std::memory_order_relaxed);
+    auto w = word_.load(std::memory_order_relaxed);
+    while ((w & kStateMask) == kPending) {
+      if (word_.compare_exchange_weak(w, (w & ~kStateMask) | kRunning | kStartedBit, std::memory_order_acq_rel,
+                                      std::memory_order_relaxed)) {
+        return true;
+      }
+    }
+    return false;
+  }
+
+  // Future::cancel(): a pending future becomes cancelled (true); a running one
+  // gets its cooperative flag set (false); a cancelled one stays so (true).
+  bool cancel() {
+    auto w = word_.load(std::memory_order_acquire);
+    for (;;) {
+      const auto s = w & kStateMask;
+      if (s == kCancelled) {
+        return true;
+      }
+      if (s == kRunning) {
+        cancel_requested_.store(true, std::memory_order_relaxed);
+        return false;
+      }
+      if (s != kPending) {
+        return false;
+      }
+      if (word_.compare_exchange_weak(w, (w & ~kStateMask) | kCompleting, std::memory_order_acq_rel,
+                                      std::memory_order_acquire)) {
+        break;
+      }
+    }
+    completing_from_running_.store(false, std::memory_order_relaxed);
+    cancel_requested_.store(true, std::memory_order_relaxed);
+    publish(kCancelled);
+    if (cancel_hook_) {
+      cancel_hook_();
+    }
+    return true;
+  }
+
+  // Sets the cooperative flag only (shutdown with cancel_pending on running tasks).
+  void request_cancel() noexcept { cancel_requested_.store(true, std::memory_order_relaxed); }
+  bool cancel_requested() const noexcept { return cancel_requested_.load(std::memory_order_relaxed); }
+  const std::atomic<bool>* cancel_flag() const noexcept { return &cancel_requested_; }
+
+  bool set_exception(std::exception_ptr error) noexcept {
+    if (!claim()) {
+      return false;
+    }
+    error_ = std::move(error);
+    publish(kFailed);
+    return true;
+  }
+
+  // Cancelled by the producer (broken pool: cause = BrokenPoolError; shutdown: null).
+  bool set_cancelled(std::exception_ptr cause = nullptr) noexcept {
+    if (!claim()) {
+      return false;
+    }
+    error_ = std::move(cause);
+    cancel_requested_.store(true, std::memory_order_relaxed);
+    publish(kCancelled);
+    return true;
+  }
+
+  // Blocks until done or the deadline; true when done. Inside a pool's
+  // worker, waits through its WaitHelper (runs queued work meanwhile).
+  bool wait_until(Deadline deadline) const {
+    if (done()) {
+      return true;
+    }
+    if (WaitHelper* helper = current_wait_helper()) {
+      return helper->help_until(*this, deadline);
+    }
+    return block_until(deadline);
+  }
+
+  // Blocks without helping: spins briefly, then sleeps on the futex.
+  bool block_until(Deadline deadline) const noexcept {
+    for (int i = 0; i < 64; ++i) {
+      if (done()) {
+        return true;
+      }
+#if defined(__x86_64__) || defined(__i386__)
+      __builtin_ia32_pause();
+#endif
+    }
+    for (;;) {
+      auto w = word_.load(std::memory_order_acquire);
+      if (is_terminal(w)) {
+        return true;
+      }
+      if (deadline && now_ns() >= *deadline) {
+        return false;
+      }
+      if ((w & kWaitersBit) == 0) {
+        if (!word_.compare_exchange_weak(w, w | kWaitersBit, std::memory_order_acq_rel, std::memory_order_acquire)) {
+          continue;
+        }
+        w |= kWaitersBit;
+      }
+      futex_wait(word_, w, deadline);
+    }
+  }
+
+  // Runs `fn` once the future is done: at once on this thread when it already
+  // is, else on the thread that completes it. Exceptions are reported, not thrown.
+  void add_done_callback(Callback fn) {
+    {
+      lock_.lock();
+      callbacks_.push_back(std::move(fn));
+      auto w = word_.load(std::memory_order_acquire);
+      for (;;) {
+        if (is_terminal(w)) {
+          fn = std::move(callbacks_.back());
+          callbacks_.pop_back();
+          break;
+        }
+        if (word_.compare_exchange_weak(w, w | kCallbacksBit, std::memory_order_acq_rel, std::memory_order_acquire)) {
+          lock_.unlock();
+          return;
+        }
+      }
+      lock_.unlock();
+    }
+    invoke_callback(fn);
+  }
+
+  // Timing and identity, per DESIGN.md: pending = submit to start (or to the
+  // end for a cancelled future, or to now); running = start to end (or to now).
+  std::chrono::nanoseconds pending_time() const noexcept {
+    const auto w = word_.load(std::memory_order_acquire) & kStateMask;
+    std::int64_t until = 0;
+    if (w == kPending || w == kCompleting) {
+      until = now_ns();
+    } else if (w == kCancelled && !started()) {
+      until = end_ns_.load(std::memory_order_relaxed);
+    } else {
+      until = start_ns_.load(std::memory_order_relaxed);
+    }
+    return std::chrono::nanoseconds(std::max<std::int64_t>(0, until - submit_ns_));
+  }
+  std::chrono::nanoseconds running_time() const noexcept {
+    const auto w = word_.load(std::memory_order_acquire) & kStateMask;
+    if (w == kPending || !started()) {
+      return std::chrono::nanoseconds(0);
+    }
+    const auto until = is_terminal(w) ? end_ns_.load(std::memory_order_relaxed) : now_ns();
+    return std::chrono::nanoseconds(std::max<std::int64_t>(0, until - start_ns_.load(std::memory_order_relaxed)));
+  }
+  std::optional<std::size_t> worker_id() const noexcept {
+    if (!started()) {
+      return std::nullopt;
+    }
+    return worker_id_.load(std::memory_order_relaxed);
+  }
+
+  const std::exception_ptr& stored_error() const noexcept {
+    return error_;
+  }
+
+  // Registered by a producer before the future is published.
+  void set_cancel_hook(std::function<void()> hook) {
+    cancel_hook_ = std::move(hook);
+  }
+
+  // Pool tasks override these: run the work on `worker`, and name it for
+  // cancelled_tasks().
+  virtual void run(Worker& worker) noexcept {
+    static_cast<void>(worker);
+  }
+  virtual std::string describe() const {
+    return "<task>";
+  }
+
+ protected:
+  virtual ~FutureCore() = default;
+  virtual void destroy() noexcept {
+    delete this;
+  }
+
+  static bool is_terminal(std::uint32_t w) noexcept {
+    const auto s = w & kStateMask;
+    return s == kDone || s == kFailed || s == kCancelled;
+  }
+
+  // Claims the right to complete: pending/running -> completing.
+  bool claim() noexcept {
+    auto w = word_.load(std::memory_order_acquire);
+    for (;;) {
+      const auto s = w & kStateMask;
+      if (s != kPending && s != kRunning) {
+        return false;
+      }
+      if (word_.compare_exchange_weak(w, (w & ~kStateMask) | kCompleting, std::memory_order_acq_rel,
+                                      std::memory_order_acquire)) {
+        completing_from_running_.store(s == kRunning, std::memory_order_relaxed);
+        return true;
+      }
+    }
+  }
+
+  void store_error(std::exception_ptr error) noexcept {
+    error_ = std::move(error);
+  }
+
+  // completing -> terminal: wakes waiters, runs callbacks.
+  void publish(std::uint32_t terminal) noexcept {
+    end_ns_.store(now_ns(), std::memory_order_relaxed);
+    auto old = word_.load(std::memory_order_relaxed);
+    while (!word_.compare_exchange_weak(old, terminal | (old & kStartedBit), std::memory_order_acq_rel,
+                                        std::memory_order_relaxed)) {
+    }
+    if (old & kWaitersBit) {
+      futex_wake_all(word_);
+    }
+    if (old & kCallbacksBit) {
+      lock_.lock();
+      auto callbacks = std::move(callbacks_);
+      callbacks_.clear();
+      lock_.unlock();
+      for (auto& fn : callbacks) {
+        invoke_callback(fn);
+      }
+    }
+  }
+
+  // Keeps the state alive while a callback holds a Future made from it.
+  void invoke_callback(Callback& fn) noexcept {
+    try {
+      fn(*this);
+    } catch (...) {
+      report_callback_error(std::current_exception());
+    }
+  }
+
+ private:
+  bool started() const noexcept {
+    return (word_.load(std::memory_order_acquire) & kStartedBit) != 0;
+  }
+  FutureState completing_from() const noexcept {
+    return completing_from_running_.load(std::memory_order_relaxed) ? FutureState::running : FutureState::pending;
+  }
+
+  std::atomic<std::uint32_t> refs_;
+  mutable std::atomic<std::uint32_t> word_{kPending};  // waiters set a bit on it
+  std::atomic<bool> cancel_requested_{false};
+  std::atomic<bool> completing_from_running_{false};
+  std::uint64_t id_;
+  std::int64_t submit_ns_;
+  std::atomic<std::int64_t> start_ns_{0};
+  std::atomic<std::int64_t> end_ns_{0};
+  std::atomic<std::size_t> worker_id_{kNoWorker};
+  std::exception_ptr error_;
+  SpinLock lock_;
+  std::vector<Callback> callbacks_;
+  std::function<void()> cancel_hook_;
+};
+
+// Shared state with room for the result.
+template <class T>
+class FutureData : public FutureCore {
+ public:
+  using FutureCore::FutureCore;
+
+  // A constructor that throws fails the future with that exception.
+  template <class... A>
+  bool set_value(A&&... args) noexcept {
+    if (!claim()) {
+      return false;
+    }
+    try {
+      ::new (static_cast<void*>(&storage_)) T(std::forward<A>(args)...);
+    } catch (...) {
+      store_error(std::current_exception());
+      publish(kFailed);
+      return true;
+    }
+    has_value_ = true;
+    publish(kDone);
+    return true;
+  }
+
+  // Valid once state() == done.
+  const T& value() const noexcept { return *std::launder(reinterpret_cast<const T*>(&storage_)); }
+  T& value() noexcept { return *std::launder(reinterpret_cast<T*>(&storage_)); }
+
+ protected:
+  ~FutureData() override {
+    if (has_value_) {
+      value().~T();
+    }
+  }
+
+ private:
+  alignas(T) unsigned char storage_[sizeof(T)];
+  bool has_value_ = false;
+};
+
+template <>
+class FutureData<void> : public FutureCore {
+ public:
+  using FutureCore::FutureCore;
+
+  bool set_value() noexcept {
+    if (!claim()) {
+      return false;
+    }
+    publish(kDone);
+    return true;
+  }
+  void value() const noexcept {}
+};
+
+// An owning pointer to a FutureCore (or a derived state).
+template <class C>
+class CorePtr {
+ public:
+  CorePtr() = default;
+  // Takes over one reference the caller already holds.
+  static CorePtr adopt(C* core) noexcept {
+    CorePtr p;
+    p.core_ = core;
+    return p;
+  }
+  // Adds a reference.
+  static CorePtr share(C* core) noexcept {
+    if (core != nullptr) {
+      core->add_ref();
+    }
+    return adopt(core);
+  }
+  CorePtr(const CorePtr& other) noexcept : core_(other.core_) {
+    if (core_ != nullptr) {
+      core_->add_ref();
+    }
+  }
+  CorePtr(CorePtr&& other) noexcept : core_(std::exchange(other.core_, nullptr)) {}
+  CorePtr& operator=(CorePtr other) noexcept {
+    std::swap(core_, other.core_);
+    return *this;
+  }
+  ~CorePtr() {
+    if (core_ != nullptr) {
+      core_->release();
+    }
+  }
+  C* get() const noexcept { return core_; }
+  C* operator->() const noexcept { return core_; }
+  C& operator*() const noexcept { return *core_; }
+  explicit operator bool() const noexcept { return core_ != nullptr; }
+  C* detach() noexcept { return std::exchange(core_, nullptr); }
+
+ private:
+  C* core_ = nullptr;
+};
+
+}  // namespace detail
+}  // namespace troupe

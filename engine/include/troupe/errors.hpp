@@ -1,0 +1,77 @@
+// troupe/errors.hpp
+//
+// The engine's errors, on top of the SDK's family (troupe::Error, UsageError,
+// ArgumentError, PluginError, UnknownTaskError).
+//
+// Guarantees: every error here derives from troupe::Error. A BrokenPoolError
+// (and so InitializerError and FinalizerError) carries what broke the pool as
+// its nested exception: catch it and call std::rethrow_if_nested(e), or use
+// troupe::nested_cause(e).
+// Hazards: BrokenPoolError derives from CancelledError on purpose: a future
+// cancelled because its pool broke is still a cancelled future, so
+// `catch (const CancelledError&)` also catches broken-pool cancellations.
+#pragma once
+
+#include <exception>
+#include <string>
+
+#include "troupe/sdk/errors.hpp"
+
+namespace troupe {
+
+// A future was cancelled before it ran (cancel(), shutdown with
+// cancel_pending, an abandoned map); get() and exception() throw it.
+class CancelledError : public Error {
+ public:
+  using Error::Error;
+};
+
+// The pool can no longer run work. Nested cause: what broke it.
+class BrokenPoolError : public CancelledError {
+ public:
+  using CancelledError::CancelledError;
+};
+
+// A worker's initializer threw; the nested cause is its exception.
+class InitializerError : public BrokenPoolError {
+ public:
+  using BrokenPoolError::BrokenPoolError;
+};
+
+// A worker's finalizer threw; the nested cause is its exception.
+class FinalizerError : public BrokenPoolError {
+ public:
+  using BrokenPoolError::BrokenPoolError;
+};
+
+// A wait with a timeout (future, wait(), as_completed, map) ran out of time.
+class TimeoutError : public Error {
+ public:
+  using Error::Error;
+};
+
+// A bounded queue was full under the `fail` policy, or try_submit found it full.
+class QueueFullError : public Error {
+ public:
+  using Error::Error;
+};
+
+// A wait could never end: e.g. join() from one of the pool's own tasks.
+class DeadlockError : public Error {
+ public:
+  using Error::Error;
+};
+
+// The exception nested in `e` (a std::nested_exception), or null.
+inline std::exception_ptr nested_cause(const std::exception& e) noexcept {
+  if (const auto* nested = dynamic_cast<const std::nested_exception*>(&e)) {
+    return nested->nested_ptr();
+  }
+  return nullptr;
+}
+
+// "Type: message" for an exception_ptr, following nested causes
+// ("InitializerError: ... <- std::invalid_argument: ..."). For messages and logs.
+std::string describe_exception(const std::exception_ptr& error);
+
+}  // namespace troupe

@@ -1,0 +1,98 @@
+// troupe/executor.hpp
+//
+// troupe::Executor: the interface both pools implement (ThreadPool,
+// ProcessPool), so the map family, ParallelRunner and the CLI are written
+// once.
+//
+// Guarantees: every accepted call ends exactly once in its future (value,
+// error, or cancelled). Submitting to a pool that was shut down throws
+// troupe::UsageError; to a broken pool, troupe::BrokenPoolError (with the
+// cause nested). shutdown() may be called more than once.
+// Thread safety: every member may be called from any thread.
+// Hazards: implementations that override join(Timeout) should add
+// `using Executor::join;` so the duration overload stays visible.
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "troupe/future.hpp"
+#include "troupe/outcome.hpp"
+#include "troupe/pool_stats.hpp"
+#include "troupe/sdk/call.hpp"
+#include "troupe/sdk/value.hpp"
+
+namespace troupe {
+
+// shutdown({.wait = true, .cancel_pending = false}): by default queued work
+// still runs (concurrent.futures); cancel_pending cancels what has not
+// started (listed by cancelled_tasks()) and sets the cooperative flag of
+// what runs.
+struct ShutdownOptions {
+  bool wait = true;
+  bool cancel_pending = false;
+};
+
+// A task that ended cancelled without running (shutdown with
+// cancel_pending, a broken pool).
+struct CancelledTask {
+  std::uint64_t id = 0;  // the future's id()
+  std::string task;      // `plugin.task`, or "<callable>" for a C++ callable
+};
+
+class Executor {
+ public:
+  virtual ~Executor() = default;
+
+  // A plugin call as data -> its future.
+  virtual Future<Value> submit_call(Call call) = 0;
+
+  // pool.call("text.words", doc, troupe::kw("lang", "en")) -> Future<Value>.
+  template <class... A>
+  Future<Value> call(std::string task, A&&... args) {
+    return submit_call(detail::make_call(std::move(task), std::forward<A>(args)...));
+  }
+
+  // One unit of work (a map chunk): `task` applied to each item's positional
+  // arguments, in order, each item's value or error captured. The chunk's
+  // own future fails only when the chunk as a whole cannot run (unknown task,
+  // broken pool, a crashed worker...).
+  virtual Future<std::vector<Outcome<Value>>> submit_chunk(std::string task, std::vector<Args> items) = 0;
+
+  virtual void shutdown(const ShutdownOptions& options = {}) = 0;
+
+  // Waits until everything submitted so far has ended; the pool stays usable.
+  // True if it did within the timeout.
+  virtual bool join(Timeout timeout = std::nullopt) = 0;
+  template <class Rep, class Period>
+  bool join(std::chrono::duration<Rep, Period> timeout) {
+    return join(Timeout(std::chrono::duration_cast<std::chrono::nanoseconds>(timeout)));
+  }
+
+  // Throws the BrokenPoolError if broken, UsageError if shut down; else nothing.
+  virtual void check() const = 0;
+  // Builds a replica of the configuration, runs one trivial task on it,
+  // shuts it down; propagates initializer/finalizer errors.
+  virtual void test() = 0;
+  // Starts workers now, up to max_workers in total.
+  virtual void spawn_workers(std::size_t n) = 0;
+
+  virtual std::size_t workers() const = 0;        // live
+  virtual std::size_t max_workers() const = 0;    // the bound
+  virtual std::size_t busy_workers() const = 0;   // running a task
+  virtual std::size_t free_workers() const = 0;   // live and idle
+  virtual std::size_t pending_tasks() const = 0;  // queued, not started
+  virtual std::vector<CancelledTask> cancelled_tasks() const = 0;
+  virtual PoolStats stats() const = 0;
+
+ protected:
+  Executor() = default;
+  Executor(const Executor&) = delete;
+  Executor& operator=(const Executor&) = delete;
+};
+
+}  // namespace troupe
