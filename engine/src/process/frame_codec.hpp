@@ -1,0 +1,163 @@
+// The process pool's wire format: length-prefixed frames whose bodies are
+// sequences of MessagePack items, written and read without building a
+// Value tree where the caller does not need one (a map chunk's items are
+// written straight from their Args and read back into one reused Args).
+//
+// Frame: u32 little-endian length of what follows, u8 message type, body.
+// Integers keep their nlohmann kind across the wire: number_unsigned uses
+// MessagePack's uint formats, number_integer fixint and the int formats.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "troupe/sdk/call.hpp"
+#include "troupe/sdk/errors.hpp"
+#include "troupe/sdk/value.hpp"
+
+namespace troupe::detail::process {
+
+// Message types. Host -> worker below 10, worker -> host from 10.
+enum class Message : std::uint8_t {
+  hello = 1,         // Value{worker_id, pool_name, plugins[], initializer, finalizer, max_tasks, max_memory, max_frame}
+  task = 2,          // uint id, str task, array args, map kwargs
+  chunk = 3,         // uint id, str task, uint count, count x array args
+  shutdown = 4,      // (empty): run the finalizer, answer bye, exit
+  ready = 10,        // uint pid
+  init_failed = 11,  // error record
+  result = 12,       // uint id, uint rss, value
+  error = 13,        // uint id, uint rss, error record
+  chunk_part = 14,   // uint id, uint rss, uint first, bool last, u32 count, count x (bool ok, value | error record)
+  heartbeat = 15,    // uint rss, uint running id (0: idle), uint item, uint running_us
+  retiring = 16,     // str reason, uint rss: the worker takes no more tasks; frames it still gets are dropped
+  bye = 17,          // nil | error record (the finalizer's)
+};
+
+inline constexpr std::size_t frame_header_size = 5;
+// A frame body never exceeds this many bytes minus the header; the pool's max_frame.
+inline constexpr std::uint32_t default_max_frame = 64u << 20;
+
+// A malformed frame or MessagePack item.
+class FrameError : public Error {
+ public:
+  using Error::Error;
+};
+
+// Appends MessagePack to a byte vector.
+class MsgpackWriter {
+ public:
+  explicit MsgpackWriter(std::vector<std::uint8_t>& out) noexcept : out_(&out) {}
+
+  void nil() { put(0xc0); }
+  void boolean(bool b) { put(b ? 0xc3 : 0xc2); }
+  void integer(std::int64_t v);
+  void uinteger(std::uint64_t v);
+  void float64(double v);
+  void str(std::string_view s);
+  void bin(std::span<const std::uint8_t> bytes);
+  void array_header(std::size_t n);
+  void map_header(std::size_t n);
+  // A u32 that can be patched later at the returned offset (patch_u32).
+  std::size_t u32_placeholder();
+  void patch_u32(std::size_t offset, std::uint32_t v);
+  void value(const Value& v);
+  void args(const Args& a);
+  void kwargs(const Kwargs& k);
+
+  std::vector<std::uint8_t>& buffer() noexcept { return *out_; }
+
+ private:
+  void put(std::uint8_t b) { out_->push_back(b); }
+  void put_be(std::uint64_t v, int bytes);
+  std::vector<std::uint8_t>* out_;
+};
+
+// Reads MessagePack from a byte range; throws FrameError past the end or on
+// a malformed item.
+class MsgpackReader {
+ public:
+  MsgpackReader(const std::uint8_t* begin, const std::uint8_t* end) noexcept : p_(begin), end_(end) {}
+
+  bool at_end() const noexcept { return p_ == end_; }
+  bool next_is_nil() const { return p_ < end_ && *p_ == 0xc0; }
+  void nil();
+  bool boolean();
+  std::uint64_t uinteger();
+  std::int64_t integer();
+  std::string_view str();
+  std::size_t array_header();
+  std::size_t map_header();
+  Value value();
+  // Decodes into `out`, reusing its storage where the kinds match.
+  void value_into(Value& out);
+  void args_into(Args& out);
+  void kwargs_into(Kwargs& out);
+  const std::uint8_t* position() const noexcept { return p_; }
+
+ private:
+  std::uint8_t byte();
+  std::uint64_t be(int bytes);
+  void need(std::size_t n) const;
+  void value_into(Value& out, int depth);
+  const std::uint8_t* p_;
+  const std::uint8_t* end_;
+};
+
+// Starts a frame at the end of `out`: reserves the header. Returns its offset.
+inline std::size_t begin_frame(std::vector<std::uint8_t>& out, Message type) {
+  const std::size_t offset = out.size();
+  out.resize(offset + frame_header_size);
+  out[offset + 4] = static_cast<std::uint8_t>(type);
+  return offset;
+}
+
+// Fills the length of the frame started at `offset`; returns the frame's total size.
+inline std::size_t end_frame(std::vector<std::uint8_t>& out, std::size_t offset) {
+  const auto length = static_cast<std::uint32_t>(out.size() - offset - 4);
+  std::uint8_t bytes[4] = {static_cast<std::uint8_t>(length), static_cast<std::uint8_t>(length >> 8),
+                           static_cast<std::uint8_t>(length >> 16), static_cast<std::uint8_t>(length >> 24)};
+  std::memcpy(out.data() + offset, bytes, 4);
+  return out.size() - offset;
+}
+
+// The length field of a frame header (type byte + body).
+inline std::uint32_t frame_length(const std::uint8_t* header) noexcept {
+  return static_cast<std::uint32_t>(header[0]) | static_cast<std::uint32_t>(header[1]) << 8 |
+         static_cast<std::uint32_t>(header[2]) << 16 | static_cast<std::uint32_t>(header[3]) << 24;
+}
+
+// A complete frame inside a receive buffer.
+struct FrameView {
+  Message type;
+  const std::uint8_t* body;
+  const std::uint8_t* end;
+};
+
+// Incoming bytes, split into frames. Frames over `max_frame` are a FrameError.
+class FrameBuffer {
+ public:
+  explicit FrameBuffer(std::size_t max_frame) : max_frame_(max_frame) {}
+
+  // Space to read into (at least `min` bytes); then commit(n).
+  std::span<std::uint8_t> prepare(std::size_t min = 64 * 1024);
+  void commit(std::size_t n) noexcept { end_ += n; }
+  // The next complete frame, or false. The view stays valid until the next prepare().
+  bool next(FrameView& frame);
+  bool empty() const noexcept { return begin_ == end_; }
+
+ private:
+  std::vector<std::uint8_t> data_;
+  std::size_t begin_ = 0;
+  std::size_t end_ = 0;
+  std::size_t max_frame_;
+};
+
+// "1.5 MiB"
+std::string format_bytes(std::uint64_t bytes);
+
+}  // namespace troupe::detail::process

@@ -1,0 +1,256 @@
+#include "troupe/process_errors.hpp"
+
+#include <cxxabi.h>
+
+#include <csignal>
+#include <cstdlib>
+#include <cstring>
+#include <memory>
+#include <typeinfo>
+#include <vector>
+
+#include "process/error_record.hpp"
+#include "process/frame_codec.hpp"
+
+namespace troupe {
+
+std::string signal_name(int signal) {
+  if (const char* abbrev = sigabbrev_np(signal)) {
+    return std::string("SIG") + abbrev;
+  }
+  return "signal " + std::to_string(signal);
+}
+
+std::string WorkerCrashedError::describe(const WorkerExit& exit) {
+  std::string text = "worker " + std::to_string(exit.worker_id) + " (pid " + std::to_string(exit.pid) + ")";
+  if (exit.signal != 0) {
+    text += " was killed by " + signal_name(exit.signal);
+    if (const char* what = strsignal(exit.signal)) {
+      text += std::string(" (") + what + ")";
+    }
+  } else if (exit.exit_status) {
+    text += " exited with status " + std::to_string(*exit.exit_status);
+  } else {
+    text += " ended (its exit status could not be collected)";
+  }
+  if (exit.starting) {
+    text += " while starting, before it reported ready";
+  }
+  return text;
+}
+
+namespace {
+
+std::string crash_message(const WorkerExit& exit, const std::string& task, std::uint64_t key,
+                          const std::optional<std::size_t>& item) {
+  std::string text = WorkerCrashedError::describe(exit);
+  if (!task.empty()) {
+    text += " while running " + task + " (task " + std::to_string(key);
+    if (item) {
+      text += ", item " + std::to_string(*item) + " of its map chunk";
+    }
+    text += ")";
+  }
+  if (exit.last_rss) {
+    text += "; its last reported RSS was " + detail::process::format_bytes(*exit.last_rss);
+  }
+  if (exit.signal == SIGKILL) {
+    text += "; SIGKILL is what the kernel's OOM killer sends when memory runs out";
+  } else if (exit.signal == SIGSEGV || exit.signal == SIGBUS || exit.signal == SIGABRT || exit.signal == SIGFPE ||
+             exit.signal == SIGILL) {
+    text += "; the task (or its plugin) crashed the process";
+  }
+  return text;
+}
+
+}  // namespace
+
+WorkerCrashedError::WorkerCrashedError(WorkerExit exit, std::string task, std::uint64_t key,
+                                       std::optional<std::size_t> item)
+    : Error(crash_message(exit, task, key, item)),
+      exit_(std::move(exit)),
+      task_(std::move(task)),
+      key_(key),
+      item_(item) {}
+
+namespace {
+
+std::string timeout_message(const std::string& task, std::uint64_t key, std::chrono::nanoseconds timeout,
+                            std::size_t worker_id, std::int64_t pid, const std::optional<std::size_t>& item) {
+  const double ms = std::chrono::duration<double, std::milli>(timeout).count();
+  char amount[64];
+  std::snprintf(amount, sizeof amount, ms >= 1000 ? "%.3g s" : "%.3g ms", ms >= 1000 ? ms / 1000 : ms);
+  std::string text = task + " (task " + std::to_string(key);
+  if (item) {
+    text += ", item " + std::to_string(*item) + " of its map chunk";
+  }
+  text += ") ran past the pool's task_timeout of " + std::string(amount) + "; worker " + std::to_string(worker_id) +
+          " (pid " + std::to_string(pid) + ") was killed and will be replaced";
+  return text;
+}
+
+}  // namespace
+
+TaskTimeoutError::TaskTimeoutError(std::string task, std::uint64_t key, std::chrono::nanoseconds timeout,
+                                   std::size_t worker_id, std::int64_t pid, std::optional<std::size_t> item)
+    : Error(timeout_message(task, key, timeout, worker_id, pid, item)),
+      task_(std::move(task)),
+      key_(key),
+      timeout_(timeout),
+      worker_id_(worker_id),
+      pid_(pid) {}
+
+RemoteError::RemoteError(std::string remote_type, std::string remote_message, std::string stack_trace,
+                         std::string what_text)
+    : Error(what_text.empty() ? remote_type + ": " + remote_message : std::move(what_text)),
+      remote_type_(std::move(remote_type)),
+      remote_message_(std::move(remote_message)),
+      stack_trace_(std::move(stack_trace)) {}
+
+namespace {
+
+std::string type_of(const std::exception& e) {
+  return detail::process::demangle(typeid(e).name());
+}
+
+}  // namespace
+
+std::string format_error_report(const std::exception& error) {
+  std::string text;
+  std::string trace;
+  const std::exception* current = &error;
+  std::exception_ptr holder;
+  for (int depth = 0; current != nullptr && depth < 64; ++depth) {
+    const auto* remote = dynamic_cast<const RemoteError*>(current);
+    std::string line = remote != nullptr ? remote->remote_type() + ": " + remote->remote_message()
+                                         : type_of(*current) + ": " + current->what();
+    if (remote != nullptr && trace.empty()) {
+      trace = remote->stack_trace();
+    }
+    text += depth == 0 ? line : "\n  caused by " + line;
+    const auto* nested = dynamic_cast<const std::nested_exception*>(current);
+    if (nested == nullptr || nested->nested_ptr() == nullptr) {
+      break;
+    }
+    holder = nested->nested_ptr();
+    current = nullptr;
+    try {
+      std::rethrow_exception(holder);
+    } catch (const std::exception& e) {
+      current = &e;  // the object lives on in `holder`
+    } catch (...) {
+      text += "\n  caused by an exception of a type not derived from std::exception";
+    }
+  }
+  if (!trace.empty()) {
+    text += "\nremote stack trace:\n" + trace;
+    if (text.back() == '\n') {
+      text.pop_back();
+    }
+  }
+  return text;
+}
+
+namespace detail::process {
+
+std::string demangle(const char* mangled) {
+  int status = 0;
+  std::unique_ptr<char, decltype(&std::free)> name(abi::__cxa_demangle(mangled, nullptr, nullptr, &status), &std::free);
+  return status == 0 && name ? std::string(name.get()) : std::string(mangled);
+}
+
+namespace {
+
+struct Link {
+  std::string type;
+  std::string message;
+};
+
+// The type of the exception being handled, demangled.
+std::string current_type() {
+  if (const std::type_info* type = abi::__cxa_current_exception_type()) {
+    return demangle(type->name());
+  }
+  return "unknown";
+}
+
+void collect(std::exception_ptr error, std::vector<Link>& links) {
+  while (error != nullptr && links.size() < 32) {
+    std::exception_ptr next;
+    try {
+      std::rethrow_exception(error);
+    } catch (const std::exception& e) {
+      links.push_back({current_type(), e.what()});
+      if (const auto* nested = dynamic_cast<const std::nested_exception*>(&e)) {
+        next = nested->nested_ptr();
+      }
+    } catch (...) {
+      links.push_back({current_type(), "(an exception not derived from std::exception)"});
+    }
+    error = next;
+  }
+}
+
+}  // namespace
+
+Value error_record_from_current(std::string trace) {
+  std::vector<Link> links;
+  collect(std::current_exception(), links);
+  if (links.empty()) {
+    links.push_back({"unknown", "(no exception)"});
+  }
+  Value causes = Value::array();
+  for (std::size_t i = 1; i < links.size(); ++i) {
+    causes.push_back(Value{{"type", links[i].type}, {"message", links[i].message}});
+  }
+  return Value{{"type", links[0].type},
+               {"message", links[0].message},
+               {"trace", std::move(trace)},
+               {"causes", std::move(causes)}};
+}
+
+Value error_record(std::string type, std::string message) {
+  return Value{{"type", std::move(type)}, {"message", std::move(message)}, {"trace", ""}, {"causes", Value::array()}};
+}
+
+std::exception_ptr exception_from_record(const Value& record) {
+  try {
+    std::vector<Link> links;
+    links.push_back({record.at("type").get<std::string>(), record.at("message").get<std::string>()});
+    for (const auto& cause : record.at("causes")) {
+      links.push_back({cause.at("type").get<std::string>(), cause.at("message").get<std::string>()});
+    }
+    const std::string trace = record.at("trace").get<std::string>();
+    // what() of each link mentions the causes below it.
+    std::vector<std::string> what(links.size());
+    std::string tail;
+    for (std::size_t i = links.size(); i-- > 0;) {
+      what[i] = links[i].type + ": " + links[i].message + tail;
+      tail = " (caused by " + links[i].type + ": " + links[i].message + tail + ")";
+    }
+    std::exception_ptr chain;
+    for (std::size_t i = links.size(); i-- > 0;) {
+      RemoteError error(links[i].type, links[i].message, i == 0 ? trace : std::string(), what[i]);
+      if (chain == nullptr) {
+        chain = std::make_exception_ptr(std::move(error));
+        continue;
+      }
+      try {
+        std::rethrow_exception(chain);
+      } catch (...) {
+        try {
+          std::throw_with_nested(std::move(error));
+        } catch (...) {
+          chain = std::current_exception();
+        }
+      }
+    }
+    return chain;
+  } catch (const std::exception& e) {
+    return std::make_exception_ptr(RemoteError(
+        "troupe::Error", std::string("malformed remote error record: ") + e.what() + ": " + record.dump(), ""));
+  }
+}
+
+}  // namespace detail::process
+}  // namespace troupe

@@ -1,0 +1,610 @@
+// troupe-worker: one process of a troupe::ProcessPool.
+//
+// Started by the pool's reactor thread with `--channel 3 --parent PID`. It
+// reads a hello frame (plugins, initializer, finalizer, limits), loads the
+// plugins, runs the initializer and answers ready (or init_failed). Then it
+// runs task and chunk frames in order, streaming results back in batches,
+// and a monitor thread sends a heartbeat with the RSS every ~100 ms while a
+// task runs. It exits on a shutdown frame (after the finalizer), on EOF of
+// its channel, and when its parent changes (the host died): it never
+// outlives its host.
+#include <dlfcn.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <boost/stacktrace.hpp>
+#include <cerrno>
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <cstdlib>
+#include <cstring>
+#include <mutex>
+#include <optional>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <typeinfo>
+#include <unordered_map>
+#include <vector>
+
+#include "process/error_record.hpp"
+#include "process/frame_codec.hpp"
+#include "troupe/registry.hpp"
+#include "troupe/sdk/task_context.hpp"
+#include "troupe/sdk/worker.hpp"
+
+namespace {
+
+namespace tp = troupe::detail::process;
+using tp::Message;
+
+// ---- stack traces captured where an exception is thrown ---------------------
+
+thread_local std::optional<boost::stacktrace::stacktrace> t_last_throw;
+thread_local bool t_capturing = false;
+
+using CxaThrow = void (*)(void*, std::type_info*, void (*)(void*));
+
+CxaThrow real_cxa_throw() {
+  static const CxaThrow real = reinterpret_cast<CxaThrow>(::dlsym(RTLD_NEXT, "__cxa_throw"));
+  return real;
+}
+
+std::string take_trace() {
+  if (!t_last_throw) {
+    return {};
+  }
+  static std::mutex cache_mutex;
+  static std::unordered_map<const void*, std::string> cache;  // symbolizing is slow; frames repeat
+  std::string text;
+  std::size_t index = 0;
+  for (const auto& frame : *t_last_throw) {
+    std::string line;
+    {
+      std::lock_guard lock(cache_mutex);
+      auto it = cache.find(frame.address());
+      if (it == cache.end()) {
+        std::ostringstream out;
+        out << frame;
+        it = cache.emplace(frame.address(), out.str()).first;
+      }
+      line = it->second;
+    }
+    text += std::to_string(index++) + "# " + line + "\n";
+  }
+  t_last_throw.reset();
+  return text;
+}
+
+std::int64_t now_ns() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+
+[[noreturn]] void quit(int status) {
+  ::_exit(status);
+}
+
+class WorkerProcess {
+ public:
+  WorkerProcess(int fd, pid_t parent) : fd_(fd), parent_(parent) {
+    statm_fd_ = ::open("/proc/self/statm", O_RDONLY | O_CLOEXEC);
+    page_size_ = static_cast<std::uint64_t>(::sysconf(_SC_PAGESIZE));
+  }
+
+  [[noreturn]] void run() {
+    handshake();
+    monitor_ = std::thread([this] { monitor_loop(); });
+    for (;;) {
+      tp::FrameView frame{};
+      while (!in_.next(frame)) {
+        if (!read_some(false)) {
+          flush();
+          read_some(true);
+        }
+      }
+      handle(frame);
+    }
+  }
+
+ private:
+  // ---- channel ----------------------------------------------------------
+
+  // Reads what is there (or blocks for something when `block`). False when
+  // nothing was available. EOF: the host is gone or dropped us; exit.
+  bool read_some(bool block) {
+    auto space = in_.prepare();
+    for (;;) {
+      const ssize_t n = ::recv(fd_, space.data(), space.size(), block ? 0 : MSG_DONTWAIT);
+      if (n > 0) {
+        in_.commit(static_cast<std::size_t>(n));
+        return true;
+      }
+      if (n == 0) {
+        quit(0);
+      }
+      if (errno == EINTR) {
+        continue;
+      }
+      if (errno == EAGAIN || errno == EWOULDBLOCK) {
+        return false;
+      }
+      quit(0);
+    }
+  }
+
+  void send_all(const std::uint8_t* data, std::size_t size) {
+    while (size > 0) {
+      const ssize_t n = ::send(fd_, data, size, MSG_NOSIGNAL);
+      if (n < 0) {
+        if (errno == EINTR) {
+          continue;
+        }
+        quit(0);  // EPIPE: the host is gone
+      }
+      data += n;
+      size -= static_cast<std::size_t>(n);
+    }
+  }
+
+  void flush_locked() {
+    if (!out_.empty()) {
+      send_all(out_.data(), out_.size());
+      out_.clear();
+    }
+  }
+
+  void flush() {
+    std::lock_guard lock(out_mutex_);
+    flush_locked();
+  }
+
+  // Queues complete frames from `scratch_`; flushes when the batch is big or old.
+  void emit() {
+    const auto now = now_ns();
+    std::lock_guard lock(out_mutex_);
+    if (out_.empty()) {
+      out_since_ns_ = now;
+    }
+    out_.insert(out_.end(), scratch_.begin(), scratch_.end());
+    scratch_.clear();
+    if (out_.size() >= 64 * 1024 || now - out_since_ns_ >= 100'000) {
+      flush_locked();
+    }
+  }
+
+  std::uint64_t read_rss() const {
+    char text[128];
+    const ssize_t n = ::pread(statm_fd_, text, sizeof text - 1, 0);
+    if (n <= 0) {
+      return 0;
+    }
+    text[n] = '\0';
+    unsigned long long total = 0;
+    unsigned long long resident = 0;
+    if (std::sscanf(text, "%llu %llu", &total, &resident) != 2) {
+      return 0;
+    }
+    return resident * page_size_;
+  }
+
+  // Fresh after a task that ran a while (it may have grown), else at most 1 ms old.
+  std::uint64_t rss_after(std::int64_t task_ns, std::int64_t now) {
+    if (task_ns >= 50'000 || now - rss_read_ns_ >= 1'000'000) {
+      rss_ = read_rss();
+      rss_read_ns_ = now;
+    }
+    return rss_;
+  }
+
+  // ---- start-up -----------------------------------------------------------
+
+  [[noreturn]] void fail_start(const troupe::Value& record) {
+    scratch_.clear();
+    const auto at = tp::begin_frame(scratch_, Message::init_failed);
+    tp::MsgpackWriter(scratch_).value(record);
+    tp::end_frame(scratch_, at);
+    send_all(scratch_.data(), scratch_.size());
+    quit(3);
+  }
+
+  static troupe::Call call_from(const troupe::Value& v) {
+    troupe::Call call;
+    call.task = v.at("task").get<std::string>();
+    call.args = v.at("args").get<troupe::Args>();
+    call.kwargs = v.at("kwargs").get<troupe::Kwargs>();
+    return call;
+  }
+
+  void handshake() {
+    tp::FrameView frame{};
+    while (!in_.next(frame)) {
+      read_some(true);
+    }
+    if (frame.type != Message::hello) {
+      fail_start(tp::error_record("troupe::Error", "the first frame from the host was not hello"));
+    }
+    troupe::Value hello;
+    try {
+      tp::MsgpackReader reader(frame.body, frame.end);
+      hello = reader.value();
+      max_tasks_ = hello.at("max_tasks").get<std::uint64_t>();
+      max_memory_ = hello.at("max_memory").get<std::uint64_t>();
+      max_frame_ = hello.at("max_frame").get<std::uint64_t>();
+      worker_.emplace(hello.at("worker_id").get<std::size_t>(), hello.at("pool").get<std::string>());
+      for (const auto& path : hello.at("plugins")) {
+        registry_.load(path.get<std::string>());
+      }
+      if (!hello.at("finalizer").is_null()) {
+        finalizer_ = call_from(hello.at("finalizer"));
+        registry_.finalizer(finalizer_->task);  // unknown names fail at start, not at exit
+      }
+      if (!hello.at("initializer").is_null()) {
+        const troupe::Call init = call_from(hello.at("initializer"));
+        t_last_throw.reset();
+        registry_.initializer(init.task).invoke(*worker_, init.args, init.kwargs);
+      }
+    } catch (...) {
+      fail_start(tp::error_record_from_current(take_trace()));
+    }
+    in_ = tp::FrameBuffer(max_frame_);
+    scratch_.clear();
+    const auto at = tp::begin_frame(scratch_, Message::ready);
+    tp::MsgpackWriter(scratch_).uinteger(static_cast<std::uint64_t>(::getpid()));
+    tp::end_frame(scratch_, at);
+    send_all(scratch_.data(), scratch_.size());
+    scratch_.clear();
+    rss_ = read_rss();
+    rss_read_ns_ = now_ns();
+  }
+
+  // ---- frames ---------------------------------------------------------------
+
+  void handle(const tp::FrameView& frame) {
+    tp::MsgpackReader reader(frame.body, frame.end);
+    switch (frame.type) {
+      case Message::task:
+        run_task(reader);
+        return;
+      case Message::chunk:
+        run_chunk(reader);
+        return;
+      case Message::shutdown:
+        shut_down();
+      default:
+        quit(4);  // a protocol error: the host sees an exit status
+    }
+  }
+
+  const troupe::TaskInfo& lookup(std::string_view name) {
+    auto it = tasks_.find(std::string(name));
+    if (it == tasks_.end()) {
+      it = tasks_.emplace(std::string(name), &registry_.task(name)).first;
+    }
+    return *it->second;
+  }
+
+  void begin_item(std::uint64_t id, std::uint64_t item, std::int64_t now) {
+    running_since_ns_.store(now, std::memory_order_relaxed);
+    running_item_.store(item, std::memory_order_relaxed);
+    running_id_.store(id, std::memory_order_relaxed);
+  }
+
+  void maybe_flush_before_task() {
+    // A task that is not tiny should not hold back results already made.
+    if (ewma_task_ns_ >= 20'000) {
+      flush();
+    }
+  }
+
+  void record_duration(std::int64_t ns) { ewma_task_ns_ = 0.8 * ewma_task_ns_ + 0.2 * static_cast<double>(ns); }
+
+  void run_task(tp::MsgpackReader& reader) {
+    const std::uint64_t id = reader.uinteger();
+    const std::string_view name = reader.str();
+    reader.args_into(args_);
+    reader.kwargs_into(kwargs_);
+    if (retiring_) {
+      return;  // the host put it back in its queue
+    }
+    maybe_flush_before_task();
+    cancel_.store(false, std::memory_order_relaxed);
+    const auto start = now_ns();
+    begin_item(id, 0, start);
+    std::optional<troupe::Value> result;
+    troupe::Value record;
+    t_last_throw.reset();
+    try {
+      const troupe::TaskInfo& info = lookup(name);
+      troupe::TaskContext context(info.signature.qualified_name, *worker_, &cancel_);
+      result = info.invoke(context, args_, kwargs_);
+    } catch (...) {
+      record = tp::error_record_from_current(take_trace());
+    }
+    const auto end = now_ns();
+    record_duration(end - start);
+    const std::uint64_t rss = rss_after(end - start, end);
+    auto at = tp::begin_frame(scratch_, result ? Message::result : Message::error);
+    tp::MsgpackWriter writer(scratch_);
+    writer.uinteger(id);
+    writer.uinteger(rss);
+    if (result) {
+      writer.value(*result);
+      if (scratch_.size() - at - 4 > max_frame_) {
+        const auto size = scratch_.size() - at;
+        scratch_.resize(at);
+        at = tp::begin_frame(scratch_, Message::error);
+        writer.uinteger(id);
+        writer.uinteger(rss);
+        writer.value(too_large(name, size));
+      }
+    } else {
+      writer.value(record);
+    }
+    tp::end_frame(scratch_, at);
+    running_id_.store(0, std::memory_order_relaxed);
+    after_task(rss);
+    emit();
+  }
+
+  troupe::Value too_large(std::string_view name, std::size_t size) const {
+    return tp::error_record("troupe::ResultTooLargeError",
+                            "the result of " + std::string(name) + " is " + tp::format_bytes(size) +
+                                " encoded, over the pool's max_frame of " + tp::format_bytes(max_frame_) +
+                                "; return less (or a path to a file), or raise max_frame");
+  }
+
+  // Chunk results go out in parts: a part closes when it would pass
+  // max_frame or has been open ~100 ms, so a crash loses little.
+  struct Part {
+    std::size_t frame = 0;
+    std::size_t count_at = 0;
+    std::uint32_t count = 0;
+    std::int64_t opened_ns = 0;
+  };
+
+  Part open_part(std::uint64_t id, std::uint64_t first, std::int64_t now) {
+    Part part;
+    part.frame = tp::begin_frame(scratch_, Message::chunk_part);
+    tp::MsgpackWriter writer(scratch_);
+    writer.uinteger(id);
+    writer.uinteger(first);
+    part.count_at = writer.u32_placeholder();
+    part.opened_ns = now;
+    return part;
+  }
+
+  void close_part(Part& part, bool last, std::uint64_t rss) {
+    tp::MsgpackWriter writer(scratch_);
+    writer.patch_u32(part.count_at, part.count);
+    writer.boolean(last);
+    writer.uinteger(rss);
+    tp::end_frame(scratch_, part.frame);
+  }
+
+  void run_chunk(tp::MsgpackReader& reader) {
+    const std::uint64_t id = reader.uinteger();
+    const std::string_view name = reader.str();
+    const std::uint64_t count = reader.uinteger();
+    if (retiring_) {
+      return;
+    }
+    maybe_flush_before_task();
+    cancel_.store(false, std::memory_order_relaxed);
+    const troupe::TaskInfo* info = nullptr;
+    troupe::Value lookup_error;
+    try {
+      info = &lookup(name);
+    } catch (...) {
+      lookup_error = tp::error_record_from_current(std::string());
+    }
+    const troupe::Kwargs no_kwargs;
+    const auto chunk_start = now_ns();
+    auto now = chunk_start;
+    Part part = open_part(id, 0, now);
+    for (std::uint64_t i = 0; i < count; ++i) {
+      reader.args_into(args_);
+      begin_item(id, i, now);
+      const auto item_at = scratch_.size();
+      tp::MsgpackWriter writer(scratch_);
+      if (info == nullptr) {
+        writer.boolean(false);
+        writer.value(lookup_error);
+      } else {
+        t_last_throw.reset();
+        try {
+          troupe::TaskContext context(info->signature.qualified_name, *worker_, &cancel_);
+          const troupe::Value value = info->invoke(context, args_, no_kwargs);
+          writer.boolean(true);
+          writer.value(value);
+        } catch (...) {
+          scratch_.resize(item_at);
+          writer.boolean(false);
+          writer.value(tp::error_record_from_current(take_trace()));
+        }
+      }
+      now = now_ns();
+      // Trailer room: bool + uint64 rss.
+      constexpr std::size_t trailer = 10;
+      if (scratch_.size() - part.frame - 4 + trailer > max_frame_) {
+        const std::size_t item_size = scratch_.size() - item_at;
+        if (part.count > 0) {
+          // Move this item into a fresh part.
+          std::vector<std::uint8_t> item(scratch_.begin() + static_cast<std::ptrdiff_t>(item_at), scratch_.end());
+          scratch_.resize(item_at);
+          close_part(part, false, rss_after(0, now));
+          emit();
+          part = open_part(id, i, now);
+          scratch_.insert(scratch_.end(), item.begin(), item.end());
+        }
+        if (scratch_.size() - part.frame - 4 + trailer > max_frame_) {
+          scratch_.resize(scratch_.size() - item_size);
+          tp::MsgpackWriter(scratch_).boolean(false);
+          tp::MsgpackWriter(scratch_).value(too_large(name, item_size));
+        }
+      }
+      ++part.count;
+      if (now - part.opened_ns >= 100'000'000 && i + 1 < count) {
+        close_part(part, false, rss_after(0, now));
+        emit();
+        flush();
+        part = open_part(id, i + 1, now);
+      }
+    }
+    record_duration(now - chunk_start);
+    const std::uint64_t rss = rss_after(now - chunk_start, now);
+    close_part(part, true, rss);
+    running_id_.store(0, std::memory_order_relaxed);
+    after_task(rss);
+    emit();
+  }
+
+  // Recycling: the worker decides, right after the task that crossed a limit.
+  void after_task(std::uint64_t rss) {
+    ++tasks_done_;
+    const char* reason = nullptr;
+    if (max_memory_ != 0 && rss > max_memory_) {
+      reason = "max_memory_per_worker";
+    } else if (max_tasks_ != 0 && tasks_done_ >= max_tasks_) {
+      reason = "max_tasks_per_worker";
+    }
+    if (reason != nullptr) {
+      retiring_ = true;
+      const auto at = tp::begin_frame(scratch_, Message::retiring);
+      tp::MsgpackWriter writer(scratch_);
+      writer.str(reason);
+      writer.uinteger(rss);
+      tp::end_frame(scratch_, at);
+    }
+  }
+
+  [[noreturn]] void shut_down() {
+    troupe::Value outcome;  // null: the finalizer ran (or there was none)
+    if (finalizer_) {
+      t_last_throw.reset();
+      try {
+        registry_.finalizer(finalizer_->task).invoke(*worker_, finalizer_->args, finalizer_->kwargs);
+      } catch (...) {
+        outcome = tp::error_record_from_current(take_trace());
+      }
+    }
+    worker_->clear();
+    const auto at = tp::begin_frame(scratch_, Message::bye);
+    tp::MsgpackWriter(scratch_).value(outcome);
+    tp::end_frame(scratch_, at);
+    emit();
+    flush();
+    quit(0);
+  }
+
+  // ---- monitor: parent watch, heartbeats, late flushes -------------------
+
+  void monitor_loop() {
+    std::vector<std::uint8_t> beat;
+    for (;;) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+      if (::getppid() != parent_) {
+        quit(0);  // the host died (and PR_SET_PDEATHSIG did not reach us first)
+      }
+      const std::uint64_t id = running_id_.load(std::memory_order_relaxed);
+      std::lock_guard lock(out_mutex_);
+      flush_locked();
+      if (id == 0) {
+        continue;
+      }
+      beat.clear();
+      const auto at = tp::begin_frame(beat, Message::heartbeat);
+      tp::MsgpackWriter writer(beat);
+      writer.uinteger(read_rss());
+      writer.uinteger(id);
+      writer.uinteger(running_item_.load(std::memory_order_relaxed));
+      const auto since = running_since_ns_.load(std::memory_order_relaxed);
+      writer.uinteger(static_cast<std::uint64_t>(std::max<std::int64_t>(0, now_ns() - since) / 1000));
+      tp::end_frame(beat, at);
+      send_all(beat.data(), beat.size());
+    }
+  }
+
+  int fd_;
+  pid_t parent_;
+  int statm_fd_ = -1;
+  std::uint64_t page_size_ = 4096;
+  tp::FrameBuffer in_{tp::default_max_frame};
+  std::mutex out_mutex_;
+  std::vector<std::uint8_t> out_;  // complete frames not yet sent (out_mutex_)
+  std::int64_t out_since_ns_ = 0;
+  std::vector<std::uint8_t> scratch_;  // frames being built (main thread)
+  std::uint64_t max_frame_ = tp::default_max_frame;
+  std::uint64_t max_tasks_ = 0;
+  std::uint64_t max_memory_ = 0;
+  std::uint64_t tasks_done_ = 0;
+  bool retiring_ = false;
+  troupe::Registry registry_;
+  std::optional<troupe::Worker> worker_;
+  std::optional<troupe::Call> finalizer_;
+  std::unordered_map<std::string, const troupe::TaskInfo*> tasks_;
+  troupe::Args args_;
+  troupe::Kwargs kwargs_;
+  std::atomic<bool> cancel_{false};
+  std::atomic<std::uint64_t> running_id_{0};
+  std::atomic<std::uint64_t> running_item_{0};
+  std::atomic<std::int64_t> running_since_ns_{0};
+  std::uint64_t rss_ = 0;
+  std::int64_t rss_read_ns_ = 0;
+  double ewma_task_ns_ = 0;
+  std::thread monitor_;  // never joined: the process ends with _exit
+};
+
+}  // namespace
+
+// Every throw in the worker (plugins included) records where it happened, so
+// a remote error carries the throw site's stack, not the catch site's.
+namespace __cxxabiv1 {
+extern "C" [[noreturn]] void __cxa_throw(void* object, std::type_info* type, void (*destructor)(void*)) {
+  if (!t_capturing) {
+    t_capturing = true;
+    try {
+      t_last_throw.emplace(1, 48);
+    } catch (...) {
+      t_last_throw.reset();
+    }
+    t_capturing = false;
+  }
+  real_cxa_throw()(object, type, destructor);
+  __builtin_unreachable();
+}
+}  // namespace __cxxabiv1
+
+int main(int argc, char** argv) {
+  // Die with the host. The check after it closes the race with a host that
+  // died before prctl ran.
+  ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+  int channel = -1;
+  long parent = -1;
+  for (int i = 1; i + 1 < argc; i += 2) {
+    if (std::strcmp(argv[i], "--channel") == 0) {
+      channel = std::atoi(argv[i + 1]);
+    } else if (std::strcmp(argv[i], "--parent") == 0) {
+      parent = std::atol(argv[i + 1]);
+    }
+  }
+  if (channel < 0 || parent <= 0) {
+    std::fprintf(stderr,
+                 "troupe-worker runs inside a troupe::ProcessPool, which starts it; it is not a command "
+                 "(usage: troupe-worker --channel FD --parent PID)\n");
+    return 2;
+  }
+  if (::getppid() != static_cast<pid_t>(parent)) {
+    return 0;
+  }
+  ::signal(SIGPIPE, SIG_IGN);
+  // Ctrl-C goes to the host's process group, not ours; the host decides.
+  ::signal(SIGINT, SIG_IGN);
+  static WorkerProcess worker(channel, static_cast<pid_t>(parent));
+  worker.run();
+}
