@@ -144,6 +144,8 @@ class FutureCore {
   }
 
   std::uint64_t id() const noexcept { return id_; }
+  // Only before the future is published to other threads.
+  void set_id(std::uint64_t id) noexcept { id_ = id; }
 
   FutureState state() const noexcept {
     const auto s = word_.load(std::memory_order_acquire) & kStateMask;
@@ -309,7 +311,8 @@ class FutureCore {
     if (!started()) {
       return std::nullopt;
     }
-    return worker_id_.load(std::memory_order_relaxed);
+    const auto id = worker_id_.load(std::memory_order_relaxed);
+    return id == kNoWorker ? std::nullopt : std::optional<std::size_t>(id);
   }
 
   const std::exception_ptr& stored_error() const noexcept {

@@ -1,0 +1,235 @@
+// troupe/thread_pool.hpp
+//
+// A pool of engine-owned threads that run C++ callables and plugin tasks,
+// inside the pool's own tbb::task_arena.
+//
+//   troupe::ThreadPool pool({.max_workers = 4, .name = "io"});
+//   auto f = pool.submit([](int x) { return x * 2; }, 21);   // Future<int>
+//   auto g = pool.call("testing.double", 21);                 // Future<Value>, needs .registry
+//
+// Guarantees: every accepted task ends exactly once (value, error, or
+// cancelled); the initializer and finalizer run once per worker, on that
+// worker; workers start lazily (one more only when no worker is idle), up to
+// max_workers; an idle worker past idle_timeout, or one that reached
+// max_tasks_per_worker, runs its finalizer on its own thread and exits
+// (idle ones down to min_workers); a replacement starts when work is queued.
+// An initializer or finalizer that throws breaks the pool (InitializerError /
+// FinalizerError, cause nested): queued tasks end cancelled (get() throws
+// that error; listed by cancelled_tasks()), later submits throw it.
+// shutdown() lets queued work run by default; the destructor is shutdown().
+// A task that calls tbb::parallel_for runs it inside the pool's arena, whose
+// slots are reserved for the pool's own threads: the pool never has more
+// threads doing its work than max_workers, and TBB's own workers never
+// join it (nested loops run on the calling worker).
+// Thread safety: every member may be called from any thread, tasks included.
+// Hazards: shutdown({.wait = true}) and the destructor from one of the pool's
+// own tasks throw troupe::UsageError / terminate instead of deadlocking, so a
+// task must never hold the last reference to its pool. join() from a task
+// throws DeadlockError. A task that waits on a future runs the pool's queued
+// work meanwhile (so waiting on your own pool's futures cannot starve it).
+// Under QueueFullPolicy::caller_runs the caller runs the task with a bare
+// Worker (id kCallerWorker, no initializer state), outside the arena.
+#pragma once
+
+#include <chrono>
+#include <concepts>
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <tuple>
+#include <type_traits>
+#include <utility>
+#include <vector>
+
+#include "troupe/executor.hpp"
+#include "troupe/future.hpp"
+#include "troupe/sdk/call.hpp"
+#include "troupe/sdk/task_context.hpp"
+#include "troupe/sdk/worker.hpp"
+
+namespace troupe {
+
+class Registry;
+
+// What to do when queue_limit is reached.
+enum class QueueFullPolicy {
+  block,        // submit waits for room (a pool's own task runs queued work instead)
+  fail,         // submit throws QueueFullError
+  caller_runs,  // the submitting thread runs the task itself
+};
+
+// Optional per-task priority: a worker takes high before normal before low.
+// Order within one priority is FIFO per submitting thread.
+enum class Priority { low, normal, high };
+
+// A per-worker initializer or finalizer: a C++ callable taking the Worker, or
+// a plugin initializer/finalizer call by name with arguments (needs
+// ThreadPoolOptions::registry).
+class WorkerHook {
+ public:
+  WorkerHook() = default;
+  template <class F>
+  requires std::invocable<F&, Worker&> &&(!std::same_as<std::remove_cvref_t<F>, WorkerHook>)WorkerHook(F fn)
+      : fn_(std::move(fn)) {}                        // NOLINT: implicit on purpose
+  WorkerHook(Call call) : call_(std::move(call)) {}  // NOLINT: implicit on purpose
+
+  explicit operator bool() const noexcept { return static_cast<bool>(fn_) || call_.has_value(); }
+  const std::function<void(Worker&)>& callable() const noexcept { return fn_; }
+  const std::optional<Call>& plugin_call() const noexcept { return call_; }
+
+ private:
+  std::function<void(Worker&)> fn_;
+  std::optional<Call> call_;
+};
+
+struct ThreadPoolOptions {
+  std::size_t max_workers = 0;  // 0: troupe::cpu_count()
+  std::size_t min_workers = 0;  // kept alive through idle timeouts (not started eagerly; see spawn_workers)
+  std::optional<std::chrono::nanoseconds> idle_timeout = std::chrono::seconds(60);  // nullopt: never
+  std::optional<std::size_t> max_tasks_per_worker{};                                // nullopt: no limit
+  WorkerHook initializer{};
+  WorkerHook finalizer{};
+  std::optional<std::size_t> queue_limit{};  // queued (not running) tasks; nullopt: unbounded
+  QueueFullPolicy queue_full_policy = QueueFullPolicy::block;
+  std::string name = "pool";  // threads are named troupe:<name>:<id> (cut to 15 bytes)
+  // Resolves plugin calls (call, submit_call, submit_chunk, map on task
+  // names, Call hooks). Must outlive the pool.
+  const Registry* registry = nullptr;
+  // How long an idle worker polls the queue before it sleeps: latency bought
+  // with CPU time. Zero sleeps at once.
+  std::chrono::nanoseconds spin_before_sleep = std::chrono::microseconds(50);
+};
+
+struct SubmitOptions {
+  Priority priority = Priority::normal;
+};
+
+namespace detail {
+
+// Runs a C++ callable; optionally passes a TaskContext& first.
+template <class F, class... A>
+constexpr bool takes_context_v = std::is_invocable_v<F&, TaskContext&, A&...>;
+
+template <class F, class... A>
+using callable_result_t =
+    typename std::conditional_t<takes_context_v<F, A...>, std::invoke_result<F&, TaskContext&, A&...>,
+                                std::invoke_result<F&, A&...>>::type;
+
+template <class R, class F, class Tuple>
+class CallableTask final : public FutureData<R> {
+ public:
+  CallableTask(F fn, Tuple args) : FutureData<R>(0, 2), fn_(std::move(fn)), args_(std::move(args)) {}
+
+  void run(Worker& worker) noexcept override {
+    try {
+      if constexpr (std::is_void_v<R>) {
+        invoke(worker);
+        this->set_value();
+      } else {
+        this->set_value(invoke(worker));
+      }
+    } catch (...) {
+      this->set_exception(std::current_exception());
+    }
+  }
+  std::string describe() const override { return "<callable>"; }
+
+ private:
+  decltype(auto) invoke(Worker& worker) {
+    return std::apply(
+        [&](auto&... args) -> decltype(auto) {
+          if constexpr (std::is_invocable_v<F&, TaskContext&, decltype(args)...>) {
+            TaskContext ctx("<callable>", worker, this->cancel_flag());
+            return std::invoke(fn_, ctx, args...);
+          } else {
+            static_cast<void>(worker);
+            return std::invoke(fn_, args...);
+          }
+        },
+        args_);
+  }
+
+  F fn_;
+  Tuple args_;
+};
+
+}  // namespace detail
+
+class ThreadPool final : public Executor {
+ public:
+  // The id ctx.worker().id() reports when a task runs on the submitting
+  // thread under QueueFullPolicy::caller_runs.
+  static constexpr std::size_t kCallerWorker = static_cast<std::size_t>(-2);
+
+  explicit ThreadPool(ThreadPoolOptions options = {});
+  ~ThreadPool() override;
+
+  // fn(args...) (or fn(ctx, args...) when it takes a TaskContext& first) ->
+  // Future<R>. Arguments are decay-copied into the task.
+  template <class F, class... A>
+  auto submit(F&& fn, A&&... args) {
+    return submit_with(SubmitOptions{}, std::forward<F>(fn), std::forward<A>(args)...);
+  }
+  template <class F, class... A>
+  auto submit_with(const SubmitOptions& options, F&& fn, A&&... args) {
+    auto [future, task] = make_task(std::forward<F>(fn), std::forward<A>(args)...);
+    enqueue(task, options.priority, false);
+    return future;
+  }
+  // Like submit, but never blocks: nullopt when queue_limit is reached.
+  template <class F, class... A>
+  auto try_submit(F&& fn, A&&... args) {
+    auto [future, task] = make_task(std::forward<F>(fn), std::forward<A>(args)...);
+    using FutureType = decltype(future);
+    return enqueue(task, Priority::normal, true) ? std::optional<FutureType>(std::move(future))
+                                                 : std::optional<FutureType>();
+  }
+
+  // Executor.
+  Future<Value> submit_call(Call call) override;
+  Future<std::vector<Outcome<Value>>> submit_chunk(std::string task, std::vector<Args> items) override;
+  void shutdown(const ShutdownOptions& options = {}) override;
+  using Executor::join;
+  bool join(Timeout timeout = std::nullopt) override;
+  void check() const override;
+  void test() override;
+  void spawn_workers(std::size_t n) override;
+  std::size_t workers() const override;
+  std::size_t max_workers() const override;
+  std::size_t busy_workers() const override;
+  std::size_t free_workers() const override;
+  std::size_t pending_tasks() const override;
+  std::vector<CancelledTask> cancelled_tasks() const override;
+  PoolStats stats() const override;
+
+  const ThreadPoolOptions& options() const noexcept;
+  // True on one of this pool's worker threads.
+  bool is_worker_thread() const noexcept;
+
+  struct Core;  // engine/src/thread/
+
+ private:
+  template <class F, class... A>
+  auto make_task(F&& fn, A&&... args) {
+    using Fn = std::decay_t<F>;
+    using Tuple = std::tuple<std::decay_t<A>...>;
+    using R = detail::callable_result_t<Fn, std::decay_t<A>...>;
+    static_assert(!std::is_reference_v<R> || std::is_void_v<R>,
+                  "a task returning a reference: return a value (or std::ref/pointer) instead");
+    auto* task = new detail::CallableTask<R, Fn, Tuple>(std::forward<F>(fn), Tuple(std::forward<A>(args)...));
+    // Two references: the future's and the queue's (taken over by enqueue).
+    return std::pair{detail::future_from_core(detail::CorePtr<detail::FutureData<R>>::adopt(task)),
+                     static_cast<detail::FutureCore*>(task)};
+  }
+
+  // Takes over one reference to `task` (released on throw). Returns false
+  // only for try_only when the queue is full.
+  bool enqueue(detail::FutureCore* task, Priority priority, bool try_only);
+
+  std::unique_ptr<Core> core_;
+};
+
+}  // namespace troupe
