@@ -254,13 +254,14 @@ class WorkerProcess {
     }
     in_ = tp::FrameBuffer(max_frame_);
     scratch_.clear();
+    rss_ = read_rss();
+    rss_read_ns_ = now_ns();
     const auto at = tp::begin_frame(scratch_, Message::ready);
     tp::MsgpackWriter(scratch_).uinteger(static_cast<std::uint64_t>(::getpid()));
+    tp::MsgpackWriter(scratch_).uinteger(rss_);
     tp::end_frame(scratch_, at);
     send_all(scratch_.data(), scratch_.size());
     scratch_.clear();
-    rss_ = read_rss();
-    rss_read_ns_ = now_ns();
   }
 
   // ---- frames ---------------------------------------------------------------
@@ -397,11 +398,21 @@ class WorkerProcess {
     maybe_flush_before_task();
     cancel_.store(false, std::memory_order_relaxed);
     const troupe::TaskInfo* info = nullptr;
-    troupe::Value lookup_error;
-    try {
-      info = &lookup(name);
-    } catch (...) {
-      lookup_error = tp::error_record_from_current(std::string());
+    if (count > 0) {  // an empty chunk is the pool's ping: no task to look up
+      try {
+        info = &lookup(name);
+      } catch (...) {
+        // The chunk as a whole cannot run: its future fails.
+        const auto at = tp::begin_frame(scratch_, Message::error);
+        tp::MsgpackWriter writer(scratch_);
+        writer.uinteger(id);
+        writer.uinteger(rss_);
+        writer.value(tp::error_record_from_current(std::string()));
+        tp::end_frame(scratch_, at);
+        after_task(rss_);
+        emit();
+        return;
+      }
     }
     const troupe::Kwargs no_kwargs;
     const auto chunk_start = now_ns();
@@ -412,21 +423,16 @@ class WorkerProcess {
       begin_item(id, i, now);
       const auto item_at = scratch_.size();
       tp::MsgpackWriter writer(scratch_);
-      if (info == nullptr) {
+      t_last_throw.reset();
+      try {
+        troupe::TaskContext context(info->signature.qualified_name, *worker_, &cancel_);
+        const troupe::Value value = info->invoke(context, args_, no_kwargs);
+        writer.boolean(true);
+        writer.value(value);
+      } catch (...) {
+        scratch_.resize(item_at);
         writer.boolean(false);
-        writer.value(lookup_error);
-      } else {
-        t_last_throw.reset();
-        try {
-          troupe::TaskContext context(info->signature.qualified_name, *worker_, &cancel_);
-          const troupe::Value value = info->invoke(context, args_, no_kwargs);
-          writer.boolean(true);
-          writer.value(value);
-        } catch (...) {
-          scratch_.resize(item_at);
-          writer.boolean(false);
-          writer.value(tp::error_record_from_current(take_trace()));
-        }
+        writer.value(tp::error_record_from_current(take_trace()));
       }
       now = now_ns();
       // Trailer room: bool + uint64 rss.

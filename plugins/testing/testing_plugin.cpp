@@ -207,4 +207,14 @@ TROUPE_PLUGIN(testing, "1.0.0") {
         out << worker.id() << '\n';
       },
       "Append the worker id to a file (proves the finalizer ran)", troupe::arg("path"));
+  // Appended for the process pool's tests: a map chunk whose item `at` crashes its worker.
+  plugin.task(
+      "abort_at",
+      [](std::int64_t x, std::int64_t at) -> std::int64_t {
+        if (x == at) {
+          std::abort();
+        }
+        return x;
+      },
+      "Return x, or abort the process when x == at", troupe::arg("x"), troupe::arg("at"));
 }

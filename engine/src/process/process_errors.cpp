@@ -228,6 +228,9 @@ std::exception_ptr exception_from_record(const Value& record) {
       what[i] = links[i].type + ": " + links[i].message + tail;
       tail = " (caused by " + links[i].type + ": " + links[i].message + tail + ")";
     }
+    if (links.size() == 1 && links[0].type == "troupe::ResultTooLargeError") {
+      return std::make_exception_ptr(ResultTooLargeError(links[0].message));
+    }
     std::exception_ptr chain;
     for (std::size_t i = links.size(); i-- > 0;) {
       RemoteError error(links[i].type, links[i].message, i == 0 ? trace : std::string(), what[i]);

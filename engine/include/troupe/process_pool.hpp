@@ -1,0 +1,162 @@
+// troupe/process_pool.hpp
+//
+// A pool of troupe-worker processes that run plugin tasks, so a plugin that
+// crashes, hangs or leaks takes down a worker, never the host.
+//
+//   troupe::ProcessPool pool({"plugins/libtroupe_text.so"}, {.max_workers = 4, .task_timeout = 30s});
+//   auto f = pool.call("text.words", doc);                       // Future<Value>
+//   for (auto& v : troupe::map(pool, "text.words", docs)) ...    // chunks travel as one frame
+//
+// Guarantees: every accepted call ends exactly once (value, error, or
+// cancelled). A worker that dies fails only the task (or the unreported
+// items of the map chunk) it was running, with WorkerCrashedError (worker id,
+// pid, signal or exit status, task, last RSS); work already sent to it but
+// not started runs elsewhere; the worker is replaced (or, with
+// on_worker_crash = break_pool, the pool breaks). A hung task past
+// task_timeout fails with TaskTimeoutError and its worker is replaced. A
+// remote exception arrives as RemoteError (type, message, causes, stack
+// trace). Workers start lazily with posix_spawn from the pool's one reactor
+// thread, each in its own process group, and die with their host
+// (parent-death signal, EOF on their channel, parent-pid watch). The
+// destructor is shutdown({.wait = true}): queued work runs, finalizers run.
+// An initializer or finalizer that throws, or a crash storm (crash_storm.max
+// deaths within crash_storm.within), breaks the pool (BrokenPoolError,
+// cause nested); a fresh pool can replace it.
+// Thread safety: every member may be called from any thread.
+// Hazards: the host never loads the plugins itself; unknown task names and
+// wrong arguments come back as RemoteError (remote_type() names the
+// troupe error). Up to a few frames are pipelined to each worker, and a
+// future counts as running once it was sent; cancel() on it then only sets
+// the cooperative flag, which does not reach the worker process. Done
+// callbacks run on the reactor thread: keep them short, and never call
+// shutdown({.wait = true}) or join() from one (UsageError / DeadlockError).
+// Someone else reaping the pool's children (waitpid(-1), SIGCHLD ignored)
+// loses their exit status.
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <filesystem>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "troupe/executor.hpp"
+#include "troupe/process_errors.hpp"
+#include "troupe/sdk/call.hpp"
+#include "troupe/thread_pool.hpp"
+
+namespace troupe {
+
+enum class OnWorkerCrash {
+  respawn,     // fail the task in flight, start a replacement
+  break_pool,  // fail it and break the pool (loky's behaviour)
+};
+
+// Workers dying at start-up or on every task: the max-th death within
+// `within` breaks the pool instead of respawning for ever. max = 0: never.
+struct CrashStorm {
+  std::size_t max = 5;
+  std::chrono::nanoseconds within = std::chrono::seconds(10);
+};
+
+struct ProcessPoolOptions {
+  std::size_t max_workers = 0;  // 0: troupe::cpu_count()
+  std::size_t min_workers = 0;  // kept alive through idle timeouts (not started eagerly; see spawn_workers)
+  std::optional<std::chrono::nanoseconds> idle_timeout = std::chrono::seconds(60);  // nullopt: never
+  std::optional<std::size_t> max_tasks_per_worker = std::nullopt;  // a map chunk counts as one task; nullopt: no limit
+  std::size_t recycle_jitter = 0;  // each worker's limit is max_tasks_per_worker + uniform[0, jitter]
+  std::optional<std::uint64_t> max_memory_per_worker =
+      std::nullopt;                                            // bytes of RSS after a task; over it the worker retires
+  std::optional<Call> initializer = std::nullopt;              // plugin initializer, run in each worker before ready
+  std::optional<Call> finalizer = std::nullopt;                // plugin finalizer, run when a worker leaves in order
+  std::optional<std::size_t> queue_limit = std::nullopt;       // queued (not yet sent) tasks; nullopt: unbounded
+  QueueFullPolicy queue_full_policy = QueueFullPolicy::block;  // caller_runs is refused (UsageError)
+  std::map<std::string, std::string> env = {};                 // added to (and overriding) the host's environment
+  std::optional<std::chrono::nanoseconds> task_timeout = std::nullopt;  // per task, per item of a chunk; nullopt: none
+  OnWorkerCrash on_worker_crash = OnWorkerCrash::respawn;
+  std::chrono::nanoseconds startup_timeout = std::chrono::seconds(10);  // spawn to ready
+  std::chrono::nanoseconds shutdown_grace = std::chrono::seconds(5);    // then SIGTERM, again, then SIGKILL
+  std::size_t max_frame = 64u << 20;  // bytes: an argument or result over it fails its own future
+  CrashStorm crash_storm = {};
+  std::filesystem::path worker_executable = {};  // empty: $TROUPE_WORKER, else next to libtroupe
+  std::string name = "process-pool";
+};
+
+// shutdown() of a process pool: ShutdownOptions plus what to do with workers
+// that are still running tasks.
+struct ProcessShutdownOptions {
+  bool wait = true;
+  bool cancel_pending = false;
+  // Do not wait for running tasks: queued work is cancelled, every worker is
+  // told to stop, and one still running after `grace` gets SIGTERM, after
+  // another `grace` SIGKILL. Their tasks fail with WorkerCrashedError.
+  bool kill_workers = false;
+  std::optional<std::chrono::nanoseconds> grace = std::nullopt;  // nullopt: ProcessPoolOptions::shutdown_grace
+};
+
+// ProcessPool::shutdown(ProcessShutdownOptions) hides Executor::shutdown on purpose.
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Woverloaded-virtual"
+
+namespace detail {
+// Routes Executor::shutdown(ShutdownOptions) to the process pool's own
+// shutdown, which hides it (so `pool.shutdown({.wait = false})` is not ambiguous).
+class ProcessExecutor : public Executor {
+ public:
+  void shutdown(const ShutdownOptions& options = {}) final {
+    shutdown_processes({.wait = options.wait, .cancel_pending = options.cancel_pending});
+  }
+
+ protected:
+  virtual void shutdown_processes(const ProcessShutdownOptions& options) = 0;
+};
+}  // namespace detail
+
+class ProcessPool final : public detail::ProcessExecutor {
+ public:
+  // `plugins` are loaded by each worker (never by the host). Throws
+  // troupe::Error when troupe-worker cannot be found, UsageError for
+  // contradictory options.
+  explicit ProcessPool(std::vector<std::filesystem::path> plugins, ProcessPoolOptions options = {});
+  ~ProcessPool() override;
+
+  // An argument that cannot be encoded or is over max_frame gives a future
+  // that has already failed (ArgumentError); nothing is sent.
+  Future<Value> submit_call(Call call) override;
+  Future<std::vector<Outcome<Value>>> submit_chunk(std::string task, std::vector<Args> items) override;
+
+  void shutdown(const ProcessShutdownOptions& options = {});
+  using Executor::join;
+  bool join(Timeout timeout = std::nullopt) override;
+  void check() const override;
+  void test() override;
+  void spawn_workers(std::size_t n) override;
+
+  std::size_t workers() const override;
+  std::size_t max_workers() const override;
+  std::size_t busy_workers() const override;
+  std::size_t free_workers() const override;
+  std::size_t pending_tasks() const override;
+  std::vector<CancelledTask> cancelled_tasks() const override;
+  PoolStats stats() const override;
+
+  const ProcessPoolOptions& options() const noexcept;
+  const std::vector<std::filesystem::path>& plugins() const noexcept;
+  // Process ids of the live workers (for tests and diagnostics).
+  std::vector<std::int64_t> worker_pids() const;
+
+  struct Core;  // engine/src/process/
+
+ private:
+  void shutdown_processes(const ProcessShutdownOptions& options) override;
+
+  std::unique_ptr<Core> core_;
+};
+
+#pragma GCC diagnostic pop
+
+}  // namespace troupe

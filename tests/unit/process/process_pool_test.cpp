@@ -1,0 +1,625 @@
+// ProcessPool behaviour, driven by the misbehaving tasks of plugins/testing.
+#include "troupe/process_pool.hpp"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <set>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "support/paths.hpp"
+#include "troupe/errors.hpp"
+
+namespace troupe {
+namespace {
+
+using namespace std::chrono_literals;
+using ::testing::HasSubstr;
+
+std::vector<std::filesystem::path> testing_plugin() {
+  return {test::plugin_path("testing")};
+}
+
+ProcessPoolOptions small(std::size_t workers = 2) {
+  ProcessPoolOptions options;
+  options.max_workers = workers;
+  options.worker_executable = test::binary_path("troupe-worker");
+  return options;
+}
+
+// Polls `condition` until it holds; the limit is a generous upper bound, never a timing assertion.
+template <class F>
+bool eventually(F condition, std::chrono::seconds limit = 20s) {
+  const auto deadline = std::chrono::steady_clock::now() + limit;
+  while (std::chrono::steady_clock::now() < deadline) {
+    if (condition()) {
+      return true;
+    }
+    std::this_thread::sleep_for(2ms);
+  }
+  return condition();
+}
+
+template <class E, class F>
+E expect_throws(F&& f) {
+  try {
+    f();
+  } catch (const E& e) {
+    return e;
+  } catch (const std::exception& e) {
+    ADD_FAILURE() << "threw " << typeid(e).name() << ": " << e.what();
+    throw;
+  }
+  ADD_FAILURE() << "did not throw";
+  throw std::logic_error("did not throw");
+}
+
+TEST(ProcessPool, CallReturnsTheTaskValue) {
+  ProcessPool pool(testing_plugin(), small());
+  EXPECT_EQ(pool.call("testing.double", 21).get(), 42);
+  EXPECT_EQ(pool.call("testing.echo", Value{{"a", {1, 2, "x"}}}).get(), (Value{{"a", {1, 2, "x"}}}));
+}
+
+TEST(ProcessPool, WorkersStartLazily) {
+  ProcessPool pool(testing_plugin(), small(2));
+  EXPECT_EQ(pool.workers(), 0u);
+  EXPECT_EQ(pool.call("testing.double", 1).get(), 2);
+  EXPECT_GE(pool.workers(), 1u);
+  EXPECT_LE(pool.workers(), 2u);
+}
+
+TEST(ProcessPool, ManyCallsAllComplete) {
+  ProcessPool pool(testing_plugin(), small(2));
+  std::vector<Future<Value>> futures;
+  for (int i = 0; i < 5000; ++i) {
+    futures.push_back(pool.call("testing.double", i));
+  }
+  for (int i = 0; i < 5000; ++i) {
+    ASSERT_EQ(futures[static_cast<std::size_t>(i)].get(), 2 * i);
+  }
+  EXPECT_TRUE(pool.join(30s));
+  const auto stats = pool.stats();
+  EXPECT_EQ(stats.submitted, 5000u);
+  EXPECT_EQ(stats.completed, 5000u);
+}
+
+TEST(ProcessPool, KeywordArgumentsReachTheTask) {
+  ProcessPool pool(testing_plugin(), small(1));
+  EXPECT_EQ(pool.call("testing.double", kw("x", 5)).get(), 10);
+}
+
+TEST(ProcessPool, RemoteExceptionKeepsTypeMessageCausesAndTrace) {
+  ProcessPool pool(testing_plugin(), small(1));
+  auto future = pool.call("testing.fail", "outer trouble", "inner cause");
+  const auto error = expect_throws<RemoteError>([&] { future.get(); });
+  EXPECT_THAT(error.remote_type(), HasSubstr("TestingError"));
+  EXPECT_EQ(error.remote_message(), "outer trouble");
+  EXPECT_THAT(error.what(), HasSubstr("outer trouble"));
+  EXPECT_THAT(error.what(), HasSubstr("std::invalid_argument: inner cause"));
+  EXPECT_FALSE(error.stack_trace().empty());
+  const auto cause = nested_cause(error);
+  ASSERT_TRUE(cause);
+  try {
+    std::rethrow_exception(cause);
+  } catch (const RemoteError& inner) {
+    EXPECT_EQ(inner.remote_type(), "std::invalid_argument");
+    EXPECT_EQ(inner.remote_message(), "inner cause");
+  }
+  const std::string report = format_error_report(error);
+  EXPECT_THAT(report, HasSubstr("caused by std::invalid_argument: inner cause"));
+  EXPECT_THAT(report, HasSubstr("remote stack trace:"));
+}
+
+TEST(ProcessPool, WrongArgumentsComeBackAsRemoteArgumentError) {
+  ProcessPool pool(testing_plugin(), small(1));
+  const auto error = expect_throws<RemoteError>([&] { pool.call("testing.double", "not a number").get(); });
+  EXPECT_EQ(error.remote_type(), "troupe::ArgumentError");
+  EXPECT_THAT(error.what(), HasSubstr("testing.double"));
+}
+
+TEST(ProcessPool, UnknownTaskComesBackAsRemoteUnknownTaskError) {
+  ProcessPool pool(testing_plugin(), small(1));
+  const auto error = expect_throws<RemoteError>([&] { pool.call("testing.nope").get(); });
+  EXPECT_EQ(error.remote_type(), "troupe::UnknownTaskError");
+  EXPECT_EQ(pool.call("testing.double", 2).get(), 4);
+}
+
+TEST(ProcessPool, AbortedWorkerFailsOnlyItsTask) {
+  ProcessPool pool(testing_plugin(), small(2));
+  std::vector<Future<Value>> before;
+  for (int i = 0; i < 50; ++i) {
+    before.push_back(pool.call("testing.double", i));
+  }
+  auto crashing = pool.call("testing.abort");
+  std::vector<Future<Value>> after;
+  for (int i = 0; i < 50; ++i) {
+    after.push_back(pool.call("testing.double", i));
+  }
+  const auto error = expect_throws<WorkerCrashedError>([&] { crashing.get(); });
+  EXPECT_EQ(error.signal(), SIGABRT);
+  EXPECT_EQ(error.task(), "testing.abort");
+  EXPECT_EQ(error.key(), crashing.id());
+  EXPECT_GT(error.pid(), 0);
+  EXPECT_LT(error.worker_id(), 2u);
+  EXPECT_THAT(error.what(), HasSubstr("SIGABRT"));
+  EXPECT_THAT(error.what(), HasSubstr("testing.abort"));
+  for (int i = 0; i < 50; ++i) {
+    EXPECT_EQ(before[static_cast<std::size_t>(i)].get(), 2 * i);
+    EXPECT_EQ(after[static_cast<std::size_t>(i)].get(), 2 * i);
+  }
+  EXPECT_EQ(pool.stats().crashes_by_cause.at("SIGABRT"), 1u);
+}
+
+TEST(ProcessPool, SegfaultingWorkerReportsSigsegv) {
+  ProcessPool pool(testing_plugin(), small(1));
+  const auto error = expect_throws<WorkerCrashedError>([&] { pool.call("testing.segfault").get(); });
+  EXPECT_EQ(error.signal(), SIGSEGV);
+  EXPECT_THAT(error.what(), HasSubstr("SIGSEGV"));
+  EXPECT_EQ(pool.call("testing.double", 4).get(), 8);
+}
+
+TEST(ProcessPool, ExitingWorkerReportsItsStatus) {
+  ProcessPool pool(testing_plugin(), small(1));
+  const auto error = expect_throws<WorkerCrashedError>([&] { pool.call("testing.exit", 7).get(); });
+  EXPECT_EQ(error.signal(), 0);
+  ASSERT_TRUE(error.exit_status());
+  EXPECT_EQ(*error.exit_status(), 7);
+  EXPECT_THAT(error.what(), HasSubstr("exited with status 7"));
+  EXPECT_EQ(pool.call("testing.double", 4).get(), 8);
+}
+
+TEST(ProcessPool, SigkilledWorkerFailsOnlyItsTaskAndReportsLastRss) {
+  ProcessPool pool(testing_plugin(), small(1));
+  const auto pid = pool.call("testing.pid").get().get<std::int64_t>();
+  auto hanging = pool.call("testing.hang");
+  auto queued = pool.call("testing.double", 3);
+  ASSERT_TRUE(eventually([&] { return hanging.state() == FutureState::running; }));
+  ASSERT_EQ(::kill(static_cast<pid_t>(pid), SIGKILL), 0);
+  const auto error = expect_throws<WorkerCrashedError>([&] { hanging.get(); });
+  EXPECT_EQ(error.signal(), SIGKILL);
+  EXPECT_EQ(error.pid(), pid);
+  ASSERT_TRUE(error.last_rss());
+  EXPECT_GT(*error.last_rss(), 0u);
+  EXPECT_THAT(error.what(), HasSubstr("last reported RSS"));
+  EXPECT_THAT(error.what(), HasSubstr("OOM"));
+  // Sent behind the hung task but never started: it ran on the replacement.
+  EXPECT_EQ(queued.get(), 6);
+  EXPECT_NE(pool.call("testing.pid").get().get<std::int64_t>(), pid);
+}
+
+TEST(ProcessPool, HungTaskTimesOutAndItsWorkerIsReplaced) {
+  auto options = small(1);
+  options.task_timeout = 300ms;
+  ProcessPool pool(testing_plugin(), options);
+  const auto pid = pool.call("testing.pid").get().get<std::int64_t>();
+  const auto error = expect_throws<TaskTimeoutError>([&] { pool.call("testing.hang").get(); });
+  EXPECT_EQ(error.task(), "testing.hang");
+  EXPECT_EQ(error.pid(), pid);
+  EXPECT_THAT(error.what(), HasSubstr("task_timeout"));
+  EXPECT_NE(pool.call("testing.pid").get().get<std::int64_t>(), pid);
+  EXPECT_EQ(pool.stats().crashes_by_cause.at("task_timeout"), 1u);
+}
+
+TEST(ProcessPool, LeakingWorkerRetiresAfterTheTaskThatCrossedTheLimit) {
+  auto options = small(1);
+  options.max_memory_per_worker = std::uint64_t{64} << 20;
+  ProcessPool pool(testing_plugin(), options);
+  const auto pid = pool.call("testing.pid").get().get<std::int64_t>();
+  const auto rss = pool.call("testing.leak", 96).get().get<std::int64_t>();
+  EXPECT_GT(rss, std::int64_t{64} << 20);  // the task itself still returns
+  EXPECT_NE(pool.call("testing.pid").get().get<std::int64_t>(), pid);
+  EXPECT_TRUE(eventually([&] { return pool.stats().retired.memory == 1; }));
+}
+
+TEST(ProcessPool, MaxTasksPerWorkerRecyclesWorkers) {
+  auto options = small(1);
+  options.max_tasks_per_worker = 3;
+  options.initializer = Call{"testing.start_counter", {}, {}};
+  ProcessPool pool(testing_plugin(), options);
+  std::vector<Future<Value>> counters;
+  std::vector<Future<Value>> pids;
+  for (int i = 0; i < 9; ++i) {
+    counters.push_back(pool.call("testing.counter"));
+    pids.push_back(pool.call("testing.pid"));
+  }
+  std::set<std::int64_t> distinct;
+  for (std::size_t i = 0; i < counters.size(); ++i) {
+    EXPECT_GE(counters[i].get().get<std::int64_t>(), 1);
+    EXPECT_LE(counters[i].get().get<std::int64_t>(), 2);  // counter + pid: two tasks of three per worker
+    distinct.insert(pids[i].get().get<std::int64_t>());
+  }
+  EXPECT_GE(distinct.size(), 6u);
+  EXPECT_TRUE(eventually([&] { return pool.stats().retired.max_tasks >= 5; }));
+}
+
+TEST(ProcessPool, RecycleJitterKeepsLimitsWithinRange) {
+  auto options = small(1);
+  options.max_tasks_per_worker = 2;
+  options.recycle_jitter = 2;
+  ProcessPool pool(testing_plugin(), options);
+  std::vector<std::int64_t> pids;
+  for (int i = 0; i < 40; ++i) {
+    pids.push_back(pool.call("testing.pid").get().get<std::int64_t>());
+  }
+  // Runs of one pid are 2..4 long (the last may be cut short).
+  std::size_t run = 1;
+  for (std::size_t i = 1; i < pids.size(); ++i) {
+    if (pids[i] == pids[i - 1]) {
+      ++run;
+    } else {
+      EXPECT_GE(run, 2u);
+      EXPECT_LE(run, 4u);
+      run = 1;
+    }
+  }
+  EXPECT_LE(run, 4u);
+}
+
+TEST(ProcessPool, InitializerFailureBreaksThePoolWithTheRemoteCause) {
+  auto options = small(2);
+  options.initializer = Call{"testing.fail_init", {"no database"}, {}};
+  ProcessPool pool(testing_plugin(), options);
+  auto future = pool.call("testing.double", 1);
+  const auto error = expect_throws<InitializerError>([&] { future.get(); });
+  EXPECT_THAT(error.what(), HasSubstr("testing.fail_init"));
+  EXPECT_THAT(error.what(), HasSubstr("no database"));
+  EXPECT_EQ(future.state(), FutureState::cancelled);
+  const auto cause = nested_cause(error);
+  ASSERT_TRUE(cause);
+  EXPECT_THROW(std::rethrow_exception(cause), RemoteError);
+  EXPECT_THROW(pool.call("testing.double", 1), BrokenPoolError);
+  EXPECT_THROW(pool.check(), InitializerError);
+  // A fresh pool replaces a broken one.
+  ProcessPool fresh(testing_plugin(), small(1));
+  EXPECT_EQ(fresh.call("testing.double", 2).get(), 4);
+}
+
+TEST(ProcessPool, UnloadablePluginBreaksThePool) {
+  ProcessPool pool({"/nonexistent/libnothing.so"}, small(1));
+  const auto error = expect_throws<InitializerError>([&] { pool.call("nothing.task").get(); });
+  EXPECT_THAT(error.what(), HasSubstr("libnothing.so"));
+}
+
+TEST(ProcessPool, TestPropagatesInitializerErrors) {
+  auto options = small(1);
+  options.initializer = Call{"testing.fail_init", {"bad config"}, {}};
+  ProcessPool pool(testing_plugin(), options);
+  EXPECT_THROW(pool.test(), InitializerError);
+  ProcessPool good(testing_plugin(), small(1));
+  EXPECT_NO_THROW(good.test());
+}
+
+TEST(ProcessPool, CrashingInitializerEndsInACrashStorm) {
+  auto options = small(1);
+  options.initializer = Call{"testing.crash_init", {}, {}};
+  ProcessPool pool(testing_plugin(), options);
+  auto future = pool.call("testing.double", 1);
+  const auto error = expect_throws<BrokenPoolError>([&] { future.get(); });
+  EXPECT_THAT(error.what(), HasSubstr("crash storm"));
+  EXPECT_THAT(error.what(), HasSubstr("while starting"));
+  const auto cause = nested_cause(error);
+  ASSERT_TRUE(cause);
+  EXPECT_THROW(std::rethrow_exception(cause), WorkerCrashedError);
+  EXPECT_EQ(pool.stats().crashes_by_cause.at("SIGABRT"), 5u);
+  EXPECT_EQ(pool.cancelled_tasks().size(), 1u);
+}
+
+TEST(ProcessPool, CrashOnEveryTaskEndsInACrashStorm) {
+  ProcessPool pool(testing_plugin(), small(2));
+  std::vector<Future<Value>> futures;
+  for (int i = 0; i < 20; ++i) {
+    futures.push_back(pool.call("testing.abort"));
+  }
+  std::size_t crashed = 0;
+  std::size_t cancelled = 0;
+  for (auto& f : futures) {
+    try {
+      f.get();
+    } catch (const BrokenPoolError&) {
+      ++cancelled;
+    } catch (const WorkerCrashedError&) {
+      ++crashed;
+    }
+  }
+  EXPECT_EQ(crashed, 5u);
+  EXPECT_EQ(cancelled, 15u);
+  EXPECT_THROW(pool.check(), BrokenPoolError);
+}
+
+TEST(ProcessPool, OnWorkerCrashBreakBreaksThePool) {
+  auto options = small(1);
+  options.on_worker_crash = OnWorkerCrash::break_pool;
+  ProcessPool pool(testing_plugin(), options);
+  auto crashing = pool.call("testing.abort");
+  auto pending = pool.call("testing.double", 1);
+  EXPECT_THROW(crashing.get(), WorkerCrashedError);
+  const auto error = expect_throws<BrokenPoolError>([&] { pending.get(); });
+  EXPECT_THAT(error.what(), HasSubstr("on_worker_crash"));
+  EXPECT_THROW(pool.call("testing.double", 1), BrokenPoolError);
+}
+
+TEST(ProcessPool, OversizedArgumentFailsOnlyItsFutureBeforeSending) {
+  auto options = small(1);
+  options.max_frame = 4096;
+  ProcessPool pool(testing_plugin(), options);
+  auto future = pool.call("testing.echo", std::string(10000, 'a'));
+  EXPECT_TRUE(future.done());
+  const auto error = expect_throws<ArgumentError>([&] { future.get(); });
+  EXPECT_THAT(error.what(), HasSubstr("max_frame"));
+  EXPECT_EQ(pool.workers(), 0u);  // nothing was sent, so nothing started
+  EXPECT_EQ(pool.call("testing.double", 2).get(), 4);
+}
+
+TEST(ProcessPool, OversizedResultFailsItsFutureAndTheWorkerGoesOn) {
+  auto options = small(1);
+  options.max_frame = 4096;
+  ProcessPool pool(testing_plugin(), options);
+  const auto pid = pool.call("testing.pid").get();
+  const auto error = expect_throws<ResultTooLargeError>([&] { pool.call("testing.big_result", 10000).get(); });
+  EXPECT_THAT(error.what(), HasSubstr("testing.big_result"));
+  EXPECT_EQ(pool.call("testing.pid").get(), pid);
+  EXPECT_EQ(pool.call("testing.big_result", 100).get(), std::string(100, 'x'));
+}
+
+TEST(ProcessPool, EnvReachesWorkers) {
+  auto options = small(1);
+  options.env = {{"TROUPE_PROCESS_TEST_VALUE", "forty-two"}};
+  ProcessPool pool(testing_plugin(), options);
+  EXPECT_EQ(pool.call("testing.env", "TROUPE_PROCESS_TEST_VALUE").get(), "forty-two");
+}
+
+TEST(ProcessPool, FinalizersRunOnGracefulShutdown) {
+  const auto path = std::filesystem::temp_directory_path() / ("troupe-fini-" + std::to_string(::getpid()));
+  std::filesystem::remove(path);
+  {
+    auto options = small(2);
+    options.finalizer = Call{"testing.write_file", {path.string()}, {}};
+    ProcessPool pool(testing_plugin(), options);
+    pool.spawn_workers(2);
+    std::vector<Future<Value>> futures;
+    for (int i = 0; i < 100; ++i) {
+      futures.push_back(pool.call("testing.double", i));
+    }
+    pool.shutdown();
+    for (int i = 0; i < 100; ++i) {
+      EXPECT_EQ(futures[static_cast<std::size_t>(i)].get(), 2 * i);  // queued work ran before the workers left
+    }
+    EXPECT_EQ(pool.workers(), 0u);
+  }
+  std::ifstream in(path);
+  std::multiset<std::string> ids;
+  for (std::string line; std::getline(in, line);) {
+    ids.insert(line);
+  }
+  EXPECT_EQ(ids, (std::multiset<std::string>{"0", "1"}));
+  std::filesystem::remove(path);
+}
+
+TEST(ProcessPool, SubmitAfterShutdownIsAUsageError) {
+  ProcessPool pool(testing_plugin(), small(1));
+  pool.shutdown();
+  EXPECT_THROW(pool.call("testing.double", 1), UsageError);
+  EXPECT_THROW(pool.check(), UsageError);
+}
+
+TEST(ProcessPool, FinalizerFailureBreaksThePool) {
+  auto options = small(1);
+  options.finalizer = Call{"testing.fail_fini", {"cannot flush"}, {}};
+  ProcessPool pool(testing_plugin(), options);
+  EXPECT_EQ(pool.call("testing.double", 1).get(), 2);
+  pool.shutdown();
+  const auto error = expect_throws<FinalizerError>([&] { pool.check(); });
+  EXPECT_THAT(error.what(), HasSubstr("cannot flush"));
+}
+
+TEST(ProcessPool, ShutdownKillWorkersStopsAHungTask) {
+  auto options = small(1);
+  ProcessPool pool(testing_plugin(), options);
+  auto hanging = pool.call("testing.hang");
+  auto queued = pool.call("testing.double", 1);
+  ASSERT_TRUE(eventually([&] { return hanging.state() == FutureState::running; }));
+  pool.shutdown({.wait = true, .kill_workers = true, .grace = 50ms});
+  const auto error = expect_throws<WorkerCrashedError>([&] { hanging.get(); });
+  EXPECT_EQ(error.signal(), SIGTERM);
+  EXPECT_TRUE(queued.done());
+  EXPECT_EQ(pool.workers(), 0u);
+}
+
+TEST(ProcessPool, ShutdownWithCancelPendingCancelsQueuedWork) {
+  ProcessPool pool(testing_plugin(), small(1));
+  auto running = pool.call("testing.sleep", 200);
+  ASSERT_TRUE(eventually([&] { return running.state() == FutureState::running; }));
+  std::vector<Future<Value>> queued;
+  for (int i = 0; i < 2000; ++i) {
+    queued.push_back(pool.call("testing.double", i));
+  }
+  pool.shutdown({.wait = true, .cancel_pending = true});
+  EXPECT_EQ(running.get(), 200);
+  std::size_t cancelled = 0;
+  for (auto& f : queued) {
+    cancelled += f.state() == FutureState::cancelled ? 1 : 0;
+    EXPECT_TRUE(f.done());
+  }
+  EXPECT_GT(cancelled, 0u);
+  EXPECT_EQ(pool.cancelled_tasks().size(), cancelled);
+}
+
+TEST(ProcessPool, IdleWorkersRetireAfterIdleTimeout) {
+  auto options = small(2);
+  options.idle_timeout = 100ms;
+  ProcessPool pool(testing_plugin(), options);
+  pool.spawn_workers(2);
+  EXPECT_EQ(pool.call("testing.double", 1).get(), 2);
+  EXPECT_TRUE(eventually([&] { return pool.workers() == 0; }));
+  EXPECT_EQ(pool.stats().retired.idle_timeout, 2u);
+  EXPECT_EQ(pool.call("testing.double", 2).get(), 4);
+}
+
+TEST(ProcessPool, MinWorkersStayThroughIdleTimeout) {
+  auto options = small(2);
+  options.idle_timeout = 50ms;
+  options.min_workers = 1;
+  ProcessPool pool(testing_plugin(), options);
+  pool.spawn_workers(2);
+  EXPECT_TRUE(eventually([&] { return pool.stats().retired.idle_timeout == 1; }));
+  EXPECT_TRUE(eventually([&] { return pool.workers() == 1; }));
+}
+
+TEST(ProcessPool, CountersDescribeThePool) {
+  ProcessPool pool(testing_plugin(), small(2));
+  EXPECT_EQ(pool.max_workers(), 2u);
+  pool.spawn_workers(2);
+  ASSERT_TRUE(eventually([&] { return pool.free_workers() == 2; }));
+  auto a = pool.call("testing.sleep", 100);
+  auto b = pool.call("testing.sleep", 100);
+  ASSERT_TRUE(eventually([&] { return pool.busy_workers() == 2; }));
+  EXPECT_EQ(pool.workers(), 2u);
+  a.get();
+  b.get();
+  ASSERT_TRUE(eventually([&] { return pool.free_workers() == 2; }));
+  EXPECT_EQ(pool.pending_tasks(), 0u);
+  EXPECT_EQ(pool.stats().spawned, 2u);
+}
+
+TEST(ProcessPool, FutureKnowsItsWorker) {
+  ProcessPool pool(testing_plugin(), small(1));
+  auto f = pool.call("testing.worker_id");
+  EXPECT_EQ(f.get(), 0);
+  ASSERT_TRUE(f.worker_id());
+  EXPECT_EQ(*f.worker_id(), 0u);
+}
+
+TEST(ProcessPool, CancelledQueuedFutureNeverRuns) {
+  ProcessPool pool(testing_plugin(), small(1));
+  auto running = pool.call("testing.sleep", 100);
+  ASSERT_TRUE(eventually([&] { return running.state() == FutureState::running; }));
+  // Fill the worker's pipeline so the next one stays queued in the host.
+  std::vector<Future<Value>> fill;
+  for (int i = 0; i < 64; ++i) {
+    fill.push_back(pool.call("testing.sleep", 1));
+  }
+  auto victim = pool.call("testing.double", 1);
+  if (victim.cancel()) {
+    EXPECT_EQ(victim.state(), FutureState::cancelled);
+    EXPECT_THROW(victim.get(), CancelledError);
+  }
+  EXPECT_TRUE(pool.join(30s));
+  EXPECT_EQ(pool.pending_tasks(), 0u);
+}
+
+TEST(ProcessPool, QueueLimitFailPolicyRefusesWhenFull) {
+  auto options = small(1);
+  options.queue_limit = 2;
+  options.queue_full_policy = QueueFullPolicy::fail;
+  ProcessPool pool(testing_plugin(), options);
+  std::vector<Future<Value>> accepted;
+  bool refused = false;
+  for (int i = 0; i < 2000 && !refused; ++i) {
+    try {
+      accepted.push_back(pool.call("testing.sleep", 5));
+    } catch (const QueueFullError&) {
+      refused = true;
+    }
+  }
+  EXPECT_TRUE(refused);
+  EXPECT_TRUE(pool.join(60s));
+}
+
+TEST(ProcessPool, CallerRunsPolicyIsRefused) {
+  auto options = small(1);
+  options.queue_limit = 1;
+  options.queue_full_policy = QueueFullPolicy::caller_runs;
+  EXPECT_THROW(ProcessPool(testing_plugin(), options), UsageError);
+}
+
+TEST(ProcessPool, ChunkRunsEveryItemInOrder) {
+  ProcessPool pool(testing_plugin(), small(2));
+  std::vector<Args> items;
+  for (int i = 0; i < 1000; ++i) {
+    items.push_back(Args{i});
+  }
+  const auto outcomes = pool.submit_chunk("testing.double", items).get();
+  ASSERT_EQ(outcomes.size(), 1000u);
+  for (int i = 0; i < 1000; ++i) {
+    EXPECT_EQ(outcomes[static_cast<std::size_t>(i)].value(), 2 * i);
+  }
+}
+
+TEST(ProcessPool, ChunkCapturesEachItemsError) {
+  ProcessPool pool(testing_plugin(), small(1));
+  const auto outcomes = pool.submit_chunk("testing.fail", {Args{"one", ""}, Args{"two", "why"}}).get();
+  ASSERT_EQ(outcomes.size(), 2u);
+  EXPECT_THROW(outcomes[0].value(), RemoteError);
+  EXPECT_THROW(outcomes[1].value(), RemoteError);
+  const auto mixed = pool.submit_chunk("testing.double", {Args{1}, Args{"x"}, Args{3}}).get();
+  EXPECT_EQ(mixed[0].value(), 2);
+  EXPECT_THROW(mixed[1].value(), RemoteError);
+  EXPECT_EQ(mixed[2].value(), 6);
+}
+
+TEST(ProcessPool, ChunkOfAnUnknownTaskFailsAsAWhole) {
+  ProcessPool pool(testing_plugin(), small(1));
+  EXPECT_THROW(pool.submit_chunk("testing.nope", {Args{1}}).get(), RemoteError);
+}
+
+TEST(ProcessPool, CrashMidChunkFailsItsUnreportedItems) {
+  ProcessPool pool(testing_plugin(), small(1));
+  std::vector<Args> items;
+  for (int i = 0; i < 10; ++i) {
+    items.push_back(Args{i, 5});
+  }
+  const auto outcomes = pool.submit_chunk("testing.abort_at", items).get();
+  ASSERT_EQ(outcomes.size(), 10u);
+  for (std::size_t i = 0; i < outcomes.size(); ++i) {
+    ASSERT_FALSE(outcomes[i].ok());
+    try {
+      outcomes[i].rethrow();
+    } catch (const WorkerCrashedError& e) {
+      EXPECT_EQ(e.item(), i);
+      EXPECT_EQ(e.signal(), SIGABRT);
+    }
+  }
+  EXPECT_EQ(pool.call("testing.double", 1).get(), 2);
+}
+
+TEST(ProcessPool, HungChunkItemTimesOut) {
+  auto options = small(1);
+  options.task_timeout = 300ms;
+  ProcessPool pool(testing_plugin(), options);
+  const auto outcomes = pool.submit_chunk("testing.sleep", {Args{1}, Args{60'000}, Args{1}}).get();
+  ASSERT_EQ(outcomes.size(), 3u);
+  EXPECT_THROW(outcomes[1].value(), TaskTimeoutError);
+  EXPECT_FALSE(outcomes[2].ok());
+}
+
+TEST(ProcessPool, MissingWorkerExecutableIsAClearError) {
+  auto options = small(1);
+  options.worker_executable = "/nonexistent/troupe-worker";
+  const auto error = expect_throws<Error>([&] { ProcessPool pool(testing_plugin(), options); });
+  EXPECT_THAT(error.what(), HasSubstr("/nonexistent/troupe-worker"));
+}
+
+TEST(ProcessPool, WorkerIsFoundNextToTheLibrary) {
+  ProcessPoolOptions options;
+  options.max_workers = 1;
+  ProcessPool pool(testing_plugin(), options);
+  EXPECT_EQ(pool.call("testing.double", 5).get(), 10);
+}
+
+TEST(ProcessPool, WorksThroughTheExecutorInterface) {
+  ProcessPool pool(testing_plugin(), small(1));
+  Executor& executor = pool;
+  EXPECT_EQ(executor.call("testing.double", 8).get(), 16);
+  executor.shutdown({.wait = true});
+  EXPECT_THROW(executor.call("testing.double", 1), UsageError);
+}
+
+}  // namespace
+}  // namespace troupe
