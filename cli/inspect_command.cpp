@@ -64,7 +64,7 @@ int run_inspect(const InspectOptions& options) {
                    {"tasks", describe_all(d.tasks)},
                    {"initializers", describe_all(d.initializers)},
                    {"finalizers", describe_all(d.finalizers)}};
-      std::cout << out.dump(2) << '\n';
+      std::cout << out.dump(2, ' ', false, Value::error_handler_t::replace) << '\n';
       return kOk;
     }
     std::cout << "plugin " << plugin.name() << ' ' << plugin.version() << '\n'

@@ -32,11 +32,16 @@ int main(int argc, char** argv) {
     return code == 0 ? kOk : kUsageError;
   }
 
-  if (*inspect_cmd) {
-    return run_inspect(inspect);
-  }
-  if (*call_cmd) {
-    return run_call(call);
+  try {
+    if (*inspect_cmd) {
+      return run_inspect(inspect);
+    }
+    if (*call_cmd) {
+      return run_call(call);
+    }
+  } catch (...) {
+    // The verbs report their own errors; anything else is still reported, never an abort.
+    print_error(describe_exception(std::current_exception()));
   }
   return kUsageError;
 }

@@ -14,7 +14,7 @@ if(TARGET troupe_worker)
   install(TARGETS troupe_worker RUNTIME DESTINATION ${CMAKE_INSTALL_LIBEXECDIR}/troupe)
 endif()
 install(DIRECTORY sdk/include/ engine/include/ config/include/ DESTINATION ${CMAKE_INSTALL_INCLUDEDIR})
-install(TARGETS troupe_text troupe_testing LIBRARY DESTINATION ${CMAKE_INSTALL_LIBDIR}/troupe/plugins)
+install(TARGETS troupe_text LIBRARY DESTINATION ${CMAKE_INSTALL_LIBDIR}/troupe/plugins)
 
 install(EXPORT troupeTargets NAMESPACE troupe:: DESTINATION ${TROUPE_INSTALL_CMAKEDIR})
 configure_package_config_file(cmake/troupeConfig.cmake.in ${PROJECT_BINARY_DIR}/troupeConfig.cmake

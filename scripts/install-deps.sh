@@ -24,6 +24,10 @@ fi
 echo "troupe: installing Debian packages: ${missing[*]}" >&2
 sudo_cmd=()
 if [[ $(id -u) -ne 0 ]]; then
+  if ! command -v sudo >/dev/null; then
+    echo "troupe: missing Debian packages (${missing[*]}); run this script as root or install sudo" >&2
+    exit 1
+  fi
   sudo_cmd=(sudo)
 fi
 export DEBIAN_FRONTEND=noninteractive

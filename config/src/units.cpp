@@ -58,11 +58,11 @@ std::chrono::nanoseconds parse_duration(std::string_view text) {
     throw ConfigValueError("unknown duration unit '" + std::string(unit) + "' in '" + std::string(text) +
                            "'; use ns, us, ms, s, m or h (" + kExamples + ")");
   }
-  const double ns = number * scale;
-  if (ns > static_cast<double>(std::numeric_limits<std::int64_t>::max())) {
+  const double ns = std::round(number * scale);
+  if (ns >= 0x1p63) {
     throw ConfigValueError("duration '" + std::string(text) + "' is too long");
   }
-  return std::chrono::nanoseconds(static_cast<std::int64_t>(std::llround(ns)));
+  return std::chrono::nanoseconds(static_cast<std::int64_t>(ns));
 }
 
 std::uint64_t parse_size(std::string_view text) {
@@ -92,10 +92,13 @@ std::uint64_t parse_size(std::string_view text) {
                            "'; use B, KiB, MiB, GiB, TiB, kB, MB, GB or TB (" + kExamples + ")");
   }
   const double bytes = number * scale;
-  if (bytes >= 1.8e19) {
+  if (bytes >= 0x1p64) {
     throw ConfigValueError("size '" + std::string(text) + "' is too large");
   }
-  return static_cast<std::uint64_t>(std::llround(bytes));
+  if (std::trunc(bytes) != bytes) {
+    throw ConfigValueError("size '" + std::string(text) + "' is not a whole number of bytes");
+  }
+  return static_cast<std::uint64_t>(bytes);
 }
 
 }  // namespace troupe::config

@@ -102,8 +102,15 @@ KnownWords known_words(troupe::TaskContext& ctx, const std::string& text) {
 
 TROUPE_PLUGIN(text, "1.0.0") {
   plugin.task(
-      "add", [](std::int64_t a, std::int64_t b) { return a + b; }, "Add two integers", troupe::arg("a"),
-      troupe::arg("b"));
+      "add",
+      [](std::int64_t a, std::int64_t b) {
+        std::int64_t sum = 0;
+        if (__builtin_add_overflow(a, b, &sum)) {
+          throw std::overflow_error("add: " + std::to_string(a) + " + " + std::to_string(b) + " overflows int64");
+        }
+        return sum;
+      },
+      "Add two integers", troupe::arg("a"), troupe::arg("b"));
   plugin.task("tokenize", tokenize, "Split text into lowercase word tokens", troupe::arg("text"));
   plugin.task("words", words, "Count the words of a document {id, text}", troupe::arg("doc"));
   plugin.task("word_counts", word_counts, "Count each word of a text, keeping those seen min_count times",

@@ -4,12 +4,18 @@
 #include <boost/dll/import.hpp>
 #include <boost/dll/shared_library.hpp>
 
+#include <dlfcn.h>
+
+#include <algorithm>
+#include <cctype>
+#include <cerrno>
 #include <cstring>
 #include <fstream>
 #include <map>
 #include <memory>
 #include <mutex>
 #include <system_error>
+#include <vector>
 
 #include "troupe/registry.hpp"
 #include "troupe/sdk/abi.hpp"
@@ -31,6 +37,10 @@ struct LoadedLibrary {
 struct PluginCache {
   std::mutex mutex;
   std::map<fs::path, LoadedLibrary> by_path;
+  // Libraries whose code ran (entry point, registration) but which were
+  // then refused: kept mapped, since registration may have left callbacks
+  // or threads behind.
+  std::vector<boost::dll::shared_library> refused_after_running;
 };
 
 PluginCache& cache() {
@@ -44,6 +54,10 @@ std::string quoted(const fs::path& path) {
 
 bool has_elf_magic(const fs::path& path) {
   std::ifstream in(path, std::ios::binary);
+  if (!in) {
+    throw PluginError("plugin file " + quoted(path) + " cannot be read: " + std::strerror(errno) +
+                      "; check its permissions.");
+  }
   char magic[4] = {};
   in.read(magic, sizeof magic);
   return in.gcount() == 4 && std::memcmp(magic,
@@ -79,7 +93,15 @@ std::string first_difference(const std::string& got, const std::string& expected
   return "none";
 }
 
-std::unique_ptr<Plugin> read_plugin(const fs::path& path, boost::dll::shared_library& library) {
+bool is_c_identifier(const std::string& name) {
+  if (name.empty() || std::isdigit(static_cast<unsigned char>(name.front()))) {
+    return false;
+  }
+  return std::all_of(name.begin(), name.end(),
+                     [](char c) { return std::isalnum(static_cast<unsigned char>(c)) || c == '_'; });
+}
+
+std::unique_ptr<Plugin> read_plugin(const fs::path& path, boost::dll::shared_library& library, bool& code_ran) {
   if (!library.has(kPluginEntrySymbol)) {
     throw PluginError("plugin file " + quoted(path) + " is a shared library but not a troupe plugin: it exports no '" +
                       kPluginEntrySymbol +
@@ -87,6 +109,7 @@ std::unique_ptr<Plugin> read_plugin(const fs::path& path, boost::dll::shared_lib
                       "in one of its sources.");
   }
   auto entry = boost::dll::import_alias<troupe_plugin_entry_fn>(library, kPluginEntrySymbol);
+  code_ran = true;
   const troupe_plugin_header* header = entry();
   if (header == nullptr) {
     throw PluginError("plugin file " + quoted(path) + " returned no header from '" + kPluginEntrySymbol +
@@ -111,6 +134,11 @@ std::unique_ptr<Plugin> read_plugin(const fs::path& path, boost::dll::shared_lib
                       "' (first difference: " + first_difference(build_key, TROUPE_BUILD_KEY) +
                       "). C++ objects cannot cross between them; rebuild the plugin with the engine's compiler "
                       "and standard library.");
+  }
+  if (!is_c_identifier(name)) {
+    throw PluginError("plugin in " + quoted(path) + " is named '" + name +
+                      "', which is not a C identifier ([A-Za-z_][A-Za-z0-9_]*); its tasks could not be named "
+                      "'plugin.task'. Rename it in TROUPE_PLUGIN(name, ...).");
   }
   // From here on, C++ crosses the boundary.
   PluginDescriptor descriptor;
@@ -167,7 +195,12 @@ const HookInfo* Plugin::find_finalizer(std::string_view name) const noexcept {
 
 const Plugin& load_plugin(const std::filesystem::path& path) {
   std::error_code ec;
-  if (!fs::exists(path, ec)) {
+  const bool exists = fs::exists(path, ec);
+  if (ec) {
+    throw PluginError("plugin file " + quoted(path) + " cannot be accessed: " + ec.message() +
+                      "; check the permissions of the file and its directories.");
+  }
+  if (!exists) {
     throw PluginError("plugin file " + quoted(path) + " does not exist" +
                       (path.is_relative() ? " (relative to the current directory " + quoted(fs::current_path(ec)) + ")"
                                           : std::string()) +
@@ -193,12 +226,25 @@ const Plugin& load_plugin(const std::filesystem::path& path) {
   }
   boost::dll::shared_library library;
   boost::dll::fs::error_code load_error;
+  ::dlerror();  // clear: Boost 1.74 reports a failed dlopen as bad_file_descriptor, dlerror() has the reason
   library.load(canonical, boost::dll::load_mode::rtld_now | boost::dll::load_mode::rtld_local, load_error);
   if (load_error || !library.is_loaded()) {
-    throw PluginError("plugin file " + quoted(path) + " could not be loaded: " + load_error.message() +
-                      ". Check that the libraries it needs are installed (ldd " + path.string() + ").");
+    const char* reason = ::dlerror();
+    throw PluginError("plugin file " + quoted(path) +
+                      " could not be loaded: " + (reason != nullptr ? std::string(reason) : load_error.message()) +
+                      ". Check that the libraries it needs are installed and it was linked completely (ldd -r " +
+                      path.string() + ").");
   }
-  auto plugin = read_plugin(canonical, library);
+  bool code_ran = false;
+  std::unique_ptr<Plugin> plugin;
+  try {
+    plugin = read_plugin(canonical, library, code_ran);
+  } catch (...) {
+    if (code_ran) {
+      plugins.refused_after_running.push_back(std::move(library));
+    }
+    throw;
+  }
   auto [it, inserted] = plugins.by_path.emplace(canonical, LoadedLibrary{std::move(library), std::move(plugin)});
   return *it->second.plugin;
 }

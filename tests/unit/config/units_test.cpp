@@ -45,4 +45,12 @@ TEST(Units, BadSizesSayWhatWasExpected) {
   EXPECT_THROW(parse_size("12 parsecs"), ConfigValueError);
 }
 
+TEST(Units, OverflowAndFractionalBytesAreRejected) {
+  EXPECT_THROW(parse_size("100000000TB"), ConfigValueError);
+  EXPECT_THROW(parse_size("1.5"), ConfigValueError);
+  EXPECT_THROW(parse_size("0.3KiB"), ConfigValueError);
+  EXPECT_THROW(parse_duration("9223372037s"), ConfigValueError);
+  EXPECT_EQ(parse_size("15TiB"), 15ull << 40);
+}
+
 }  // namespace

@@ -5,6 +5,8 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <unistd.h>
+
 #include <filesystem>
 #include <fstream>
 #include <thread>
@@ -79,6 +81,35 @@ TEST(PluginLoading, TruncatedElfFileCannotBeLoaded) {
   std::ofstream(path, std::ios::binary) << "\x7f"
                                            "ELF\x02\x01\x01";
   EXPECT_THAT(load_error(path), AllOf(HasSubstr(path.string()), HasSubstr("could not be loaded")));
+}
+
+TEST(PluginLoading, UnresolvedSymbolNamesTheSymbol) {
+  EXPECT_THAT(load_error(fixture_path("unresolved_symbol")),
+              AllOf(HasSubstr("libfixture_unresolved_symbol.so"), HasSubstr("could not be loaded"),
+                    HasSubstr("undefined symbol: troupe_fixture_symbol_nobody_defines")));
+}
+
+TEST(PluginLoading, PluginNameMustBeACIdentifier) {
+  EXPECT_THAT(load_error(fixture_path("bad_plugin_name")),
+              AllOf(HasSubstr("libfixture_bad_plugin_name.so"), HasSubstr("named 'my.plugin'"),
+                    HasSubstr("not a C identifier")));
+}
+
+TEST(PluginLoading, DefaultThatDoesNotFitItsTypeIsAPluginError) {
+  EXPECT_THAT(load_error(fixture_path("bad_default")),
+              AllOf(HasSubstr("libfixture_bad_default.so"),
+                    HasSubstr("default value \"wide\" of parameter 'width' does not fit its type int")));
+}
+
+TEST(PluginLoading, UnreadableFileSaysSo) {
+  if (::geteuid() == 0) {
+    GTEST_SKIP() << "root reads every file";
+  }
+  TempDir dir;
+  auto path = dir.path() / "libsecret.so";
+  std::ofstream(path) << "x";
+  std::filesystem::permissions(path, std::filesystem::perms::none);
+  EXPECT_THAT(load_error(path), HasSubstr("cannot be read"));
 }
 
 TEST(PluginLoading, SharedLibraryWithoutEntryPointIsNotAPlugin) {
@@ -232,6 +263,18 @@ TEST(Registry, ErrorsThrownInsideAPluginAreCaughtByTheirTroupeType) {
   troupe::TaskContext ctx("text.add", worker);
   EXPECT_THROW(registry.task("text.add").invoke(ctx, {1, "two"}, {}), troupe::ArgumentError);
   EXPECT_THROW(registry.task("text.add").invoke(ctx, {1}, {}), troupe::Error);
+}
+
+TEST(Registry, AnonymousStateTypesOfTwoPluginsStayApart) {
+  // Both plugins keep a `namespace { struct State }` of different layouts.
+  troupe::Registry registry;
+  registry.load(fixture_path("anon_state_a"));
+  registry.load(fixture_path("anon_state_b"));
+  troupe::Worker worker(0);
+  registry.initializer("anon_state_a.put").invoke(worker, {}, {});
+  troupe::TaskContext ctx("x", worker);
+  EXPECT_EQ(registry.task("anon_state_a.has").invoke(ctx, {}, {}), true);
+  EXPECT_EQ(registry.task("anon_state_b.has").invoke(ctx, {}, {}), false);
 }
 
 TEST(Registry, WorkerStateFromAnInitializerReachesTasks) {

@@ -36,7 +36,8 @@ class AdapterTest : public ::testing::Test {
   }
 
   Value call(const std::string& name, Args args, Kwargs kwargs = {}) {
-    troupe::TaskContext ctx("demo." + name, worker_, &cancel_);
+    const std::string qualified = "demo." + name;  // the context views it
+    troupe::TaskContext ctx(qualified, worker_, &cancel_);
     return task(name).invoke(ctx, args, kwargs);
   }
 
@@ -139,6 +140,44 @@ TEST_F(AdapterTest, ContainerParametersConvertElementwise) {
   });
   EXPECT_EQ(call("sum", {Value::array({1, 2, 3})}), 6);
   EXPECT_THAT(error_of("sum", {Value::array({1, "two"})}), HasSubstr("expects list[int]"));
+}
+
+TEST_F(AdapterTest, NestedElementsAreConvertedStrictly) {
+  plugin_.task(
+      "ints", [](const std::vector<int>& xs) { return xs.size(); }, troupe::arg("xs"));
+  plugin_.task(
+      "counts", [](const std::map<std::string, unsigned>& m) { return m.size(); }, troupe::arg("m"));
+  plugin_.task(
+      "maybe", [](const std::optional<int>& v) { return v.has_value(); }, troupe::arg("v"));
+  plugin_.task(
+      "pair", [](const std::pair<int, std::string>& p) { return p.second; }, troupe::arg("p"));
+  EXPECT_THAT(error_of("ints", {Value::array({1, 2.5})}),
+              HasSubstr("expects list[int], got list [1,2.5] (at [1]: expected int, got float 2.5, not an integer"));
+  EXPECT_THAT(error_of("ints", {Value::array({true})}), HasSubstr("at [0]: expected int, got bool true"));
+  EXPECT_THAT(error_of("ints", {Value::array({1e20})}), HasSubstr("at [0]: expected int, got float"));
+  EXPECT_THAT(error_of("counts", {Value{{"a", -1}}}),
+              HasSubstr("at [\"a\"]: expected uint, got int -1, must not be negative"));
+  EXPECT_THAT(error_of("maybe", {true}), HasSubstr("expects int?, got bool true"));
+  EXPECT_THAT(error_of("pair", {Value::array({1, "a", 3})}), HasSubstr("needs a list of exactly 2 elements"));
+  EXPECT_EQ(call("pair", {Value::array({1, "a"})}), "a");
+}
+
+TEST_F(AdapterTest, IntegerBoundariesAreExact) {
+  plugin_.task(
+      "i64", [](std::int64_t v) { return v; }, troupe::arg("v"));
+  plugin_.task(
+      "u64", [](std::uint64_t v) { return v; }, troupe::arg("v"));
+  EXPECT_THAT(error_of("i64", {9223372036854775808.0}), HasSubstr("not an integer in range"));
+  EXPECT_THAT(error_of("u64", {18446744073709551616.0}), HasSubstr("not an integer in range"));
+  EXPECT_THAT(error_of("i64", {18446744073709551615ULL}), HasSubstr("out of range"));
+  EXPECT_EQ(call("u64", {18446744073709551615ULL}), 18446744073709551615ULL);
+  EXPECT_EQ(call("i64", {-9223372036854775807LL - 1}), -9223372036854775807LL - 1);
+}
+
+TEST_F(AdapterTest, DefaultsMustFitTheirParameters) {
+  EXPECT_THROW(plugin_.task(
+                   "f", [](int w) { return w; }, troupe::arg("w") = "wide"),
+               troupe::PluginError);
 }
 
 TEST_F(AdapterTest, OptionalParameterAcceptsNull) {
@@ -274,6 +313,13 @@ TEST(Worker, GetWithoutStateNamesTypeAndWorker) {
   } catch (const troupe::Error& e) {
     EXPECT_THAT(e.what(), HasSubstr("worker 2 has no state of type 'Doc'"));
   }
+}
+
+TEST(Worker, EmplaceMayBuildFromTheOldValue) {
+  troupe::Worker w(0);
+  w.emplace<std::string>("old");
+  w.emplace<std::string>(w.get<std::string>() + "+new");
+  EXPECT_EQ(w.get<std::string>(), "old+new");
 }
 
 TEST(Worker, StateIsDestroyedNewestFirst) {

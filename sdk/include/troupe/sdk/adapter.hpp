@@ -8,13 +8,20 @@
 
 #include <cmath>
 #include <cstddef>
+#include <cstdint>
 #include <functional>
 #include <limits>
+#include <list>
+#include <map>
 #include <memory>
+#include <optional>
+#include <set>
 #include <string>
 #include <string_view>
 #include <tuple>
 #include <type_traits>
+#include <unordered_map>
+#include <unordered_set>
 #include <utility>
 #include <vector>
 
@@ -138,61 +145,222 @@ inline std::string join_param_names(const Signature& sig) {
 
 // ---- strict conversion -----------------------------------------------------
 
-template <typename T>
-struct IsStringLike : std::bool_constant<std::is_same_v<T, std::string> || std::is_same_v<T, std::string_view>> {};
+// Thrown by StrictConverter, caught by convert_param, which turns it into an
+// ArgumentError naming the callable and the parameter.
+struct ConversionFailure {
+  std::string path;      // "" at the top level, else "[1]", "[\"key\"]", ...
+  std::string expected;  // type name
+  std::string given;     // "string \"x\""
+  std::string detail;    // "out of range", nlohmann's message, ...
+};
 
-template <typename T>
-decltype(auto) convert_param(const Signature& sig, std::size_t index, const Value& v) {
-  if constexpr (std::is_same_v<T, Value>) {
-    return (v);
-  } else if constexpr (std::is_same_v<T, bool>) {
+[[noreturn]] inline void conversion_failure(const std::string& path, const std::string& expected, const Value& given,
+                                            std::string detail = {}) {
+  throw ConversionFailure{path, expected, json_kind(given) + " " + short_dump(given), std::move(detail)};
+}
+
+// Converts a Value to T strictly, all the way down: containers, optionals,
+// pairs and tuples check each element; user structs use their from_json.
+template <typename T, typename Enable = void>
+struct StrictConverter {
+  static T from(const Value& v, const std::string& path) {
+    try {
+      return v.get<T>();
+    } catch (const nlohmann::json::exception& e) {
+      conversion_failure(path, type_name<T>(), v, strip_json_prefix(e.what()));
+    }
+  }
+};
+
+template <>
+struct StrictConverter<Value> {
+  static Value from(const Value& v, const std::string&) { return v; }
+};
+
+template <>
+struct StrictConverter<bool> {
+  static bool from(const Value& v, const std::string& path) {
     if (!v.is_boolean()) {
-      throw_param_mismatch(sig, index, v);
+      conversion_failure(path, "bool", v);
     }
     return v.get<bool>();
-  } else if constexpr (std::is_integral_v<T>) {
+  }
+};
+
+template <typename T>
+struct StrictConverter<T, std::enable_if_t<std::is_integral_v<T> && !std::is_same_v<T, bool>>> {
+  static T from(const Value& v, const std::string& path) {
     if (v.is_number_unsigned()) {
-      auto raw = v.get<std::uint64_t>();
+      const auto raw = v.get<std::uint64_t>();
       if (raw > static_cast<std::uint64_t>(std::numeric_limits<T>::max())) {
-        throw_param_mismatch(sig, index, v, "out of range");
+        conversion_failure(path, type_name<T>(), v, "out of range");
       }
       return static_cast<T>(raw);
     }
     if (v.is_number_integer()) {
-      auto raw = v.get<std::int64_t>();
-      if (raw < 0 && std::is_unsigned_v<T>) {
-        throw_param_mismatch(sig, index, v, "must not be negative");
-      }
-      if constexpr (std::is_signed_v<T>) {
-        if (raw < static_cast<std::int64_t>(std::numeric_limits<T>::min()) ||
-            raw > static_cast<std::int64_t>(std::numeric_limits<T>::max())) {
-          throw_param_mismatch(sig, index, v, "out of range");
+      const auto raw = v.get<std::int64_t>();
+      if constexpr (std::is_unsigned_v<T>) {
+        if (raw < 0) {
+          conversion_failure(path, type_name<T>(), v, "must not be negative");
         }
-      } else if (static_cast<std::uint64_t>(raw) > static_cast<std::uint64_t>(std::numeric_limits<T>::max())) {
-        throw_param_mismatch(sig, index, v, "out of range");
+        if (static_cast<std::uint64_t>(raw) > static_cast<std::uint64_t>(std::numeric_limits<T>::max())) {
+          conversion_failure(path, type_name<T>(), v, "out of range");
+        }
+      } else if (raw < static_cast<std::int64_t>(std::numeric_limits<T>::min()) ||
+                 raw > static_cast<std::int64_t>(std::numeric_limits<T>::max())) {
+        conversion_failure(path, type_name<T>(), v, "out of range");
       }
       return static_cast<T>(raw);
     }
     if (v.is_number_float()) {
-      // JSON producers often write 3.0 for 3; accept exact integers only.
-      double raw = v.get<double>();
-      if (std::trunc(raw) != raw || raw < static_cast<double>(std::numeric_limits<T>::min()) ||
-          raw > static_cast<double>(std::numeric_limits<T>::max())) {
-        throw_param_mismatch(sig, index, v, "not an integer in range");
+      // JSON producers often write 3.0 for 3; accept exact integers in range only.
+      // The bounds are powers of two, exact in double, so the cast is defined.
+      const double raw = v.get<double>();
+      const double upper = std::ldexp(1.0, std::numeric_limits<T>::digits);
+      const double lower = std::is_signed_v<T> ? -upper : 0.0;
+      if (std::trunc(raw) != raw || raw < lower || raw >= upper) {
+        conversion_failure(path, type_name<T>(), v, "not an integer in range");
       }
       return static_cast<T>(raw);
     }
-    throw_param_mismatch(sig, index, v);
-  } else if constexpr (std::is_floating_point_v<T>) {
+    conversion_failure(path, type_name<T>(), v);
+  }
+};
+
+template <typename T>
+struct StrictConverter<T, std::enable_if_t<std::is_floating_point_v<T>>> {
+  static T from(const Value& v, const std::string& path) {
     if (!v.is_number()) {
-      throw_param_mismatch(sig, index, v);
+      conversion_failure(path, "float", v);
     }
     return v.get<T>();
-  } else if constexpr (std::is_same_v<T, std::string>) {
+  }
+};
+
+template <>
+struct StrictConverter<std::string> {
+  static std::string from(const Value& v, const std::string& path) {
     if (!v.is_string()) {
-      throw_param_mismatch(sig, index, v);
+      conversion_failure(path, "string", v);
     }
     return v.get<std::string>();
+  }
+};
+
+template <typename Container, typename Element>
+Container convert_sequence(const Value& v, const std::string& path) {
+  if (!v.is_array()) {
+    conversion_failure(path, type_name<Container>(), v);
+  }
+  Container out;
+  std::size_t i = 0;
+  for (const auto& element : v) {
+    out.insert(out.end(), StrictConverter<Element>::from(element, path + "[" + std::to_string(i++) + "]"));
+  }
+  return out;
+}
+
+template <typename T, typename A>
+struct StrictConverter<std::vector<T, A>> {
+  static std::vector<T, A> from(const Value& v, const std::string& path) {
+    return convert_sequence<std::vector<T, A>, T>(v, path);
+  }
+};
+template <typename T, typename A>
+struct StrictConverter<std::list<T, A>> {
+  static std::list<T, A> from(const Value& v, const std::string& path) {
+    return convert_sequence<std::list<T, A>, T>(v, path);
+  }
+};
+template <typename T, typename C, typename A>
+struct StrictConverter<std::set<T, C, A>> {
+  static std::set<T, C, A> from(const Value& v, const std::string& path) {
+    return convert_sequence<std::set<T, C, A>, T>(v, path);
+  }
+};
+template <typename T, typename H, typename E, typename A>
+struct StrictConverter<std::unordered_set<T, H, E, A>> {
+  static std::unordered_set<T, H, E, A> from(const Value& v, const std::string& path) {
+    return convert_sequence<std::unordered_set<T, H, E, A>, T>(v, path);
+  }
+};
+
+template <typename Map, typename Mapped>
+Map convert_mapping(const Value& v, const std::string& path) {
+  if (!v.is_object()) {
+    conversion_failure(path, type_name<Map>(), v);
+  }
+  Map out;
+  for (const auto& [key, element] : v.items()) {
+    out.emplace(key, StrictConverter<Mapped>::from(element, path + "[\"" + key + "\"]"));
+  }
+  return out;
+}
+
+template <typename V, typename C, typename A>
+struct StrictConverter<std::map<std::string, V, C, A>> {
+  static std::map<std::string, V, C, A> from(const Value& v, const std::string& path) {
+    return convert_mapping<std::map<std::string, V, C, A>, V>(v, path);
+  }
+};
+template <typename V, typename H, typename E, typename A>
+struct StrictConverter<std::unordered_map<std::string, V, H, E, A>> {
+  static std::unordered_map<std::string, V, H, E, A> from(const Value& v, const std::string& path) {
+    return convert_mapping<std::unordered_map<std::string, V, H, E, A>, V>(v, path);
+  }
+};
+
+template <typename T>
+struct StrictConverter<std::optional<T>> {
+  static std::optional<T> from(const Value& v, const std::string& path) {
+    if (v.is_null()) {
+      return std::nullopt;
+    }
+    return StrictConverter<T>::from(v, path);
+  }
+};
+
+template <typename... Ts>
+struct StrictConverter<std::tuple<Ts...>> {
+  static std::tuple<Ts...> from(const Value& v, const std::string& path) {
+    if (!v.is_array() || v.size() != sizeof...(Ts)) {
+      conversion_failure(path, type_name<std::tuple<Ts...>>(), v,
+                         "needs a list of exactly " + std::to_string(sizeof...(Ts)) + " elements");
+    }
+    return from(v, path, std::index_sequence_for<Ts...>{});
+  }
+  template <std::size_t... I>
+  static std::tuple<Ts...> from(const Value& v, const std::string& path, std::index_sequence<I...>) {
+    return std::tuple<Ts...>{StrictConverter<Ts>::from(v[I], path + "[" + std::to_string(I) + "]")...};
+  }
+};
+
+template <typename A, typename B>
+struct StrictConverter<std::pair<A, B>> {
+  static std::pair<A, B> from(const Value& v, const std::string& path) {
+    auto [a, b] = StrictConverter<std::tuple<A, B>>::from(v, path);
+    return std::pair<A, B>(std::move(a), std::move(b));
+  }
+};
+
+[[noreturn]] inline void throw_conversion_failure(const Signature& sig, std::size_t index, const Value& given,
+                                                  const ConversionFailure& failure) {
+  if (failure.path.empty()) {
+    throw_param_mismatch(sig, index, given, failure.detail);
+  }
+  std::string detail = "at " + failure.path + ": expected " + failure.expected + ", got " + failure.given;
+  if (!failure.detail.empty()) {
+    detail += ", " + failure.detail;
+  }
+  throw_param_mismatch(sig, index, given, detail);
+}
+
+// The parameter's value: a view for `const Value&` and `std::string_view`
+// (valid during the call), a strictly converted T otherwise.
+template <typename T>
+decltype(auto) convert_param(const Signature& sig, std::size_t index, const Value& v) {
+  if constexpr (std::is_same_v<T, Value>) {
+    return (v);
   } else if constexpr (std::is_same_v<T, std::string_view>) {
     if (!v.is_string()) {
       throw_param_mismatch(sig, index, v);
@@ -200,9 +368,9 @@ decltype(auto) convert_param(const Signature& sig, std::size_t index, const Valu
     return std::string_view(v.get_ref<const std::string&>());
   } else {
     try {
-      return v.get<T>();
-    } catch (const nlohmann::json::exception& e) {
-      throw_param_mismatch(sig, index, v, strip_json_prefix(e.what()));
+      return StrictConverter<T>::from(v, std::string());
+    } catch (const ConversionFailure& failure) {
+      throw_conversion_failure(sig, index, v, failure);
     }
   }
 }
@@ -301,6 +469,26 @@ struct ParamListTraits<std::tuple<P...>> {
   static std::tuple<Stored<P>...> bind(const Signature& sig, const Args& args, const Kwargs& kwargs) {
     return bind(sig, args, kwargs, std::index_sequence_for<P...>{});
   }
+  // A default that does not fit its parameter is the plugin's mistake, not
+  // every caller's: refuse it at registration.
+  static void check_defaults(const Signature& sig) { check_defaults(sig, std::index_sequence_for<P...>{}); }
+  template <std::size_t... I>
+  static void check_defaults(const Signature& sig, std::index_sequence<I...>) {
+    (check_default<I, P>(sig), ...);
+  }
+  template <std::size_t I, typename Param>
+  static void check_default(const Signature& sig) {
+    const ParamInfo& param = sig.params[I];
+    if (!param.default_value) {
+      return;
+    }
+    try {
+      (void)convert_param<std::remove_cvref_t<Param>>(sig, I, *param.default_value);
+    } catch (const ArgumentError&) {
+      throw PluginError(sig.kind + " '" + sig.qualified_name + "': default value " + short_dump(*param.default_value) +
+                        " of parameter '" + param.name + "' does not fit its type " + param.type);
+    }
+  }
 };
 
 // Validates the troupe::arg() list against the parameter count and fills
@@ -353,6 +541,7 @@ TaskFn make_task_invoker(Fn fn, Signature& sig, const std::vector<ArgSpec>& spec
   using Params = ParamListTraits<typename A::ValueParams>;
   apply_specs(sig, specs, Params::size);
   sig.params = Params::describe(specs);
+  Params::check_defaults(sig);
   sig.result_type = type_name<typename A::Result>();
   auto shared_sig = std::make_shared<const Signature>(sig);
   return [fn = std::move(fn), shared_sig](TaskContext& ctx, const Args& args, const Kwargs& kwargs) -> Value {
@@ -382,6 +571,7 @@ HookFn make_hook_invoker(Fn fn, Signature& sig, const std::vector<ArgSpec>& spec
   using Params = ParamListTraits<typename A::ValueParams>;
   apply_specs(sig, specs, Params::size);
   sig.params = Params::describe(specs);
+  Params::check_defaults(sig);
   sig.result_type = "none";
   auto shared_sig = std::make_shared<const Signature>(sig);
   return [fn = std::move(fn), shared_sig](Worker& worker, const Args& args, const Kwargs& kwargs) {

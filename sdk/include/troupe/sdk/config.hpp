@@ -54,9 +54,9 @@
 
 #define TROUPE_DETAIL_JSON_KEY                                                           \
   "nlohmann-json-" TROUPE_DETAIL_STR(NLOHMANN_JSON_VERSION_MAJOR) "." TROUPE_DETAIL_STR( \
-      NLOHMANN_JSON_VERSION_MINOR) "." TROUPE_DETAIL_STR(NLOHMANN_JSON_VERSION_PATCH)
+      NLOHMANN_JSON_VERSION_MINOR) "." TROUPE_DETAIL_STR(NLOHMANN_JSON_VERSION_PATCH) "-" TROUPE_DETAIL_STR(NLOHMANN_JSON_ABI_TAGS)
 
-// e.g. "gcc-12;libstdc++-cxx11abi1;cxxabi1017;nlohmann-json-3.11.2;troupe-sdk-abi1"
+// e.g. "gcc-12;libstdc++-cxx11abi1;cxxabi1017;nlohmann-json-3.11.2-json_abi;troupe-sdk-abi1"
 // clang-format off
 #define TROUPE_BUILD_KEY                                                                  \
   TROUPE_DETAIL_COMPILER_KEY ";" TROUPE_DETAIL_STDLIB_KEY ";" TROUPE_DETAIL_CXXABI_KEY ";" \

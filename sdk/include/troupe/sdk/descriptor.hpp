@@ -40,7 +40,7 @@ struct Signature {
       }
       out += params[i].name + ": " + params[i].type;
       if (params[i].default_value) {
-        out += " = " + params[i].default_value->dump();
+        out += " = " + params[i].default_value->dump(-1, ' ', false, Value::error_handler_t::replace);
       }
     }
     out += ")";

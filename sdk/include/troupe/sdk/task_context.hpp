@@ -5,7 +5,8 @@
 //
 // cancelled() turns true when the task's future was cancelled while it ran
 // or its pool is shutting down with cancel_pending; a long task polls it
-// and returns early. The context lives for the duration of one call.
+// and returns early. The context lives for the duration of one call and
+// views the name and flag it was given: they must outlive it.
 #pragma once
 
 #include <atomic>

@@ -31,13 +31,19 @@ class TROUPE_SDK_VISIBLE Worker {
   std::size_t id() const noexcept { return id_; }
   const std::string& pool_name() const noexcept { return pool_name_; }
 
-  // Constructs a T in place, replacing any T already there.
+  // Constructs a T, then replaces any T already there (so the new T may be
+  // built from the old one: w.emplace<T>(w.get<T>())).
   template <typename T, typename... Args>
   T& emplace(Args&&... args) {
-    reset<T>();
     auto object = std::make_shared<T>(std::forward<Args>(args)...);
     T& ref = *object;
-    state_.emplace_back(key<T>(), std::shared_ptr<void>(std::move(object)));
+    for (auto& [type, slot] : state_) {
+      if (*type == typeid(T)) {
+        slot = std::move(object);
+        return ref;
+      }
+    }
+    state_.emplace_back(&typeid(T), std::shared_ptr<void>(std::move(object)));
     return ref;
   }
 
@@ -54,8 +60,8 @@ class TROUPE_SDK_VISIBLE Worker {
   // The worker's T, or nullptr.
   template <typename T>
   T* find() noexcept {
-    for (auto& [name, object] : state_) {
-      if (name == key<T>()) {
+    for (auto& [type, object] : state_) {
+      if (*type == typeid(T)) {
         return static_cast<T*>(object.get());
       }
     }
@@ -66,7 +72,7 @@ class TROUPE_SDK_VISIBLE Worker {
   template <typename T>
   void reset() noexcept {
     for (auto it = state_.begin(); it != state_.end(); ++it) {
-      if (it->first == key<T>()) {
+      if (*it->first == typeid(T)) {
         state_.erase(it);
         return;
       }
@@ -81,16 +87,11 @@ class TROUPE_SDK_VISIBLE Worker {
   }
 
  private:
-  // type_info::name() compares equal across shared libraries, where
-  // type_info addresses may not.
-  template <typename T>
-  static const char* key() noexcept {
-    return typeid(T).name();
-  }
-
   std::size_t id_;
   std::string pool_name_;
-  std::vector<std::pair<std::string, std::shared_ptr<void>>> state_;
+  // type_info equality matches a named type across libraries (libstdc++
+  // compares names) but keeps anonymous-namespace types of two plugins apart.
+  std::vector<std::pair<const std::type_info*, std::shared_ptr<void>>> state_;
 };
 
 }  // namespace troupe
