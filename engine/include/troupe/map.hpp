@@ -1,0 +1,649 @@
+// troupe/map.hpp
+//
+// The map family, written once for every Executor: apply a plugin task (any
+// pool) or a C++ callable (ThreadPool) to each item of a range.
+//
+//   for (auto v : troupe::map(pool, [](int x) { return x * 2; }, std::views::iota(0, 100))) ...
+//   for (auto& o : troupe::map(pool, "testing.double", items).outcomes()) o.ok() ? ... : ...;
+//
+// Guarantees: map()/starmap() are lazy: nothing is read or submitted until
+// begin(), then at most `buffer_size` chunks are in flight, and the next
+// input is read only as results are consumed (memory stays flat on an
+// endless input). map_all()/starmap_all() read and submit everything at the
+// call. Results come in input order (ordered, the default) or as chunks
+// complete. An item's error is rethrown when its result is dereferenced
+// (`*it`), or captured as an Outcome with outcomes(); either way `++it`
+// goes on past it. Dropping the range cancels every chunk not yet started
+// (running chunks see TaskContext::cancelled()). `timeout` is a deadline
+// from the map call: the wait that passes it cancels everything left and
+// throws TimeoutError; the range then ends. An exception thrown by the input
+// range itself reaches the caller from begin() or ++; chunks already in
+// flight still arrive after it.
+// Defaults: chunk_size 0 = automatic (sized input: n / (4 * max_workers),
+// capped at 4096; unsized input: adaptive, starting at 1 and aiming at
+// ~200 µs of work per chunk); buffer_size 0 = 4 * max_workers chunks.
+// Thread safety: a map range is used by one thread at a time.
+// Hazards: the input range is read on the iterating thread and must outlive
+// the iteration (items are copied into chunks, so it need not outlive the
+// work). A callable is copied once and shared by the chunks that run it.
+#pragma once
+
+#include <algorithm>
+#include <array>
+#include <chrono>
+#include <condition_variable>
+#include <cstddef>
+#include <deque>
+#include <exception>
+#include <functional>
+#include <iterator>
+#include <limits>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <ranges>
+#include <string>
+#include <tuple>
+#include <type_traits>
+#include <utility>
+#include <vector>
+
+#include "troupe/errors.hpp"
+#include "troupe/executor.hpp"
+#include "troupe/future.hpp"
+#include "troupe/outcome.hpp"
+#include "troupe/thread_pool.hpp"
+
+namespace troupe {
+
+struct MapOptions {
+  std::size_t chunk_size = 0;   // items per task; 0: automatic
+  std::size_t buffer_size = 0;  // chunks in flight; 0: 4 * max_workers
+  bool ordered = true;          // input order; false: as chunks complete
+  Timeout timeout{};            // deadline from the map call; nullopt: none
+};
+
+namespace detail {
+
+template <class R>
+using ChunkResult = std::vector<Outcome<R>>;
+
+inline constexpr std::size_t kMaxAutoChunk = 4096;
+inline constexpr std::int64_t kAutoChunkTargetNs = 200'000;
+
+// Drives one map: keeps the window of chunk futures full and hands out
+// outcomes in order (or as completed). Subclasses read the input and submit.
+template <class R>
+class MapEngine {
+ public:
+  MapEngine(const MapOptions& options, std::size_t workers)
+      : ordered_(options.ordered),
+        deadline_(deadline_after(options.timeout)),
+        buffer_(options.buffer_size != 0 ? options.buffer_size : 4 * std::max<std::size_t>(workers, 1)),
+        chunk_(options.chunk_size),
+        auto_chunk_(options.chunk_size == 0),
+        workers_(std::max<std::size_t>(workers, 1)),
+        completions_(std::make_shared<Completions>()) {}
+  MapEngine(const MapEngine&) = delete;
+  MapEngine& operator=(const MapEngine&) = delete;
+  virtual ~MapEngine() { cancel(); }
+
+  // Reads and submits everything now (map_all).
+  void make_eager() {
+    buffer_ = std::numeric_limits<std::size_t>::max();
+    start();
+    fill();
+  }
+
+  // Moves to the next outcome; false at the end.
+  bool advance() {
+    for (;;) {
+      if (next_ < results_.size()) {
+        current_ = next_++;
+        return true;
+      }
+      if (finished_) {
+        return false;
+      }
+      if (window_.empty() && input_error_) {
+        // Every item read before the input failed has been yielded: now its error.
+        finished_ = true;
+        std::rethrow_exception(std::exchange(input_error_, nullptr));
+      }
+      start();
+      fill();
+      if (!take_next_chunk()) {
+        finished_ = true;
+        return false;
+      }
+    }
+  }
+
+  Outcome<R>& current() noexcept { return results_[current_]; }
+
+  // Cancels every chunk in flight (those running see the cooperative flag).
+  void cancel() noexcept {
+    for (auto& slot : window_) {
+      try {
+        slot.future.cancel();
+      } catch (...) {
+        // A future without state cannot be in the window; nothing to undo.
+      }
+    }
+    window_.clear();
+    finished_ = true;
+    input_done_ = true;
+  }
+
+ protected:
+  // Reads up to `n` items and submits them as one chunk; the future and the
+  // item count, or nullopt when the input is exhausted.
+  virtual std::optional<std::pair<Future<ChunkResult<R>>, std::size_t>> submit_next(std::size_t n) = 0;
+  virtual std::optional<std::size_t> input_size() const { return std::nullopt; }
+
+ private:
+  struct Slot {
+    Future<ChunkResult<R>> future;
+    std::size_t count = 0;
+    std::uint64_t key = 0;
+  };
+  struct Completions {
+    std::mutex mutex;
+    std::condition_variable ready_cv;
+    std::deque<std::uint64_t> ready;
+  };
+
+  // Picks the first chunk size (once).
+  void start() {
+    if (started_) {
+      return;
+    }
+    started_ = true;
+    if (auto_chunk_) {
+      if (auto n = input_size()) {
+        chunk_ = std::clamp<std::size_t>((*n + 4 * workers_ - 1) / (4 * workers_), 1, kMaxAutoChunk);
+        auto_chunk_ = false;
+      } else {
+        chunk_ = 1;
+      }
+    }
+  }
+
+  void fill() {
+    while (!input_done_ && window_.size() < buffer_) {
+      std::optional<std::pair<Future<ChunkResult<R>>, std::size_t>> next;
+      try {
+        next = submit_next(chunk_);
+      } catch (...) {
+        // The input is unusable past its error; what is in flight arrives
+        // first, then the error reaches the caller (advance()).
+        input_done_ = true;
+        input_error_ = std::current_exception();
+        return;
+      }
+      if (!next) {
+        input_done_ = true;
+        return;
+      }
+      Slot slot{std::move(next->first), next->second, next_key_++};
+      if (!ordered_) {
+        slot.future.add_done_callback([done = completions_, key = slot.key](const Future<ChunkResult<R>>&) {
+          std::lock_guard lock(done->mutex);
+          done->ready.push_back(key);
+          done->ready_cv.notify_one();
+        });
+      }
+      window_.push_back(std::move(slot));
+    }
+  }
+
+  [[noreturn]] void time_out() {
+    cancel();
+    throw TimeoutError("map: the deadline passed before all results arrived; the rest was cancelled");
+  }
+
+  bool take_next_chunk() {
+    if (window_.empty()) {
+      return false;
+    }
+    auto it = window_.begin();
+    if (ordered_) {
+      if (!it->future.wait(remaining())) {
+        time_out();
+      }
+    } else {
+      std::uint64_t key = 0;
+      {
+        std::unique_lock lock(completions_->mutex);
+        auto ready = [&] {
+          return !completions_->ready.empty();
+        };
+        if (deadline_) {
+          if (!completions_->ready_cv.wait_until(lock, as_time_point(*deadline_), ready)) {
+            lock.unlock();
+            time_out();
+          }
+        } else {
+          completions_->ready_cv.wait(lock, ready);
+        }
+        key = completions_->ready.front();
+        completions_->ready.pop_front();
+      }
+      it = std::find_if(window_.begin(), window_.end(), [&](const Slot& s) { return s.key == key; });
+    }
+    extract(*it);
+    window_.erase(it);
+    fill();  // top up before the caller consumes, so workers stay busy
+    return true;
+  }
+
+  void extract(Slot& slot) {
+    next_ = 0;
+    const auto state = slot.future.state();
+    if (state == FutureState::done) {
+      auto* data = static_cast<FutureData<ChunkResult<R>>*>(slot.future.core_ptr());
+      results_ = std::move(data->value());
+      if (auto_chunk_ && slot.count > 0) {
+        const auto per_item =
+            std::max<std::int64_t>(1, slot.future.running_time().count() / static_cast<std::int64_t>(slot.count));
+        const auto wanted = static_cast<std::size_t>(std::max<std::int64_t>(1, kAutoChunkTargetNs / per_item));
+        chunk_ = std::clamp<std::size_t>(wanted, 1, std::min(kMaxAutoChunk, chunk_ * 4));
+      }
+      return;
+    }
+    // The chunk as a whole failed or was cancelled: each of its items carries that.
+    std::exception_ptr error;
+    try {
+      slot.future.get();
+    } catch (...) {
+      error = std::current_exception();
+    }
+    results_.assign(slot.count, Outcome<R>(error));
+  }
+
+  Timeout remaining() const {
+    if (!deadline_) {
+      return std::nullopt;
+    }
+    return std::chrono::nanoseconds(std::max<std::int64_t>(0, *deadline_ - now_ns()));
+  }
+  static Clock::time_point as_time_point(std::int64_t ns) {
+    return Clock::time_point(std::chrono::duration_cast<Clock::duration>(std::chrono::nanoseconds(ns)));
+  }
+
+  bool ordered_;
+  Deadline deadline_;
+  std::size_t buffer_;
+  std::size_t chunk_;
+  bool auto_chunk_;
+  std::size_t workers_;
+  bool started_ = false;
+  bool input_done_ = false;
+  bool finished_ = false;
+  std::exception_ptr input_error_;
+  std::deque<Slot> window_;
+  std::uint64_t next_key_ = 0;
+  std::shared_ptr<Completions> completions_;
+  ChunkResult<R> results_;
+  std::size_t next_ = 0;
+  std::size_t current_ = 0;
+};
+
+// Reads a range on the caller's thread; `convert` turns an item into a chunk
+// element; `submit` sends a vector of elements as one chunk.
+template <class R, class View, class Elem, class Convert, class Submit>
+class RangeMapEngine final : public MapEngine<R> {
+ public:
+  RangeMapEngine(View view, Convert convert, Submit submit, const MapOptions& options, std::size_t workers)
+      : MapEngine<R>(options, workers),
+        view_(std::move(view)),
+        convert_(std::move(convert)),
+        submit_(std::move(submit)) {}
+
+ protected:
+  std::optional<std::pair<Future<ChunkResult<R>>, std::size_t>> submit_next(std::size_t n) override {
+    if (!begun_) {
+      it_ = std::ranges::begin(view_);
+      begun_ = true;
+    }
+    if (it_ == std::ranges::end(view_)) {
+      return std::nullopt;
+    }
+    std::vector<Elem> items;
+    items.reserve(n);
+    for (; items.size() < n && it_ != std::ranges::end(view_); ++it_) {
+      items.push_back(convert_(*it_));
+    }
+    const auto count = items.size();
+    return std::pair{submit_(std::move(items)), count};
+  }
+  std::optional<std::size_t> input_size() const override {
+    if constexpr (std::ranges::sized_range<const View>) {
+      return static_cast<std::size_t>(std::ranges::size(view_));
+    } else {
+      return std::nullopt;
+    }
+  }
+
+ private:
+  View view_;
+  Convert convert_;
+  Submit submit_;
+  bool begun_ = false;
+  std::ranges::iterator_t<View> it_{};
+};
+
+template <class T>
+struct is_tuple_like : std::false_type {};
+template <class... T>
+struct is_tuple_like<std::tuple<T...>> : std::true_type {};
+template <class A, class B>
+struct is_tuple_like<std::pair<A, B>> : std::true_type {};
+template <class T, std::size_t N>
+struct is_tuple_like<std::array<T, N>> : std::true_type {};
+
+// A starmap item as plugin-call arguments: Args as is, a tuple element-wise.
+template <class Item>
+Args to_args(Item&& item) {
+  using D = std::remove_cvref_t<Item>;
+  if constexpr (std::is_same_v<D, Args>) {
+    return std::forward<Item>(item);
+  } else if constexpr (is_tuple_like<D>::value) {
+    return std::apply([](auto&&... v) { return Args{Value(std::forward<decltype(v)>(v))...}; },
+                      std::forward<Item>(item));
+  } else {
+    static_assert(std::is_same_v<D, Value>,
+                  "starmap items are troupe::Args, tuples, pairs or arrays (or Value arrays)");
+    return item.template get<Args>();
+  }
+}
+
+// Runs `fn` over one chunk of a callable map, capturing each item's outcome.
+template <class R, bool Star, class F, class Elem>
+ChunkResult<R> run_chunk(F& fn, std::vector<Elem>& items, TaskContext& ctx) {
+  ChunkResult<R> out;
+  out.reserve(items.size());
+  for (auto& item : items) {
+    if (ctx.cancelled()) {
+      out.emplace_back(std::make_exception_ptr(CancelledError("map item cancelled")));
+      continue;
+    }
+    try {
+      if constexpr (Star) {
+        out.emplace_back(std::apply(fn, item));
+      } else {
+        out.emplace_back(std::invoke(fn, item));
+      }
+    } catch (...) {
+      out.emplace_back(std::current_exception());
+    }
+  }
+  return out;
+}
+
+}  // namespace detail
+
+// The lazy result of a map. An input range; its iterator dereferences to the
+// item's value (rethrowing its error). outcomes() views the same results as
+// Outcome<R> instead.
+template <class R>
+class MapRange {
+ public:
+  class iterator {
+   public:
+    using value_type = R;
+    using difference_type = std::ptrdiff_t;
+    using iterator_concept = std::input_iterator_tag;
+    using iterator_category = std::input_iterator_tag;
+    using reference = R&;
+
+    iterator() = default;
+    explicit iterator(detail::MapEngine<R>* engine) : engine_(engine) {}
+
+    // The item's value; throws the item's error (iteration may go on).
+    R& operator*() const { return engine_->current().value(); }
+    R* operator->() const { return &**this; }
+    // The item's outcome, value or error, without throwing.
+    Outcome<R>& outcome() const { return engine_->current(); }
+
+    iterator& operator++() {
+      if (!engine_->advance()) {
+        engine_ = nullptr;
+      }
+      return *this;
+    }
+    void operator++(int) { ++*this; }
+    friend bool operator==(const iterator& it, std::default_sentinel_t) noexcept { return it.engine_ == nullptr; }
+
+   private:
+    detail::MapEngine<R>* engine_ = nullptr;
+  };
+
+  // Yields Outcome<R>& for each item.
+  class OutcomeView {
+   public:
+    class iterator {
+     public:
+      using value_type = Outcome<R>;
+      using difference_type = std::ptrdiff_t;
+      using iterator_concept = std::input_iterator_tag;
+      using iterator_category = std::input_iterator_tag;
+      using reference = Outcome<R>&;
+
+      iterator() = default;
+      explicit iterator(typename MapRange::iterator it) : it_(it) {}
+      Outcome<R>& operator*() const { return it_.outcome(); }
+      iterator& operator++() {
+        ++it_;
+        return *this;
+      }
+      void operator++(int) { ++*this; }
+      friend bool operator==(const iterator& it, std::default_sentinel_t s) noexcept { return it.it_ == s; }
+
+     private:
+      typename MapRange::iterator it_;
+    };
+
+    explicit OutcomeView(MapRange* range) : range_(range) {}
+    explicit OutcomeView(MapRange&& range)
+        : owned_(std::make_unique<MapRange>(std::move(range))), range_(owned_.get()) {}
+    iterator begin() { return iterator(range_->begin()); }
+    std::default_sentinel_t end() const noexcept { return {}; }
+
+   private:
+    std::unique_ptr<MapRange> owned_;  // when made from a temporary range
+    MapRange* range_;
+  };
+
+  explicit MapRange(std::unique_ptr<detail::MapEngine<R>> engine) : engine_(std::move(engine)) {}
+
+  // The first result (waiting for it). Throws TimeoutError, and what the input range throws.
+  iterator begin() {
+    if (!begun_) {
+      begun_ = true;
+      if (engine_->advance()) {
+        return iterator(engine_.get());
+      }
+      return iterator();
+    }
+    return iterator(engine_.get());
+  }
+  std::default_sentinel_t end() const noexcept { return {}; }
+
+  OutcomeView outcomes() & { return OutcomeView(this); }
+  OutcomeView outcomes() && { return OutcomeView(std::move(*this)); }
+
+  // Every remaining value, in iteration order; throws the first item error.
+  std::vector<R> to_vector() {
+    std::vector<R> out;
+    for (auto& v : *this) {
+      out.push_back(std::move(v));
+    }
+    return out;
+  }
+
+  // Cancels what has not started; the range then ends.
+  void cancel() noexcept { engine_->cancel(); }
+
+ private:
+  std::unique_ptr<detail::MapEngine<R>> engine_;
+  bool begun_ = false;
+};
+
+namespace detail {
+
+template <class R, class Range, class Elem, class Convert, class Submit>
+MapRange<R> make_map(Range&& range, Convert convert, Submit submit, const MapOptions& options, std::size_t workers,
+                     bool eager) {
+  using View = std::views::all_t<Range>;
+  auto engine = std::make_unique<RangeMapEngine<R, View, Elem, Convert, Submit>>(
+      std::views::all(std::forward<Range>(range)), std::move(convert), std::move(submit), options, workers);
+  if (eager) {
+    engine->make_eager();
+  }
+  return MapRange<R>(std::move(engine));
+}
+
+template <bool Star, class Range>
+MapRange<Value> executor_map(Executor& executor, std::string task, Range&& range, const MapOptions& options,
+                             bool eager) {
+  auto submit = [&executor, task](std::vector<Args>&& items) {
+    return executor.submit_chunk(task, std::move(items));
+  };
+  auto convert = [](auto&& item) {
+    if constexpr (Star) {
+      return to_args(std::forward<decltype(item)>(item));
+    } else {
+      return Args{Value(std::forward<decltype(item)>(item))};
+    }
+  };
+  return make_map<Value, Range, Args>(std::forward<Range>(range), convert, submit, options, executor.max_workers(),
+                                      eager);
+}
+
+template <bool Star, class Fn, class Elem>
+struct map_result {
+  using type = std::invoke_result_t<Fn&, Elem&>;
+};
+template <class Fn, class Elem>
+struct map_result<true, Fn, Elem> {
+  using type = decltype(std::apply(std::declval<Fn&>(), std::declval<Elem&>()));
+};
+
+template <bool Star, class F, class Range>
+auto pool_map(ThreadPool& pool, F&& fn, Range&& range, const MapOptions& options, bool eager) {
+  using Elem = std::remove_cvref_t<std::ranges::range_reference_t<Range>>;
+  using Fn = std::decay_t<F>;
+  using R = typename map_result<Star, Fn, Elem>::type;
+  static_assert(!std::is_void_v<R>, "map needs a function that returns a value; use submit() for void work");
+  static_assert(!std::is_reference_v<R>, "map needs a function that returns a value, not a reference");
+  auto shared_fn = std::make_shared<Fn>(std::forward<F>(fn));
+  auto submit = [&pool, shared_fn](std::vector<Elem>&& items) {
+    return pool.submit([shared_fn, items = std::move(items)](TaskContext& ctx) mutable {
+      return run_chunk<R, Star>(*shared_fn, items, ctx);
+    });
+  };
+  auto convert = [](auto&& item) -> Elem {
+    return std::forward<decltype(item)>(item);
+  };
+  return make_map<R, Range, Elem>(std::forward<Range>(range), convert, submit, options, pool.max_workers(), eager);
+}
+
+template <class F, class Range>
+concept MapCallable = std::ranges::input_range<Range> && std::invocable < std::decay_t<F>
+&, std::remove_cvref_t<std::ranges::range_reference_t<Range>>& > ;
+
+template <class F, class Elem>
+concept ApplicableTo = requires(std::decay_t<F>& f, Elem& t) {
+  std::apply(f, t);
+};
+
+template <class F, class Range>
+concept StarmapCallable = std::ranges::input_range<Range> &&
+    is_tuple_like<std::remove_cvref_t<std::ranges::range_reference_t<Range>>>::value &&
+    ApplicableTo<F, std::remove_cvref_t<std::ranges::range_reference_t<Range>>>;
+
+}  // namespace detail
+
+// ---- plugin tasks, any executor (one chunk = one submit_chunk) ----------------
+
+// task(item) for each item (the item is the single positional argument).
+template <std::ranges::input_range Range>
+MapRange<Value> map(Executor& executor, std::string task, Range&& items, const MapOptions& options = {}) {
+  return detail::executor_map<false>(executor, std::move(task), std::forward<Range>(items), options, false);
+}
+// task(args...) for each item: troupe::Args, or a tuple/pair/array of values.
+template <std::ranges::input_range Range>
+MapRange<Value> starmap(Executor& executor, std::string task, Range&& items, const MapOptions& options = {}) {
+  return detail::executor_map<true>(executor, std::move(task), std::forward<Range>(items), options, false);
+}
+// Eager: reads and submits every item now.
+template <std::ranges::input_range Range>
+MapRange<Value> map_all(Executor& executor, std::string task, Range&& items, const MapOptions& options = {}) {
+  return detail::executor_map<false>(executor, std::move(task), std::forward<Range>(items), options, true);
+}
+template <std::ranges::input_range Range>
+MapRange<Value> starmap_all(Executor& executor, std::string task, Range&& items, const MapOptions& options = {}) {
+  return detail::executor_map<true>(executor, std::move(task), std::forward<Range>(items), options, true);
+}
+
+// ---- C++ callables on a ThreadPool -------------------------------------------
+
+template <class F, class Range>
+requires detail::MapCallable<F, Range>
+auto map(ThreadPool& pool, F&& fn, Range&& items, const MapOptions& options = {}) {
+  return detail::pool_map<false>(pool, std::forward<F>(fn), std::forward<Range>(items), options, false);
+}
+template <class F, class Range>
+requires detail::StarmapCallable<F, Range>
+auto starmap(ThreadPool& pool, F&& fn, Range&& items, const MapOptions& options = {}) {
+  return detail::pool_map<true>(pool, std::forward<F>(fn), std::forward<Range>(items), options, false);
+}
+template <class F, class Range>
+requires detail::MapCallable<F, Range>
+auto map_all(ThreadPool& pool, F&& fn, Range&& items, const MapOptions& options = {}) {
+  return detail::pool_map<false>(pool, std::forward<F>(fn), std::forward<Range>(items), options, true);
+}
+template <class F, class Range>
+requires detail::StarmapCallable<F, Range>
+auto starmap_all(ThreadPool& pool, F&& fn, Range&& items, const MapOptions& options = {}) {
+  return detail::pool_map<true>(pool, std::forward<F>(fn), std::forward<Range>(items), options, true);
+}
+
+// Manual chunking (asyncpal's split_map_task): one zero-argument task per
+// chunk of `chunk_size` items, each returning its chunk's results in order
+// (an item's exception propagates from its task). Submit them yourself.
+template <class F, std::ranges::input_range Range>
+auto split_map_task(F fn, Range&& items, std::size_t chunk_size) {
+  using Elem = std::remove_cvref_t<std::ranges::range_reference_t<Range>>;
+  using R = std::invoke_result_t<F&, Elem&>;
+  if (chunk_size == 0) {
+    throw ArgumentError("split_map_task: chunk_size must be at least 1");
+  }
+  auto shared_fn = std::make_shared<F>(std::move(fn));
+  std::vector<std::function<std::vector<R>()>> tasks;
+  std::vector<Elem> chunk;
+  auto flush = [&] {
+    tasks.emplace_back([shared_fn, chunk = std::move(chunk)]() mutable {
+      std::vector<R> out;
+      out.reserve(chunk.size());
+      for (auto& item : chunk) {
+        out.push_back(std::invoke(*shared_fn, item));
+      }
+      return out;
+    });
+    chunk = {};
+  };
+  for (auto&& item : items) {
+    chunk.push_back(std::forward<decltype(item)>(item));
+    if (chunk.size() == chunk_size) {
+      flush();
+    }
+  }
+  if (!chunk.empty()) {
+    flush();
+  }
+  return tasks;
+}
+
+}  // namespace troupe

@@ -1,0 +1,411 @@
+// The map family on ThreadPool (callables) and on any Executor (plugin tasks).
+#include "troupe/map.hpp"
+
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <chrono>
+#include <latch>
+#include <numeric>
+#include <ranges>
+#include <stdexcept>
+#include <string>
+#include <thread>
+#include <tuple>
+#include <vector>
+
+#include "support/paths.hpp"
+#include "troupe/registry.hpp"
+
+namespace {
+
+using namespace std::chrono_literals;
+using troupe::MapOptions;
+using troupe::ThreadPool;
+
+class Event {
+ public:
+  void set() { latch_.count_down(); }
+  void wait() { latch_.wait(); }
+
+ private:
+  std::latch latch_{1};
+};
+
+template <class F>
+bool eventually(F condition, std::chrono::milliseconds bound = 10s) {
+  const auto end = std::chrono::steady_clock::now() + bound;
+  while (std::chrono::steady_clock::now() < end) {
+    if (condition()) {
+      return true;
+    }
+    std::this_thread::sleep_for(1ms);
+  }
+  return condition();
+}
+
+// An endless (or bounded) input that counts how many items were read and can
+// throw at a given position. Unsized, like a generator.
+class CountingInput : public std::ranges::view_interface<CountingInput> {
+ public:
+  struct State {
+    std::atomic<long> reads{0};
+    long limit = -1;     // -1: endless
+    long throw_at = -1;  // -1: never
+  };
+  class iterator {
+   public:
+    using value_type = long;
+    using difference_type = std::ptrdiff_t;
+    iterator() = default;
+    explicit iterator(State* s) : s_(s) {}
+    long operator*() const {
+      if (i_ == s_->throw_at) {
+        throw std::runtime_error("input broke at " + std::to_string(i_));
+      }
+      s_->reads.fetch_add(1);
+      return i_;
+    }
+    iterator& operator++() {
+      ++i_;
+      return *this;
+    }
+    void operator++(int) { ++i_; }
+    friend bool operator==(const iterator& it, std::default_sentinel_t) {
+      return it.s_->limit >= 0 && it.i_ >= it.s_->limit;
+    }
+
+   private:
+    State* s_ = nullptr;
+    long i_ = 0;
+  };
+  CountingInput() = default;
+  explicit CountingInput(State* s) : s_(s) {}
+  iterator begin() const { return iterator(s_); }
+  std::default_sentinel_t end() const { return {}; }
+
+ private:
+  State* s_ = nullptr;
+};
+
+troupe::Registry& registry() {
+  static troupe::Registry* r = [] {
+    auto* reg = new troupe::Registry();
+    reg->load(troupe::test::plugin_path("testing"));
+    return reg;
+  }();
+  return *r;
+}
+
+TEST(Map, YieldsResultsInInputOrder) {
+  ThreadPool pool({.max_workers = 2});
+  std::vector<long> out;
+  for (auto v : troupe::map(
+           pool, [](long x) { return x * 2; }, std::views::iota(0L, 10000L))) {
+    out.push_back(v);
+  }
+  ASSERT_EQ(out.size(), 10000u);
+  for (long i = 0; i < 10000; ++i) {
+    EXPECT_EQ(out[static_cast<std::size_t>(i)], 2 * i);
+  }
+}
+
+TEST(Map, EmptyInputYieldsNothing) {
+  ThreadPool pool({.max_workers = 1});
+  std::vector<int> none;
+  auto results = troupe::map(
+      pool, [](int x) { return x; }, none);
+  EXPECT_EQ(results.begin(), results.end());
+}
+
+TEST(Map, UnorderedYieldsAsChunksComplete) {
+  ThreadPool pool({.max_workers = 2});
+  Event release;
+  auto results = troupe::map(
+      pool,
+      [&](int x) {
+        if (x == 0) {
+          release.wait();
+        }
+        return x;
+      },
+      std::vector<int>{0, 1}, MapOptions{.chunk_size = 1, .ordered = false});
+  auto it = results.begin();
+  EXPECT_EQ(*it, 1);
+  release.set();
+  ++it;
+  EXPECT_EQ(*it, 0);
+  ++it;
+  EXPECT_EQ(it, results.end());
+}
+
+TEST(Map, IsLazyAndBufferBoundsReadAhead) {
+  ThreadPool pool({.max_workers = 2});
+  CountingInput::State state;
+  auto results = troupe::map(
+      pool, [](long x) { return x; }, CountingInput(&state), MapOptions{.chunk_size = 1, .buffer_size = 3});
+  EXPECT_EQ(state.reads.load(), 0);  // nothing read before iteration
+  long consumed = 0;
+  for (auto it = results.begin(); consumed < 100; ++it) {
+    EXPECT_EQ(*it, consumed);
+    ++consumed;
+    EXPECT_LE(state.reads.load(), consumed + 3);
+  }
+}
+
+TEST(Map, MapAllReadsAndSubmitsEverythingAtTheCall) {
+  ThreadPool pool({.max_workers = 2});
+  CountingInput::State state;
+  state.limit = 50;
+  auto results = troupe::map_all(
+      pool, [](long x) { return x + 1; }, CountingInput(&state));
+  EXPECT_EQ(state.reads.load(), 50);
+  long expected = 1;
+  for (auto v : results) {
+    EXPECT_EQ(v, expected++);
+  }
+  EXPECT_EQ(expected, 51);
+}
+
+TEST(Map, ItemErrorIsRethrownAtItsPositionAndIterationContinues) {
+  ThreadPool pool({.max_workers = 2});
+  auto results = troupe::map(
+      pool,
+      [](int x) {
+        if (x == 2) {
+          throw std::domain_error("two");
+        }
+        return x;
+      },
+      std::views::iota(0, 5), MapOptions{.chunk_size = 2});
+  std::vector<int> seen;
+  int errors = 0;
+  for (auto it = results.begin(); it != results.end(); ++it) {
+    try {
+      seen.push_back(*it);
+    } catch (const std::domain_error&) {
+      ++errors;
+      seen.push_back(-1);
+    }
+  }
+  EXPECT_EQ(seen, (std::vector<int>{0, 1, -1, 3, 4}));
+  EXPECT_EQ(errors, 1);
+}
+
+TEST(Map, OutcomesCaptureEachItemsValueOrError) {
+  ThreadPool pool({.max_workers = 2});
+  auto results = troupe::map(
+      pool,
+      [](int x) {
+        if (x % 3 == 0) {
+          throw std::domain_error("div3");
+        }
+        return x;
+      },
+      std::views::iota(0, 9));
+  int ok = 0;
+  int failed = 0;
+  for (auto& outcome : results.outcomes()) {
+    outcome.ok() ? ++ok : ++failed;
+  }
+  EXPECT_EQ(ok, 6);
+  EXPECT_EQ(failed, 3);
+}
+
+TEST(Map, TimeoutCancelsTheRestAndEndsTheRange) {
+  ThreadPool pool({.max_workers = 1});
+  Event release;
+  std::atomic<int> ran{0};
+  {
+    auto results = troupe::map(
+        pool,
+        [&](int x) {
+          ran.fetch_add(1);
+          if (x == 2) {
+            release.wait();
+          }
+          return x;
+        },
+        std::views::iota(0, 10), MapOptions{.chunk_size = 1, .buffer_size = 4, .timeout = 100ms});
+    auto it = results.begin();
+    EXPECT_EQ(*it, 0);
+    ++it;
+    EXPECT_EQ(*it, 1);
+    EXPECT_THROW(++it, troupe::TimeoutError);
+    release.set();
+    ++it;
+    EXPECT_EQ(it, results.end());
+  }
+  ASSERT_TRUE(pool.join());
+  EXPECT_LE(ran.load(), 3);  // 3..9 were cancelled before they started
+}
+
+TEST(Map, DroppingTheRangeCancelsWorkNotStarted) {
+  ThreadPool pool({.max_workers = 1});
+  Event running;
+  Event release;
+  std::atomic<int> ran{0};
+  {
+    auto results = troupe::map(
+        pool,
+        [&](int x) {
+          ran.fetch_add(1);
+          if (x == 1) {
+            running.set();
+            release.wait();
+          }
+          return x;
+        },
+        std::views::iota(0, 1000), MapOptions{.chunk_size = 1, .buffer_size = 8});
+    auto it = results.begin();
+    EXPECT_EQ(*it, 0);
+    running.wait();
+  }
+  release.set();
+  ASSERT_TRUE(pool.join());
+  EXPECT_EQ(ran.load(), 2);
+  EXPECT_GE(pool.stats().cancelled, 7u);
+}
+
+TEST(Map, AbandonedHalfWayWhileWorkersRunLeavesThePoolHealthy) {
+  ThreadPool pool({.max_workers = 2});
+  for (int round = 0; round < 20; ++round) {
+    auto results = troupe::map(
+        pool, [](long x) { return x * 3; }, std::views::iota(0L, 100000L), MapOptions{.chunk_size = 64});
+    long n = 0;
+    for (auto it = results.begin(); it != results.end() && n < 5000; ++it) {
+      ASSERT_EQ(*it, 3 * n);
+      ++n;
+    }
+  }
+  ASSERT_TRUE(pool.join());
+  EXPECT_EQ(pool.submit([] { return 1; }).get(), 1);
+}
+
+TEST(Map, InputRangeErrorReachesTheCallerAfterEarlierItems) {
+  ThreadPool pool({.max_workers = 2});
+  CountingInput::State state;
+  state.throw_at = 3;
+  auto results = troupe::map(
+      pool, [](long x) { return x; }, CountingInput(&state), MapOptions{.chunk_size = 1});
+  std::vector<long> seen;
+  try {
+    for (auto v : results) {
+      seen.push_back(v);
+    }
+    FAIL() << "the input's error was lost";
+  } catch (const std::runtime_error& e) {
+    EXPECT_NE(std::string(e.what()).find("input broke at 3"), std::string::npos);
+  }
+  EXPECT_EQ(seen, (std::vector<long>{0, 1, 2}));
+}
+
+TEST(Map, DefaultWindowKeepsEveryWorkerBusy) {
+  ThreadPool pool({.max_workers = 2});
+  std::atomic<int> running{0};
+  std::atomic<int> peak{0};
+  auto results = troupe::map(
+      pool,
+      [&](int x) {
+        const int now = running.fetch_add(1) + 1;
+        int seen = peak.load();
+        while (now > seen && !peak.compare_exchange_weak(seen, now)) {
+        }
+        eventually([&] { return peak.load() >= 2; }, 5s);  // generous bound
+        running.fetch_sub(1);
+        return x;
+      },
+      std::views::iota(0, 8));
+  int n = 0;
+  for (auto v : results) {
+    EXPECT_EQ(v, n++);
+  }
+  EXPECT_EQ(peak.load(), 2);
+}
+
+TEST(Map, StarmapSpreadsTuples) {
+  ThreadPool pool({.max_workers = 2});
+  std::vector<std::tuple<int, int>> pairs{{1, 2}, {3, 4}, {5, 6}};
+  auto sums = troupe::starmap(
+                  pool, [](int a, int b) { return a + b; }, pairs)
+                  .to_vector();
+  EXPECT_EQ(sums, (std::vector<int>{3, 7, 11}));
+  auto eager = troupe::starmap_all(
+                   pool, [](int a, int b) { return a * b; }, pairs)
+                   .to_vector();
+  EXPECT_EQ(eager, (std::vector<int>{2, 12, 30}));
+}
+
+TEST(Map, PluginTaskMapRunsOnAnyExecutorInChunks) {
+  ThreadPool pool({.max_workers = 2, .registry = &registry()});
+  troupe::Executor& executor = pool;
+  std::vector<long> out;
+  for (auto& v : troupe::map(executor, "testing.double", std::views::iota(0, 100), MapOptions{.chunk_size = 10})) {
+    out.push_back(v.get<long>());
+  }
+  ASSERT_EQ(out.size(), 100u);
+  EXPECT_EQ(out[99], 198);
+  EXPECT_EQ(pool.stats().submitted, 10u);
+}
+
+TEST(Map, PluginStarmapAndPerItemErrors) {
+  ThreadPool pool({.max_workers = 2, .registry = &registry()});
+  std::vector<troupe::Args> calls{{"boom", ""}, {"bang", "why"}};
+  int failed = 0;
+  for (auto& o : troupe::starmap(pool, "testing.fail", calls).outcomes()) {
+    EXPECT_FALSE(o.ok());
+    ++failed;
+  }
+  EXPECT_EQ(failed, 2);
+  auto mixed = troupe::map_all(pool, "testing.double", std::vector<troupe::Value>{1, "x", 3});
+  std::vector<bool> oks;
+  for (auto& o : mixed.outcomes()) {
+    oks.push_back(o.ok());
+  }
+  EXPECT_EQ(oks, (std::vector<bool>{true, false, true}));
+}
+
+TEST(Map, UnknownPluginTaskFailsEveryItem) {
+  ThreadPool pool({.max_workers = 1, .registry = &registry()});
+  int failed = 0;
+  for (auto& o : troupe::map(pool, "testing.nope", std::vector<int>{1, 2, 3}).outcomes()) {
+    EXPECT_THROW(o.rethrow(), troupe::UnknownTaskError);
+    ++failed;
+  }
+  EXPECT_EQ(failed, 3);
+}
+
+TEST(Map, BrokenPoolCancelsItemsWithBrokenPoolError) {
+  ThreadPool pool({.max_workers = 1, .initializer = [](troupe::Worker&) {
+                     throw std::runtime_error("init");
+                   }});
+  auto results = troupe::map(
+      pool, [](int x) { return x; }, std::vector<int>{1, 2});
+  EXPECT_THROW(*results.begin(), troupe::BrokenPoolError);
+}
+
+TEST(Map, SplitMapTaskMakesOneTaskPerChunk) {
+  auto tasks = troupe::split_map_task([](int x) { return x * x; }, std::views::iota(0, 9), 2);
+  ASSERT_EQ(tasks.size(), 5u);
+  EXPECT_EQ(tasks[0](), (std::vector<int>{0, 1}));
+  EXPECT_EQ(tasks[4](), (std::vector<int>{64}));
+  ThreadPool pool({.max_workers = 2});
+  auto f = pool.submit(tasks[1]);
+  EXPECT_EQ(f.get(), (std::vector<int>{4, 9}));
+  EXPECT_THROW(troupe::split_map_task([](int x) { return x; }, std::vector<int>{1}, 0), troupe::ArgumentError);
+}
+
+TEST(Map, WaitingInsideATaskOnAMapOfItsOwnPoolDoesNotDeadlock) {
+  ThreadPool pool({.max_workers = 1});
+  auto f = pool.submit([&] {
+    long sum = 0;
+    for (auto v : troupe::map(
+             pool, [](long x) { return x; }, std::views::iota(0L, 100L))) {
+      sum += v;
+    }
+    return sum;
+  });
+  EXPECT_EQ(f.get(), 4950);
+}
+
+}  // namespace
