@@ -11,6 +11,7 @@
 #include <dlfcn.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -34,6 +35,7 @@
 
 #include "process/error_record.hpp"
 #include "process/frame_codec.hpp"
+#include "process/worker_page.hpp"
 #include "troupe/registry.hpp"
 #include "troupe/sdk/task_context.hpp"
 #include "troupe/sdk/worker.hpp"
@@ -92,7 +94,7 @@ std::int64_t now_ns() {
 
 class WorkerProcess {
  public:
-  WorkerProcess(int fd, pid_t parent) : fd_(fd), parent_(parent) {
+  WorkerProcess(int fd, tp::WorkerPage* page, pid_t parent) : fd_(fd), page_(page), parent_(parent) {
     statm_fd_ = ::open("/proc/self/statm", O_RDONLY | O_CLOEXEC);
     page_size_ = static_cast<std::uint64_t>(::sysconf(_SC_PAGESIZE));
   }
@@ -294,6 +296,16 @@ class WorkerProcess {
     running_since_ns_.store(now, std::memory_order_relaxed);
     running_item_.store(item, std::memory_order_relaxed);
     running_id_.store(id, std::memory_order_relaxed);
+    page_->item_started_ns.store(now, std::memory_order_relaxed);
+    page_->item.store(item, std::memory_order_relaxed);
+    page_->running_id.store(id, std::memory_order_release);
+  }
+
+  // The frame's outcome is queued (not necessarily sent).
+  void end_frame_run() {
+    running_id_.store(0, std::memory_order_relaxed);
+    page_->rss.store(rss_, std::memory_order_relaxed);
+    page_->running_id.store(0, std::memory_order_release);
   }
 
   void maybe_flush_before_task() {
@@ -348,9 +360,9 @@ class WorkerProcess {
       writer.value(record);
     }
     tp::end_frame(scratch_, at);
-    running_id_.store(0, std::memory_order_relaxed);
     after_task(rss);
     emit();
+    end_frame_run();
   }
 
   troupe::Value too_large(std::string_view name, std::size_t size) const {
@@ -465,9 +477,9 @@ class WorkerProcess {
     record_duration(now - chunk_start);
     const std::uint64_t rss = rss_after(now - chunk_start, now);
     close_part(part, true, rss);
-    running_id_.store(0, std::memory_order_relaxed);
     after_task(rss);
     emit();
+    end_frame_run();
   }
 
   // Recycling: the worker decides, right after the task that crossed a limit.
@@ -526,7 +538,9 @@ class WorkerProcess {
       beat.clear();
       const auto at = tp::begin_frame(beat, Message::heartbeat);
       tp::MsgpackWriter writer(beat);
-      writer.uinteger(read_rss());
+      const std::uint64_t rss = read_rss();
+      page_->rss.store(rss, std::memory_order_relaxed);
+      writer.uinteger(rss);
       writer.uinteger(id);
       writer.uinteger(running_item_.load(std::memory_order_relaxed));
       const auto since = running_since_ns_.load(std::memory_order_relaxed);
@@ -537,6 +551,7 @@ class WorkerProcess {
   }
 
   int fd_;
+  tp::WorkerPage* page_;
   pid_t parent_;
   int statm_fd_ = -1;
   std::uint64_t page_size_ = 4096;
@@ -591,18 +606,21 @@ int main(int argc, char** argv) {
   // died before prctl ran.
   ::prctl(PR_SET_PDEATHSIG, SIGKILL);
   int channel = -1;
+  int page_fd = -1;
   long parent = -1;
   for (int i = 1; i + 1 < argc; i += 2) {
     if (std::strcmp(argv[i], "--channel") == 0) {
       channel = std::atoi(argv[i + 1]);
+    } else if (std::strcmp(argv[i], "--page") == 0) {
+      page_fd = std::atoi(argv[i + 1]);
     } else if (std::strcmp(argv[i], "--parent") == 0) {
       parent = std::atol(argv[i + 1]);
     }
   }
-  if (channel < 0 || parent <= 0) {
+  if (channel < 0 || page_fd < 0 || parent <= 0) {
     std::fprintf(stderr,
                  "troupe-worker runs inside a troupe::ProcessPool, which starts it; it is not a command "
-                 "(usage: troupe-worker --channel FD --parent PID)\n");
+                 "(usage: troupe-worker --channel FD --page FD --parent PID)\n");
     return 2;
   }
   if (::getppid() != static_cast<pid_t>(parent)) {
@@ -611,6 +629,11 @@ int main(int argc, char** argv) {
   ::signal(SIGPIPE, SIG_IGN);
   // Ctrl-C goes to the host's process group, not ours; the host decides.
   ::signal(SIGINT, SIG_IGN);
-  static WorkerProcess worker(channel, static_cast<pid_t>(parent));
+  void* page = ::mmap(nullptr, tp::worker_page_size, PROT_READ | PROT_WRITE, MAP_SHARED, page_fd, 0);
+  if (page == MAP_FAILED) {
+    return 5;
+  }
+  ::close(page_fd);
+  static WorkerProcess worker(channel, static_cast<tp::WorkerPage*>(page), static_cast<pid_t>(parent));
   worker.run();
 }

@@ -8,6 +8,7 @@
 #include <signal.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -26,6 +27,7 @@
 #include "process/error_record.hpp"
 #include "process/frame_codec.hpp"
 #include "process/spawn.hpp"
+#include "process/worker_page.hpp"
 #include "troupe/cpu_count.hpp"
 #include "troupe/errors.hpp"
 
@@ -142,6 +144,7 @@ struct Slot {
   pid_t pid = -1;
   int pidfd = -1;
   int fd = -1;
+  tp::WorkerPage* page = nullptr;
   Phase phase = Phase::starting;
   tp::FrameBuffer in{tp::default_max_frame + 16};
   std::vector<std::uint8_t> out;
@@ -151,14 +154,15 @@ struct Slot {
   std::deque<JobPtr> inflight;
   std::int64_t spawned_ns = 0;
   std::int64_t idle_since_ns = 0;
-  std::int64_t current_started_ns = 0;  // when the head of `inflight` (its current item) started
-  std::uint64_t current_item = 0;
+  std::int64_t current_started_ns = 0;  // when the head of `inflight` became the head (for the EWMA)
   std::int64_t last_result_ns = 0;
   double ewma_ns = 0;
   std::optional<std::uint64_t> last_rss;
   bool retiring = false;
   bool expected_exit = false;  // bye, init_failed, or killed by the pool on purpose
   bool timed_out = false;      // killed for task_timeout
+  std::uint64_t timed_out_id = 0;
+  std::uint64_t timed_out_item = 0;
   bool start_timed_out = false;
   bool killed_for_shutdown = false;
   std::int64_t term_at = 0;  // escalation: SIGTERM at, then SIGKILL at
@@ -616,6 +620,7 @@ struct ProcessPool::Core {
     slot->pid = spawned.pid;
     slot->pidfd = spawned.pidfd;
     slot->fd = spawned.channel;
+    slot->page = static_cast<tp::WorkerPage*>(spawned.page);
     slot->spawned_ns = now_ns();
     slot->in = tp::FrameBuffer(options.max_frame + 16);
     const int buffer = 1 << 20;
@@ -724,7 +729,6 @@ struct ProcessPool::Core {
       }
       if (target->inflight.empty()) {
         target->current_started_ns = now_ns();
-        target->current_item = 0;
       }
       target->out.insert(target->out.end(), job->frame.begin(), job->frame.end());
       target->inflight.push_back(std::move(job));
@@ -878,7 +882,6 @@ struct ProcessPool::Core {
     slot.last_result_ns = now;
     slot.inflight.pop_front();
     slot.current_started_ns = now;
-    slot.current_item = 0;
     if (slot.inflight.empty()) {
       slot.idle_since_ns = now;
     }
@@ -951,8 +954,6 @@ struct ProcessPool::Core {
         job->reported = first + count;
         const bool last = reader.boolean();
         slot.last_rss = reader.uinteger();
-        slot.current_item = job->reported;
-        slot.current_started_ns = now;
         if (last) {
           if (job->chunk_promise.set_value(std::move(job->outcomes))) {
             completed.fetch_add(1, std::memory_order_relaxed);
@@ -962,14 +963,8 @@ struct ProcessPool::Core {
         return;
       }
       case Message::heartbeat: {
+        // rss, running id, item, running µs: the timers read the shared page; the RSS is kept.
         slot.last_rss = reader.uinteger();
-        const std::uint64_t id = reader.uinteger();
-        const std::uint64_t item = reader.uinteger();
-        const std::uint64_t running_us = reader.uinteger();
-        if (!slot.inflight.empty() && slot.inflight.front()->id == id) {
-          slot.current_item = item;
-          slot.current_started_ns = now - static_cast<std::int64_t>(running_us) * 1000;
-        }
         return;
       }
       case Message::retiring: {
@@ -1044,21 +1039,32 @@ struct ProcessPool::Core {
 
   void reap(Slot& slot) {
     read_channel(slot);  // results it sent before it died count
-    const WorkerExit exit = collect_exit(slot);
+    WorkerExit exit = collect_exit(slot);
     const auto now = now_ns();
     ::epoll_ctl(epoll_fd, EPOLL_CTL_DEL, slot.pidfd, nullptr);
     close_channel(slot);
     ::close(slot.pidfd);
     ::close(slot.fd);
+    // What it was running, from the shared page: results of frames before it
+    // that were still in its send batch died with it, so those frames run again.
+    const std::uint64_t running_id = slot.page->running_id.load(std::memory_order_acquire);
+    const std::uint64_t running_item = slot.page->item.load(std::memory_order_relaxed);
+    if (const auto page_rss = slot.page->rss.load(std::memory_order_relaxed); page_rss != 0) {
+      exit.last_rss = page_rss;
+    }
+    ::munmap(slot.page, tp::worker_page_size);
+    slot.page = nullptr;
 
     std::exception_ptr crash;
-    if (slot.timed_out && !slot.inflight.empty()) {
-      Job& job = *slot.inflight.front();
-      const std::optional<std::size_t> item =
-          job.chunk ? std::optional<std::size_t>(static_cast<std::size_t>(slot.current_item)) : std::nullopt;
-      auto timeout_error =
-          std::make_exception_ptr(TaskTimeoutError(job.task, job.id, *options.task_timeout, slot.id, slot.pid, item));
-      fail_head(slot, timeout_error, exit);
+    if (slot.timed_out) {
+      if (bring_to_front(slot, slot.timed_out_id)) {
+        Job& job = *slot.inflight.front();
+        const std::optional<std::size_t> item =
+            job.chunk ? std::optional<std::size_t>(static_cast<std::size_t>(slot.timed_out_item)) : std::nullopt;
+        auto timeout_error =
+            std::make_exception_ptr(TaskTimeoutError(job.task, job.id, *options.task_timeout, slot.id, slot.pid, item));
+        fail_head(slot, timeout_error, exit, slot.timed_out_item);
+      }
       requeue_unstarted(slot, 0);
     } else if (slot.start_timed_out) {
       crash = std::make_exception_ptr(Error("worker " + std::to_string(slot.id) + " (pid " + std::to_string(slot.pid) +
@@ -1076,10 +1082,10 @@ struct ProcessPool::Core {
       // A crash: the task it was running fails, what it had not started runs elsewhere.
       std::string task;
       std::uint64_t key = 0;
-      if (!slot.inflight.empty()) {
+      if (running_id != 0 && bring_to_front(slot, running_id)) {
         task = slot.inflight.front()->task;
         key = slot.inflight.front()->id;
-        fail_head(slot, nullptr, exit);
+        fail_head(slot, nullptr, exit, running_item);
       }
       requeue_unstarted(slot, 0);
       crash = std::make_exception_ptr(WorkerCrashedError(exit, task, key));
@@ -1131,14 +1137,33 @@ struct ProcessPool::Core {
     shared->ended();
   }
 
-  // The head of the slot's queue: its item (or, for a chunk, its unreported
-  // items) fail; `first_error` (if set) goes to the item that was running.
-  void fail_head(Slot& slot, const std::exception_ptr& first_error, const WorkerExit& exit) {
+  // Moves the frames sent before `id` back to the queue (they ended, but their
+  // results died with the worker) and leaves `id` at the front. False when
+  // `id` is not in flight on the slot (its outcome already arrived).
+  bool bring_to_front(Slot& slot, std::uint64_t id) {
+    std::size_t at = 0;
+    while (at < slot.inflight.size() && slot.inflight[at]->id != id) {
+      ++at;
+    }
+    if (at == slot.inflight.size()) {
+      return false;
+    }
+    for (std::size_t i = at; i-- > 0;) {
+      pending.push_front(std::move(slot.inflight[i]));
+    }
+    slot.inflight.erase(slot.inflight.begin(), slot.inflight.begin() + static_cast<std::ptrdiff_t>(at));
+    return true;
+  }
+
+  // The head of the slot's queue: it (or, for a chunk, its unreported items)
+  // fail; `first_error` (if set) goes to the item that was running.
+  void fail_head(Slot& slot, const std::exception_ptr& first_error, const WorkerExit& exit,
+                 std::uint64_t running_item) {
     JobPtr job = std::move(slot.inflight.front());
     slot.inflight.pop_front();
     bool ended = false;
     if (job->chunk) {
-      const std::size_t running = std::max<std::size_t>(job->reported, static_cast<std::size_t>(slot.current_item));
+      const std::size_t running = std::max<std::size_t>(job->reported, static_cast<std::size_t>(running_item));
       ended = job->finish_chunk_with([&](std::size_t i) {
         if (first_error && i == running) {
           return first_error;
@@ -1189,7 +1214,11 @@ struct ProcessPool::Core {
         next = std::min(next, slot->spawned_ns + options.startup_timeout.count());
       }
       if (options.task_timeout && !slot->inflight.empty() && !slot->timed_out) {
-        next = std::min(next, slot->current_started_ns + options.task_timeout->count());
+        // Not running yet (or between frames): look again soon.
+        const bool running = slot->page->running_id.load(std::memory_order_acquire) != 0;
+        next = std::min(
+            next, running ? slot->page->item_started_ns.load(std::memory_order_relaxed) + options.task_timeout->count()
+                          : now_ns() + std::min<std::int64_t>(options.task_timeout->count(), 50'000'000));
       }
       if (options.idle_timeout && slot->phase == Phase::ready && slot->inflight.empty()) {
         next = std::min(next, slot->idle_since_ns + options.idle_timeout->count());
@@ -1216,9 +1245,12 @@ struct ProcessPool::Core {
         slot->start_timed_out = true;
         ::kill(slot->pid, SIGKILL);
       }
-      if (options.task_timeout && !slot->inflight.empty() && !slot->timed_out &&
-          now - slot->current_started_ns >= options.task_timeout->count()) {
+      const std::uint64_t running_id = slot->page->running_id.load(std::memory_order_acquire);
+      if (options.task_timeout && running_id != 0 && !slot->timed_out &&
+          now - slot->page->item_started_ns.load(std::memory_order_relaxed) >= options.task_timeout->count()) {
         slot->timed_out = true;
+        slot->timed_out_id = running_id;
+        slot->timed_out_item = slot->page->item.load(std::memory_order_relaxed);
         slot->expected_exit = true;
         ::kill(slot->pid, SIGKILL);
         std::lock_guard lock(state_mutex);

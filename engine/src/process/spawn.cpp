@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <spawn.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -16,6 +17,7 @@
 #include <utility>
 #include <vector>
 
+#include "process/worker_page.hpp"
 #include "troupe/sdk/errors.hpp"
 
 extern char** environ;
@@ -84,13 +86,24 @@ SpawnedWorker spawn_worker(const std::filesystem::path& executable, const std::m
   }
   Fd host(pair[0]);
   Fd child(pair[1]);
-  // dup2(fd, fd) would leave FD_CLOEXEC set, so keep the child's end off fd 3.
-  if (child.get() == worker_channel_fd) {
-    const int moved = ::fcntl(child.get(), F_DUPFD_CLOEXEC, worker_channel_fd + 1);
+  Fd page_fd(::memfd_create("troupe-worker-page", MFD_CLOEXEC));
+  if (page_fd.get() < 0 || ::ftruncate(page_fd.get(), worker_page_size) != 0) {
+    throw Error("cannot create a troupe-worker's shared page: " + errno_text(errno));
+  }
+  void* page = ::mmap(nullptr, worker_page_size, PROT_READ | PROT_WRITE, MAP_SHARED, page_fd.get(), 0);
+  if (page == MAP_FAILED) {
+    throw Error("cannot map a troupe-worker's shared page: " + errno_text(errno));
+  }
+  std::memset(page, 0, worker_page_size);
+  // Lift both child ends above the fixed numbers, so dup2 onto 3 and 4 can
+  // neither clobber one with the other nor be a no-op that keeps FD_CLOEXEC.
+  for (Fd* fd : {&child, &page_fd}) {
+    const int moved = ::fcntl(fd->get(), F_DUPFD_CLOEXEC, 10);
     if (moved < 0) {
-      throw Error("cannot move a troupe-worker channel: " + errno_text(errno));
+      ::munmap(page, worker_page_size);
+      throw Error("cannot move a troupe-worker descriptor: " + errno_text(errno));
     }
-    child.reset(moved);
+    fd->reset(moved);
   }
   const int flags = ::fcntl(host.get(), F_GETFL);
   if (flags < 0 || ::fcntl(host.get(), F_SETFL, flags | O_NONBLOCK) != 0) {
@@ -99,8 +112,9 @@ SpawnedWorker spawn_worker(const std::filesystem::path& executable, const std::m
 
   FileActions actions;
   posix_spawn_file_actions_adddup2(actions.get(), child.get(), worker_channel_fd);
+  posix_spawn_file_actions_adddup2(actions.get(), page_fd.get(), worker_page_fd);
   // Nothing else of the host leaks into the worker, CLOEXEC or not.
-  posix_spawn_file_actions_addclosefrom_np(actions.get(), worker_channel_fd + 1);
+  posix_spawn_file_actions_addclosefrom_np(actions.get(), worker_page_fd + 1);
 
   SpawnAttributes attributes;
   sigset_t empty;
@@ -117,7 +131,9 @@ SpawnedWorker spawn_worker(const std::filesystem::path& executable, const std::m
 
   const std::string exe = executable.string();
   const std::string parent = std::to_string(::getpid());
-  std::vector<std::string> arguments = {exe, "--channel", std::to_string(worker_channel_fd), "--parent", parent};
+  std::vector<std::string> arguments = {
+      exe,        "--channel", std::to_string(worker_channel_fd), "--page", std::to_string(worker_page_fd),
+      "--parent", parent};
   std::vector<char*> argv;
   for (auto& a : arguments) {
     argv.push_back(a.data());
@@ -145,6 +161,7 @@ SpawnedWorker spawn_worker(const std::filesystem::path& executable, const std::m
   pid_t pid = -1;
   const int error = ::posix_spawn(&pid, exe.c_str(), actions.get(), attributes.get(), argv.data(), envp.data());
   if (error != 0) {
+    ::munmap(page, worker_page_size);
     throw Error("cannot start the process-pool worker '" + exe + "': " + errno_text(error) +
                 "; point ProcessPoolOptions::worker_executable or $TROUPE_WORKER at a troupe-worker built with "
                 "this libtroupe");
@@ -154,12 +171,14 @@ SpawnedWorker spawn_worker(const std::filesystem::path& executable, const std::m
     const int open_error = errno;
     ::kill(pid, SIGKILL);
     ::waitpid(pid, nullptr, 0);
+    ::munmap(page, worker_page_size);
     throw Error("cannot watch troupe-worker pid " + std::to_string(pid) + " (pidfd_open: " + errno_text(open_error) +
                 "); the process pool needs Linux 5.3 or newer");
   }
   SpawnedWorker spawned;
   spawned.pid = pid;
   spawned.pidfd = pidfd;
+  spawned.page = page;
   spawned.channel = host.release();
   return spawned;
 }

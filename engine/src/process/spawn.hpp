@@ -16,11 +16,12 @@ inline constexpr int worker_channel_fd = 3;
 
 struct SpawnedWorker {
   pid_t pid = -1;
-  int pidfd = -1;    // O_CLOEXEC, readable when the process ends
-  int channel = -1;  // the host's end: SOCK_CLOEXEC, non-blocking
+  void* page = nullptr;  // the worker's WorkerPage, mapped shared (worker_page_size bytes)
+  int pidfd = -1;        // O_CLOEXEC, readable when the process ends
+  int channel = -1;      // the host's end: SOCK_CLOEXEC, non-blocking
 };
 
-// Spawns `executable --channel 3 --parent <this pid>` with the host's
+// Spawns `executable --channel 3 --page 4 --parent <this pid>` with the host's
 // environment plus `env` (overriding). Throws troupe::Error naming the
 // executable and what to do when it cannot start.
 SpawnedWorker spawn_worker(const std::filesystem::path& executable, const std::map<std::string, std::string>& env);
