@@ -703,6 +703,9 @@ struct ProcessPool::Core {
         continue;
       }
       if (target == nullptr) {
+        if (pending.size() <= starting) {
+          break;  // what is left waits for the workers that are starting
+        }
         std::size_t best = SIZE_MAX;
         for (auto& [token, slot] : slots) {
           if (slot->phase == Phase::ready && !slot->retiring && slot->inflight.size() < depth(*slot) &&

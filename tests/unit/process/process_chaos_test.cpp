@@ -1,0 +1,101 @@
+// The chaos test: 100,000 tiny tasks through 3 workers while another thread
+// SIGKILLs a random worker every ~20 ms. Every future must end exactly once,
+// with its value or WorkerCrashedError; nothing may hang or leak (file
+// descriptors, child processes); the pool must work afterwards.
+#include <dirent.h>
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/wait.h>
+
+#include <atomic>
+#include <chrono>
+#include <memory>
+#include <random>
+#include <thread>
+#include <vector>
+
+#include "support/paths.hpp"
+#include "troupe/process_pool.hpp"
+
+namespace troupe {
+namespace {
+
+using namespace std::chrono_literals;
+
+std::size_t open_fds() {
+  std::size_t count = 0;
+  if (DIR* dir = ::opendir("/proc/self/fd")) {
+    while (::readdir(dir) != nullptr) {
+      ++count;
+    }
+    ::closedir(dir);
+  }
+  return count;
+}
+
+TEST(ProcessPoolChaos, RandomSigkillsEndEveryFutureExactlyOnce) {
+  constexpr std::size_t kTasks = 100'000;
+  const std::size_t fds_before = open_fds();
+  auto ends = std::make_unique<std::atomic<int>[]>(kTasks);
+  std::size_t values = 0;
+  std::size_t crashed = 0;
+  int kills = 0;
+  {
+    ProcessPoolOptions options;
+    options.max_workers = 3;
+    options.worker_executable = test::binary_path("troupe-worker");
+    options.crash_storm.max = 0;  // the killer is a storm on purpose
+    ProcessPool pool({test::plugin_path("testing")}, options);
+
+    std::atomic<bool> stop{false};
+    std::thread killer([&] {
+      std::mt19937 random(12345);
+      while (!stop.load()) {
+        const auto pids = pool.worker_pids();
+        if (!pids.empty()) {
+          ::kill(static_cast<pid_t>(pids[random() % pids.size()]), SIGKILL);
+          ++kills;
+        }
+        std::this_thread::sleep_for(20ms);
+      }
+    });
+
+    std::vector<Future<Value>> futures;
+    futures.reserve(kTasks);
+    for (std::size_t i = 0; i < kTasks; ++i) {
+      futures.push_back(pool.call("testing.double", static_cast<std::int64_t>(i)));
+      futures.back().add_done_callback([&ends, i](const Future<Value>&) { ends[i].fetch_add(1); });
+    }
+    for (std::size_t i = 0; i < kTasks; ++i) {
+      try {
+        // A generous bound: a hang fails the test instead of stalling it.
+        const Value v = futures[i].get(120s);
+        ASSERT_EQ(v, static_cast<std::int64_t>(2 * i));
+        ++values;
+      } catch (const WorkerCrashedError& e) {
+        EXPECT_EQ(e.signal(), SIGKILL);
+        EXPECT_EQ(e.key(), futures[i].id());
+        ++crashed;
+      }
+    }
+    stop.store(true);
+    killer.join();
+    EXPECT_EQ(values + crashed, kTasks);
+    EXPECT_GT(kills, 0);
+    EXPECT_EQ(pool.call("testing.double", 21).get(30s), 42);
+    EXPECT_TRUE(pool.join(30s));
+    std::printf("chaos: %d kills, %zu values, %zu WorkerCrashedError, %llu worker crashes seen by the pool\n", kills,
+                values, crashed, static_cast<unsigned long long>(pool.stats().retired.crash));
+  }
+  for (std::size_t i = 0; i < kTasks; ++i) {
+    ASSERT_EQ(ends[i].load(), 1) << "future " << i;
+  }
+  EXPECT_EQ(open_fds(), fds_before);
+  // No zombies and no survivors: the pool reaped every worker it started.
+  errno = 0;
+  EXPECT_EQ(::waitpid(-1, nullptr, WNOHANG), -1);
+  EXPECT_EQ(errno, ECHILD);
+}
+
+}  // namespace
+}  // namespace troupe
