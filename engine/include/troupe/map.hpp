@@ -20,7 +20,7 @@
 // range itself reaches the caller from begin() or ++; chunks already in
 // flight still arrive after it.
 // Defaults: chunk_size 0 = automatic (sized input: n / (4 * max_workers),
-// capped at 4096; unsized input: adaptive, starting at 1 and aiming at
+// capped at 16384; unsized input: adaptive, starting at 1 and aiming at
 // ~200 µs of work per chunk); buffer_size 0 = 4 * max_workers chunks.
 // Thread safety: a map range is used by one thread at a time.
 // Hazards: the input range is read on the iterating thread and must outlive
@@ -46,6 +46,7 @@
 #include <tuple>
 #include <type_traits>
 #include <utility>
+#include <variant>
 #include <vector>
 
 #include "troupe/errors.hpp"
@@ -65,17 +66,63 @@ struct MapOptions {
 
 namespace detail {
 
-template <class R>
-using ChunkResult = std::vector<Outcome<R>>;
-
-inline constexpr std::size_t kMaxAutoChunk = 4096;
+inline constexpr std::size_t kMaxAutoChunk = 16384;  // measured: larger chunks fall out of L2
 inline constexpr std::int64_t kAutoChunkTargetNs = 200'000;
 
+// One chunk's results, contiguous, with the (rare) failed items on the side.
+template <class R>
+struct ChunkValues {
+  using Stored =
+      std::conditional_t<std::is_default_constructible_v<R> && std::is_move_assignable_v<R>, R, std::optional<R>>;
+  std::vector<Stored> values;
+  std::vector<std::pair<std::size_t, std::exception_ptr>> errors;  // by ascending index
+};
+
+template <class R>
+using OutcomeChunk = std::vector<Outcome<R>>;
+
+// Result buffers handed back by the consumer for the next chunks: a map
+// allocates its window's buffers once instead of once per chunk (large fresh
+// allocations cost a page fault per 4 KiB).
+template <class R>
+class ValueRecycler {
+ public:
+  using Buffer = std::vector<typename ChunkValues<R>::Stored>;
+  explicit ValueRecycler(std::size_t keep) : keep_(keep) {}
+  Buffer take() {
+    std::lock_guard lock(mutex_);
+    if (free_.empty()) {
+      return {};
+    }
+    Buffer b = std::move(free_.back());
+    free_.pop_back();
+    return b;
+  }
+  void give(Buffer&& b) {
+    if (b.capacity() == 0) {
+      return;
+    }
+    b.clear();
+    std::lock_guard lock(mutex_);
+    if (free_.size() < keep_) {
+      free_.push_back(std::move(b));
+    }
+  }
+
+ private:
+  std::mutex mutex_;
+  std::vector<Buffer> free_;
+  std::size_t keep_;
+};
+
 // Drives one map: keeps the window of chunk futures full and hands out
-// outcomes in order (or as completed). Subclasses read the input and submit.
+// results in order (or as completed). Subclasses read the input and submit.
 template <class R>
 class MapEngine {
  public:
+  using Values = ChunkValues<R>;
+  using ChunkFuture = std::variant<Future<Values>, Future<OutcomeChunk<R>>>;
+
   MapEngine(const MapOptions& options, std::size_t workers)
       : ordered_(options.ordered),
         deadline_(deadline_after(options.timeout)),
@@ -95,55 +142,58 @@ class MapEngine {
     fill();
   }
 
-  // Moves to the next outcome; false at the end.
-  bool advance() {
-    for (;;) {
-      if (next_ < results_.size()) {
-        current_ = next_++;
-        return true;
-      }
-      if (finished_) {
-        return false;
-      }
-      if (window_.empty() && input_error_) {
-        // Every item read before the input failed has been yielded: now its error.
-        finished_ = true;
-        std::rethrow_exception(std::exchange(input_error_, nullptr));
-      }
-      start();
-      fill();
-      if (!take_next_chunk()) {
-        finished_ = true;
-        return false;
-      }
+  using Stored = typename Values::Stored;
+
+  // Loads the next non-empty chunk; false at the end. Throws TimeoutError
+  // and the input range's error.
+  bool next_chunk() { return advance_chunk(); }
+
+  // The current chunk: [data(), data() + size()), and its first failed item
+  // at or after `from` (nullptr when none).
+  Stored* data() noexcept { return results_.values.data(); }
+  std::size_t size() const noexcept { return size_; }
+  Stored* error_at_or_after(const Stored* from) noexcept {
+    const auto index = static_cast<std::size_t>(from - data());
+    while (error_index_ < results_.errors.size() && results_.errors[error_index_].first < index) {
+      ++error_index_;
+    }
+    return error_index_ < results_.errors.size() ? data() + results_.errors[error_index_].first : nullptr;
+  }
+  // The error of the failed item `at` (found by error_at_or_after).
+  [[noreturn]] void throw_error(const Stored* at) {
+    static_cast<void>(at);
+    std::rethrow_exception(results_.errors[error_index_].second);
+  }
+  std::exception_ptr error_of(const Stored* /*at*/) const { return results_.errors[error_index_].second; }
+
+  static R& value_of(Stored& stored) noexcept {
+    if constexpr (std::is_same_v<Stored, R>) {
+      return stored;
+    } else {
+      return *stored;
     }
   }
 
-  Outcome<R>& current() noexcept { return results_[current_]; }
-
-  // Cancels every chunk in flight (those running see the cooperative flag).
+  // Cancels every chunk in flight (running ones see the cooperative flag).
   void cancel() noexcept {
     for (auto& slot : window_) {
-      try {
-        slot.future.cancel();
-      } catch (...) {
-        // A future without state cannot be in the window; nothing to undo.
-      }
+      std::visit([](auto& f) { f.cancel(); }, slot.future);
     }
     window_.clear();
     finished_ = true;
     input_done_ = true;
+    size_ = 0;
   }
 
  protected:
   // Reads up to `n` items and submits them as one chunk; the future and the
   // item count, or nullopt when the input is exhausted.
-  virtual std::optional<std::pair<Future<ChunkResult<R>>, std::size_t>> submit_next(std::size_t n) = 0;
+  virtual std::optional<std::pair<ChunkFuture, std::size_t>> submit_next(std::size_t n) = 0;
   virtual std::optional<std::size_t> input_size() const { return std::nullopt; }
 
  private:
   struct Slot {
-    Future<ChunkResult<R>> future;
+    ChunkFuture future;
     std::size_t count = 0;
     std::uint64_t key = 0;
   };
@@ -152,6 +202,31 @@ class MapEngine {
     std::condition_variable ready_cv;
     std::deque<std::uint64_t> ready;
   };
+
+  bool advance_chunk() {
+    for (;;) {
+      if (finished_) {
+        size_ = 0;
+        return false;
+      }
+      if (window_.empty() && input_error_) {
+        // Every item read before the input failed has been yielded: now its error.
+        finished_ = true;
+        size_ = 0;
+        std::rethrow_exception(std::exchange(input_error_, nullptr));
+      }
+      start();
+      fill();
+      if (!take_next_chunk()) {
+        finished_ = true;
+        size_ = 0;
+        return false;
+      }
+      if (size_ > 0) {
+        return true;
+      }
+    }
+  }
 
   // Picks the first chunk size (once).
   void start() {
@@ -171,12 +246,12 @@ class MapEngine {
 
   void fill() {
     while (!input_done_ && window_.size() < buffer_) {
-      std::optional<std::pair<Future<ChunkResult<R>>, std::size_t>> next;
+      std::optional<std::pair<ChunkFuture, std::size_t>> next;
       try {
         next = submit_next(chunk_);
       } catch (...) {
         // The input is unusable past its error; what is in flight arrives
-        // first, then the error reaches the caller (advance()).
+        // first, then the error reaches the caller (next_chunk()).
         input_done_ = true;
         input_error_ = std::current_exception();
         return;
@@ -187,11 +262,15 @@ class MapEngine {
       }
       Slot slot{std::move(next->first), next->second, next_key_++};
       if (!ordered_) {
-        slot.future.add_done_callback([done = completions_, key = slot.key](const Future<ChunkResult<R>>&) {
-          std::lock_guard lock(done->mutex);
-          done->ready.push_back(key);
-          done->ready_cv.notify_one();
-        });
+        std::visit(
+            [&](auto& f) {
+              f.add_done_callback([done = completions_, key = slot.key](const auto&) {
+                std::lock_guard lock(done->mutex);
+                done->ready.push_back(key);
+                done->ready_cv.notify_one();
+              });
+            },
+            slot.future);
       }
       window_.push_back(std::move(slot));
     }
@@ -208,7 +287,7 @@ class MapEngine {
     }
     auto it = window_.begin();
     if (ordered_) {
-      if (!it->future.wait(remaining())) {
+      if (!std::visit([&](auto& f) { return f.wait(remaining()); }, it->future)) {
         time_out();
       }
     } else {
@@ -231,34 +310,68 @@ class MapEngine {
       }
       it = std::find_if(window_.begin(), window_.end(), [&](const Slot& s) { return s.key == key; });
     }
-    extract(*it);
+    Slot slot = std::move(*it);
     window_.erase(it);
     fill();  // top up before the caller consumes, so workers stay busy
+    extract(slot);
     return true;
   }
 
   void extract(Slot& slot) {
-    next_ = 0;
-    const auto state = slot.future.state();
-    if (state == FutureState::done) {
-      auto* data = static_cast<FutureData<ChunkResult<R>>*>(slot.future.core_ptr());
-      results_ = std::move(data->value());
-      if (auto_chunk_ && slot.count > 0) {
-        const auto per_item =
-            std::max<std::int64_t>(1, slot.future.running_time().count() / static_cast<std::int64_t>(slot.count));
-        const auto wanted = static_cast<std::size_t>(std::max<std::int64_t>(1, kAutoChunkTargetNs / per_item));
-        chunk_ = std::clamp<std::size_t>(wanted, 1, std::min(kMaxAutoChunk, chunk_ * 4));
-      }
-      return;
+    if (recycler_) {
+      recycler_->give(std::move(results_.values));
     }
-    // The chunk as a whole failed or was cancelled: each of its items carries that.
+    results_.errors.clear();
+    std::visit([&](auto& f) { extract_from(f, slot.count); }, slot.future);
+    size_ = std::holds_alternative<Future<Values>>(slot.future) ? results_.values.size() : slot.count;
+    error_index_ = 0;
+    if (auto_chunk_ && slot.count > 0) {
+      const auto ran = std::visit([](auto& f) { return f.running_time().count(); }, slot.future);
+      const auto per_item = std::max<std::int64_t>(1, ran / static_cast<std::int64_t>(slot.count));
+      const auto wanted = static_cast<std::size_t>(std::max<std::int64_t>(1, kAutoChunkTargetNs / per_item));
+      chunk_ = std::clamp<std::size_t>(wanted, 1, std::min(kMaxAutoChunk, chunk_ * 4));
+    }
+  }
+
+  // The chunk as a whole failed or was cancelled: each of its items carries that.
+  template <class F>
+  void fail_all(F& future, std::size_t count) {
     std::exception_ptr error;
     try {
-      slot.future.get();
+      future.get();
     } catch (...) {
       error = std::current_exception();
     }
-    results_.assign(slot.count, Outcome<R>(error));
+    results_.values.clear();
+    results_.values.resize(count);
+    for (std::size_t i = 0; i < count; ++i) {
+      results_.errors.emplace_back(i, error);
+    }
+  }
+
+  void extract_from(Future<Values>& future, std::size_t count) {
+    if (future.state() != FutureState::done) {
+      fail_all(future, count);
+      return;
+    }
+    results_ = std::move(static_cast<FutureData<Values>*>(future.core_ptr())->value());
+  }
+
+  void extract_from(Future<OutcomeChunk<R>>& future, std::size_t count) {
+    if (future.state() != FutureState::done) {
+      fail_all(future, count);
+      return;
+    }
+    auto& outcomes = static_cast<FutureData<OutcomeChunk<R>>*>(future.core_ptr())->value();
+    results_.values.clear();
+    results_.values.resize(outcomes.size());
+    for (std::size_t i = 0; i < outcomes.size(); ++i) {
+      if (outcomes[i].ok()) {
+        results_.values[i] = std::move(outcomes[i]).value();
+      } else {
+        results_.errors.emplace_back(i, outcomes[i].error());
+      }
+    }
   }
 
   Timeout remaining() const {
@@ -270,6 +383,10 @@ class MapEngine {
   static Clock::time_point as_time_point(std::int64_t ns) {
     return Clock::time_point(std::chrono::duration_cast<Clock::duration>(std::chrono::nanoseconds(ns)));
   }
+
+  std::size_t size_ = 0;
+  std::size_t error_index_ = 0;
+  Values results_;
 
   bool ordered_;
   Deadline deadline_;
@@ -284,52 +401,69 @@ class MapEngine {
   std::deque<Slot> window_;
   std::uint64_t next_key_ = 0;
   std::shared_ptr<Completions> completions_;
-  ChunkResult<R> results_;
-  std::size_t next_ = 0;
-  std::size_t current_ = 0;
+
+ public:
+  std::shared_ptr<ValueRecycler<R>> recycler_;  // set by callable maps
 };
 
-// Reads a range on the caller's thread; `convert` turns an item into a chunk
-// element; `submit` sends a vector of elements as one chunk.
-template <class R, class View, class Elem, class Convert, class Submit>
+// Reads a range on the caller's thread. Copying mode: `convert` turns each
+// item into a chunk element and `submit` sends the vector. In-place mode
+// (a sized random-access range the map owns, callable maps): `submit` gets a
+// shared view and an index range, and workers read the items themselves;
+// chunks share ownership of the view, so dropping the map never waits.
+template <class R, class View, class Elem, class Convert, class Submit, bool InPlace>
 class RangeMapEngine final : public MapEngine<R> {
  public:
+  using typename MapEngine<R>::ChunkFuture;
+
   RangeMapEngine(View view, Convert convert, Submit submit, const MapOptions& options, std::size_t workers)
       : MapEngine<R>(options, workers),
-        view_(std::move(view)),
+        view_(std::make_shared<View>(std::move(view))),
         convert_(std::move(convert)),
         submit_(std::move(submit)) {}
 
  protected:
-  std::optional<std::pair<Future<ChunkResult<R>>, std::size_t>> submit_next(std::size_t n) override {
-    if (!begun_) {
-      it_ = std::ranges::begin(view_);
-      begun_ = true;
+  std::optional<std::pair<ChunkFuture, std::size_t>> submit_next(std::size_t n) override {
+    if constexpr (InPlace) {
+      const auto total = static_cast<std::size_t>(std::ranges::size(*view_));
+      if (offset_ >= total) {
+        return std::nullopt;
+      }
+      const auto count = std::min(n, total - offset_);
+      auto future = submit_(std::shared_ptr<const View>(view_), offset_, count);
+      offset_ += count;
+      return std::pair{ChunkFuture(std::move(future)), count};
+    } else {
+      if (!begun_) {
+        it_ = std::ranges::begin(*view_);
+        begun_ = true;
+      }
+      if (it_ == std::ranges::end(*view_)) {
+        return std::nullopt;
+      }
+      std::vector<Elem> items;
+      items.reserve(n);
+      for (; items.size() < n && it_ != std::ranges::end(*view_); ++it_) {
+        items.push_back(convert_(*it_));
+      }
+      const auto count = items.size();
+      return std::pair{ChunkFuture(submit_(std::move(items))), count};
     }
-    if (it_ == std::ranges::end(view_)) {
-      return std::nullopt;
-    }
-    std::vector<Elem> items;
-    items.reserve(n);
-    for (; items.size() < n && it_ != std::ranges::end(view_); ++it_) {
-      items.push_back(convert_(*it_));
-    }
-    const auto count = items.size();
-    return std::pair{submit_(std::move(items)), count};
   }
   std::optional<std::size_t> input_size() const override {
-    if constexpr (std::ranges::sized_range<const View>) {
-      return static_cast<std::size_t>(std::ranges::size(view_));
+    if constexpr (std::ranges::sized_range<View>) {
+      return static_cast<std::size_t>(std::ranges::size(*view_));
     } else {
       return std::nullopt;
     }
   }
 
  private:
-  View view_;
+  std::shared_ptr<View> view_;
   Convert convert_;
   Submit submit_;
   bool begun_ = false;
+  std::size_t offset_ = 0;
   std::ranges::iterator_t<View> it_{};
 };
 
@@ -358,24 +492,39 @@ Args to_args(Item&& item) {
   }
 }
 
-// Runs `fn` over one chunk of a callable map, capturing each item's outcome.
-template <class R, bool Star, class F, class Elem>
-ChunkResult<R> run_chunk(F& fn, std::vector<Elem>& items, TaskContext& ctx) {
-  ChunkResult<R> out;
-  out.reserve(items.size());
-  for (auto& item : items) {
-    if (ctx.cancelled()) {
-      out.emplace_back(std::make_exception_ptr(CancelledError("map item cancelled")));
-      continue;
+// Applies `fn` to items [0, count) given by `input(k)`, block by block, so a
+// simple `fn` vectorises; an item's exception is recorded and the rest go on.
+template <class R, bool Star, class F, class Input>
+ChunkValues<R> run_chunk(F& fn, std::size_t count, Input&& input, TaskContext& ctx, ValueRecycler<R>& recycler) {
+  ChunkValues<R> out;
+  out.values = recycler.take();
+  out.values.resize(count);
+  constexpr std::size_t kBlock = 256;
+  std::size_t k = 0;
+  auto call = [&](std::size_t i) -> R {
+    if constexpr (Star) {
+      return std::apply(fn, input(i));
+    } else {
+      return std::invoke(fn, input(i));
     }
+  };
+  while (k < count) {
     try {
-      if constexpr (Star) {
-        out.emplace_back(std::apply(fn, item));
-      } else {
-        out.emplace_back(std::invoke(fn, item));
+      while (k < count) {
+        if (ctx.cancelled()) {
+          for (; k < count; ++k) {
+            out.errors.emplace_back(k, std::make_exception_ptr(CancelledError("map item cancelled")));
+          }
+          break;
+        }
+        const std::size_t block_end = std::min(count, k + kBlock);
+        for (; k < block_end; ++k) {
+          out.values[k] = call(k);
+        }
       }
     } catch (...) {
-      out.emplace_back(std::current_exception());
+      out.errors.emplace_back(k, std::current_exception());
+      ++k;
     }
   }
   return out;
@@ -385,7 +534,7 @@ ChunkResult<R> run_chunk(F& fn, std::vector<Elem>& items, TaskContext& ctx) {
 
 // The lazy result of a map. An input range; its iterator dereferences to the
 // item's value (rethrowing its error). outcomes() views the same results as
-// Outcome<R> instead.
+// Outcome<R> values instead.
 template <class R>
 class MapRange {
  public:
@@ -398,17 +547,42 @@ class MapRange {
     using reference = R&;
 
     iterator() = default;
-    explicit iterator(detail::MapEngine<R>* engine) : engine_(engine) {}
+    // Positioned on the engine's current chunk (which must not be empty).
+    explicit iterator(detail::MapEngine<R>* engine) : engine_(engine) { load(); }
 
     // The item's value; throws the item's error (iteration may go on).
-    R& operator*() const { return engine_->current().value(); }
+    R& operator*() const {
+      if (cur_ == err_) [[unlikely]] {
+        engine_->throw_error(cur_);
+      }
+      return Engine::value_of(*cur_);
+    }
     R* operator->() const { return &**this; }
-    // The item's outcome, value or error, without throwing.
-    Outcome<R>& outcome() const { return engine_->current(); }
+    // The item as an Outcome, value (moved out) or error, without throwing.
+    Outcome<R> outcome() const {
+      if (cur_ == err_) {
+        return Outcome<R>(engine_->error_of(cur_));
+      }
+      return Outcome<R>(std::move(Engine::value_of(*cur_)));
+    }
 
     iterator& operator++() {
-      if (!engine_->advance()) {
-        engine_ = nullptr;
+      if (cur_ == err_) [[unlikely]] {
+        err_ = engine_->error_at_or_after(cur_ + 1);
+      }
+      if (++cur_ == end_) [[unlikely]] {
+        bool more = false;
+        try {
+          more = engine_->next_chunk();
+        } catch (...) {
+          engine_ = nullptr;  // a timeout or the input's error ends the iteration
+          throw;
+        }
+        if (more) {
+          load();
+        } else {
+          engine_ = nullptr;
+        }
       }
       return *this;
     }
@@ -416,10 +590,22 @@ class MapRange {
     friend bool operator==(const iterator& it, std::default_sentinel_t) noexcept { return it.engine_ == nullptr; }
 
    private:
-    detail::MapEngine<R>* engine_ = nullptr;
+    using Engine = detail::MapEngine<R>;
+    using Stored = typename Engine::Stored;
+
+    void load() {
+      cur_ = engine_->data();
+      end_ = cur_ + engine_->size();
+      err_ = engine_->error_at_or_after(cur_);
+    }
+
+    Engine* engine_ = nullptr;
+    Stored* cur_ = nullptr;
+    Stored* end_ = nullptr;
+    Stored* err_ = nullptr;
   };
 
-  // Yields Outcome<R>& for each item.
+  // Yields Outcome<R> (by value) for each item.
   class OutcomeView {
    public:
     class iterator {
@@ -428,11 +614,11 @@ class MapRange {
       using difference_type = std::ptrdiff_t;
       using iterator_concept = std::input_iterator_tag;
       using iterator_category = std::input_iterator_tag;
-      using reference = Outcome<R>&;
+      using reference = Outcome<R>;
 
       iterator() = default;
       explicit iterator(typename MapRange::iterator it) : it_(it) {}
-      Outcome<R>& operator*() const { return it_.outcome(); }
+      Outcome<R> operator*() const { return it_.outcome(); }
       iterator& operator++() {
         ++it_;
         return *this;
@@ -457,16 +643,14 @@ class MapRange {
 
   explicit MapRange(std::unique_ptr<detail::MapEngine<R>> engine) : engine_(std::move(engine)) {}
 
-  // The first result (waiting for it). Throws TimeoutError, and what the input range throws.
+  // The first result (waiting for it). Throws TimeoutError, and what the
+  // input range throws. An input range: call it once.
   iterator begin() {
-    if (!begun_) {
-      begun_ = true;
-      if (engine_->advance()) {
-        return iterator(engine_.get());
-      }
-      return iterator();
+    if (begun_) {
+      throw UsageError("a map range is an input range: begin() may be called once");
     }
-    return iterator(engine_.get());
+    begun_ = true;
+    return engine_->next_chunk() ? iterator(engine_.get()) : iterator();
   }
   std::default_sentinel_t end() const noexcept { return {}; }
 
@@ -492,12 +676,13 @@ class MapRange {
 
 namespace detail {
 
-template <class R, class Range, class Elem, class Convert, class Submit>
+template <class R, class Range, class Elem, bool InPlace, class Convert, class Submit>
 MapRange<R> make_map(Range&& range, Convert convert, Submit submit, const MapOptions& options, std::size_t workers,
-                     bool eager) {
+                     bool eager, std::shared_ptr<ValueRecycler<R>> recycler = nullptr) {
   using View = std::views::all_t<Range>;
-  auto engine = std::make_unique<RangeMapEngine<R, View, Elem, Convert, Submit>>(
+  auto engine = std::make_unique<RangeMapEngine<R, View, Elem, Convert, Submit, InPlace>>(
       std::views::all(std::forward<Range>(range)), std::move(convert), std::move(submit), options, workers);
+  engine->recycler_ = std::move(recycler);
   if (eager) {
     engine->make_eager();
   }
@@ -517,8 +702,8 @@ MapRange<Value> executor_map(Executor& executor, std::string task, Range&& range
       return Args{Value(std::forward<decltype(item)>(item))};
     }
   };
-  return make_map<Value, Range, Args>(std::forward<Range>(range), convert, submit, options, executor.max_workers(),
-                                      eager);
+  return make_map<Value, Range, Args, false>(std::forward<Range>(range), convert, submit, options,
+                                             executor.max_workers(), eager);
 }
 
 template <bool Star, class Fn, class Elem>
@@ -535,18 +720,42 @@ auto pool_map(ThreadPool& pool, F&& fn, Range&& range, const MapOptions& options
   using Elem = std::remove_cvref_t<std::ranges::range_reference_t<Range>>;
   using Fn = std::decay_t<F>;
   using R = typename map_result<Star, Fn, Elem>::type;
+  using View = std::views::all_t<Range>;
   static_assert(!std::is_void_v<R>, "map needs a function that returns a value; use submit() for void work");
   static_assert(!std::is_reference_v<R>, "map needs a function that returns a value, not a reference");
   auto shared_fn = std::make_shared<Fn>(std::forward<F>(fn));
-  auto submit = [&pool, shared_fn](std::vector<Elem>&& items) {
-    return pool.submit([shared_fn, items = std::move(items)](TaskContext& ctx) mutable {
-      return run_chunk<R, Star>(*shared_fn, items, ctx);
-    });
-  };
+  auto recycler = std::make_shared<ValueRecycler<R>>(options.buffer_size != 0 ? options.buffer_size + 2
+                                                                              : 4 * pool.max_workers() + 2);
   auto convert = [](auto&& item) -> Elem {
     return std::forward<decltype(item)>(item);
   };
-  return make_map<R, Range, Elem>(std::forward<Range>(range), convert, submit, options, pool.max_workers(), eager);
+  if constexpr (!std::is_lvalue_reference_v<Range> && std::ranges::random_access_range<const View> &&
+                std::ranges::sized_range<const View>) {
+    // The map owns the view (an rvalue range): workers read the items in place.
+    auto submit = [&pool, shared_fn, recycler](std::shared_ptr<const View> view, std::size_t offset,
+                                               std::size_t count) {
+      return pool.submit([shared_fn, recycler, view, offset, count](TaskContext& ctx) {
+        auto first = std::ranges::begin(*view) + static_cast<std::ranges::range_difference_t<const View>>(offset);
+        return run_chunk<R, Star>(
+            *shared_fn, count,
+            [&](std::size_t k) -> decltype(auto) {
+              return first[static_cast<std::ranges::range_difference_t<const View>>(k)];
+            },
+            ctx, *recycler);
+      });
+    };
+    return make_map<R, Range, Elem, true>(std::forward<Range>(range), convert, submit, options, pool.max_workers(),
+                                          eager, recycler);
+  } else {
+    auto submit = [&pool, shared_fn, recycler](std::vector<Elem>&& items) {
+      return pool.submit([shared_fn, recycler, items = std::move(items)](TaskContext& ctx) mutable {
+        return run_chunk<R, Star>(
+            *shared_fn, items.size(), [&](std::size_t k) -> Elem& { return items[k]; }, ctx, *recycler);
+      });
+    };
+    return make_map<R, Range, Elem, false>(std::forward<Range>(range), convert, submit, options, pool.max_workers(),
+                                           eager, recycler);
+  }
 }
 
 template <class F, class Range>

@@ -205,7 +205,7 @@ TEST(Map, OutcomesCaptureEachItemsValueOrError) {
       std::views::iota(0, 9));
   int ok = 0;
   int failed = 0;
-  for (auto& outcome : results.outcomes()) {
+  for (auto outcome : results.outcomes()) {
     outcome.ok() ? ++ok : ++failed;
   }
   EXPECT_EQ(ok, 6);
@@ -352,14 +352,14 @@ TEST(Map, PluginStarmapAndPerItemErrors) {
   ThreadPool pool({.max_workers = 2, .registry = &registry()});
   std::vector<troupe::Args> calls{{"boom", ""}, {"bang", "why"}};
   int failed = 0;
-  for (auto& o : troupe::starmap(pool, "testing.fail", calls).outcomes()) {
+  for (auto o : troupe::starmap(pool, "testing.fail", calls).outcomes()) {
     EXPECT_FALSE(o.ok());
     ++failed;
   }
   EXPECT_EQ(failed, 2);
   auto mixed = troupe::map_all(pool, "testing.double", std::vector<troupe::Value>{1, "x", 3});
   std::vector<bool> oks;
-  for (auto& o : mixed.outcomes()) {
+  for (auto o : mixed.outcomes()) {
     oks.push_back(o.ok());
   }
   EXPECT_EQ(oks, (std::vector<bool>{true, false, true}));
@@ -368,7 +368,7 @@ TEST(Map, PluginStarmapAndPerItemErrors) {
 TEST(Map, UnknownPluginTaskFailsEveryItem) {
   ThreadPool pool({.max_workers = 1, .registry = &registry()});
   int failed = 0;
-  for (auto& o : troupe::map(pool, "testing.nope", std::vector<int>{1, 2, 3}).outcomes()) {
+  for (auto o : troupe::map(pool, "testing.nope", std::vector<int>{1, 2, 3}).outcomes()) {
     EXPECT_THROW(o.rethrow(), troupe::UnknownTaskError);
     ++failed;
   }
