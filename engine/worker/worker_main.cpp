@@ -254,7 +254,7 @@ class WorkerProcess {
     } catch (...) {
       fail_start(tp::error_record_from_current(take_trace()));
     }
-    in_ = tp::FrameBuffer(max_frame_);
+    in_.set_max_frame(max_frame_ + 16);  // frames read past hello stay buffered
     scratch_.clear();
     rss_ = read_rss();
     rss_read_ns_ = now_ns();

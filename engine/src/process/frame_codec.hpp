@@ -149,6 +149,7 @@ class FrameBuffer {
   // The next complete frame, or false. The view stays valid until the next prepare().
   bool next(FrameView& frame);
   bool empty() const noexcept { return begin_ == end_; }
+  void set_max_frame(std::size_t max_frame) noexcept { max_frame_ = max_frame; }
 
  private:
   std::vector<std::uint8_t> data_;

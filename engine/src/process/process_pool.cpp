@@ -679,14 +679,25 @@ struct ProcessPool::Core {
     }
     std::size_t starting = 0;
     for (auto& [token, slot] : slots) {
-      starting += slot->phase == Phase::starting ? 1 : 0;
+      starting += slot->phase == Phase::starting && slot->inflight.empty() ? 1 : 0;
     }
     while (!pending.empty()) {
+      // An idle ready worker, else a starting one with nothing queued: its
+      // first frame waits in the channel behind hello (it runs after ready).
       Slot* target = nullptr;
       for (auto& [token, slot] : slots) {
         if (slot->phase == Phase::ready && !slot->retiring && slot->inflight.empty()) {
           target = slot.get();
           break;
+        }
+      }
+      if (target == nullptr) {
+        for (auto& [token, slot] : slots) {
+          if (slot->phase == Phase::starting && slot->inflight.empty()) {
+            target = slot.get();
+            --starting;
+            break;
+          }
         }
       }
       if (target == nullptr && live_count() >= max_workers && !at_max) {
@@ -1074,6 +1085,7 @@ struct ProcessPool::Core {
                                             ") did not report ready within the startup_timeout of " +
                                             seconds_text(options.startup_timeout) +
                                             " (slow plugin loading or initializer?); it was killed"));
+      requeue_unstarted(slot, 0);
     } else if (slot.killed_for_shutdown || (slot.expected_exit && stopping && stop_options.kill_workers)) {
       for (auto& job : slot.inflight) {
         fail_job_crashed(*job, exit);
@@ -1101,6 +1113,7 @@ struct ProcessPool::Core {
       }
       pids.erase(std::remove(pids.begin(), pids.end(), slot.pid), pids.end());
     }
+    requeue_unstarted(slot, 0);  // whatever is still listed never started there
     if (slot.id < used_ids.size()) {
       used_ids[slot.id] = false;
     }

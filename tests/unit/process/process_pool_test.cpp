@@ -327,6 +327,18 @@ TEST(ProcessPool, CrashingInitializerEndsInACrashStorm) {
   EXPECT_EQ(pool.cancelled_tasks().size(), 1u);
 }
 
+TEST(ProcessPool, WorkerThatNeverReportsReadyIsKilledAfterStartupTimeout) {
+  auto options = small(1);
+  options.initializer = Call{"testing.slow_init", {60'000}, {}};
+  options.startup_timeout = 200ms;
+  options.crash_storm = {.max = 2, .within = std::chrono::seconds(60)};
+  ProcessPool pool(testing_plugin(), options);
+  auto future = pool.call("testing.double", 1);
+  const auto error = expect_throws<BrokenPoolError>([&] { future.get(); });
+  EXPECT_THAT(error.what(), HasSubstr("did not report ready within the startup_timeout"));
+  EXPECT_EQ(pool.stats().crashes_by_cause.at("startup_timeout"), 2u);
+}
+
 TEST(ProcessPool, CrashOnEveryTaskEndsInACrashStorm) {
   ProcessPool pool(testing_plugin(), small(2));
   std::vector<Future<Value>> futures;
