@@ -1,0 +1,142 @@
+// Implementation tests for the process pool's wire format and worker start.
+#include "process/frame_codec.hpp"
+
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/mman.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstdint>
+#include <limits>
+#include <string>
+#include <vector>
+
+#include "process/spawn.hpp"
+#include "process/worker_page.hpp"
+#include "support/paths.hpp"
+
+namespace troupe::detail::process {
+namespace {
+
+Value round_trip(const Value& v) {
+  std::vector<std::uint8_t> bytes;
+  MsgpackWriter(bytes).value(v);
+  MsgpackReader reader(bytes.data(), bytes.data() + bytes.size());
+  Value out = reader.value();
+  EXPECT_TRUE(reader.at_end());
+  return out;
+}
+
+TEST(FrameCodec, ValuesRoundTripWithTheirKinds) {
+  const std::vector<Value> values = {
+      nullptr,
+      true,
+      false,
+      0,
+      -1,
+      -33,
+      127,
+      128,
+      -129,
+      std::numeric_limits<std::int64_t>::min(),
+      std::numeric_limits<std::int64_t>::max(),
+      std::uint64_t{0},
+      std::numeric_limits<std::uint64_t>::max(),
+      1.5,
+      -0.25,
+      "",
+      std::string(40, 'x'),
+      std::string(70000, 'y'),
+      Value::array(),
+      Value{1, "two", 3.0, nullptr},
+      Value{{"a", 1}, {"b", Value{{"c", Value::array({1, 2})}}}},
+      Value::binary({1, 2, 3, 255}),
+  };
+  for (const auto& v : values) {
+    const Value back = round_trip(v);
+    EXPECT_EQ(back, v) << v.dump();
+    EXPECT_EQ(back.type(), v.type()) << v.dump();
+  }
+}
+
+TEST(FrameCodec, ArgsDecodeIntoReusedStorage) {
+  std::vector<std::uint8_t> bytes;
+  MsgpackWriter writer(bytes);
+  writer.args(Args{1, "a"});
+  writer.args(Args{2});
+  MsgpackReader reader(bytes.data(), bytes.data() + bytes.size());
+  Args args;
+  reader.args_into(args);
+  EXPECT_EQ(args, (Args{1, "a"}));
+  reader.args_into(args);
+  EXPECT_EQ(args, (Args{2}));
+}
+
+TEST(FrameCodec, TruncatedItemIsAFrameError) {
+  std::vector<std::uint8_t> bytes;
+  MsgpackWriter(bytes).value(Value{{"key", std::string(100, 'v')}});
+  bytes.resize(bytes.size() - 10);
+  MsgpackReader reader(bytes.data(), bytes.data() + bytes.size());
+  EXPECT_THROW(reader.value(), FrameError);
+}
+
+TEST(FrameCodec, FramesSplitAcrossReadsReassemble) {
+  std::vector<std::uint8_t> stream;
+  for (int i = 0; i < 3; ++i) {
+    const auto at = begin_frame(stream, Message::task);
+    MsgpackWriter(stream).uinteger(static_cast<std::uint64_t>(i));
+    MsgpackWriter(stream).str(std::string(1000, 'p'));
+    end_frame(stream, at);
+  }
+  FrameBuffer buffer(1 << 20);
+  std::vector<std::uint64_t> ids;
+  for (std::size_t offset = 0; offset < stream.size(); offset += 7) {
+    const std::size_t n = std::min<std::size_t>(7, stream.size() - offset);
+    auto space = buffer.prepare(n);
+    std::copy_n(stream.data() + offset, n, space.data());
+    buffer.commit(n);
+    FrameView frame{};
+    while (buffer.next(frame)) {
+      EXPECT_EQ(frame.type, Message::task);
+      MsgpackReader reader(frame.body, frame.end);
+      ids.push_back(reader.uinteger());
+      EXPECT_EQ(reader.str().size(), 1000u);
+    }
+  }
+  EXPECT_EQ(ids, (std::vector<std::uint64_t>{0, 1, 2}));
+}
+
+TEST(FrameCodec, FrameOverTheLimitIsAFrameError) {
+  std::vector<std::uint8_t> stream;
+  const auto at = begin_frame(stream, Message::result);
+  MsgpackWriter(stream).str(std::string(5000, 'z'));
+  end_frame(stream, at);
+  FrameBuffer buffer(1024);
+  auto space = buffer.prepare(stream.size());
+  std::copy(stream.begin(), stream.end(), space.begin());
+  buffer.commit(stream.size());
+  FrameView frame{};
+  EXPECT_THROW(buffer.next(frame), FrameError);
+}
+
+TEST(WorkerProcess, ExitsWhenItsChannelCloses) {
+  const auto spawned = spawn_worker(test::binary_path("troupe-worker"), {});
+  ::close(spawned.channel);  // EOF before hello: the host is gone
+  int status = 0;
+  ASSERT_EQ(::waitpid(spawned.pid, &status, 0), spawned.pid);
+  EXPECT_TRUE(WIFEXITED(status));
+  EXPECT_EQ(WEXITSTATUS(status), 0);
+  ::close(spawned.pidfd);
+  ::munmap(spawned.page, worker_page_size);
+}
+
+TEST(WorkerProcess, RefusesToRunOutsideAPool) {
+  const std::string command = test::binary_path("troupe-worker").string() + " 2>/dev/null";
+  const int status = std::system(command.c_str());
+  ASSERT_TRUE(WIFEXITED(status));
+  EXPECT_EQ(WEXITSTATUS(status), 2);
+}
+
+}  // namespace
+}  // namespace troupe::detail::process
