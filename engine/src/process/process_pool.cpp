@@ -87,6 +87,8 @@ struct Job {
   ChunkResult outcomes;
   std::size_t reported = 0;  // chunk items whose outcome arrived
 
+  void set_promise(detail::Promise<Value>&& p) { call = std::move(p); }
+  void set_promise(detail::Promise<ChunkResult>&& p) { chunk_promise = std::move(p); }
   bool try_start(std::size_t worker) { return chunk ? chunk_promise.try_start(worker) : call.try_start(worker); }
   bool fail(std::exception_ptr error) {
     return chunk ? chunk_promise.set_exception(std::move(error)) : call.set_exception(std::move(error));
@@ -263,9 +265,17 @@ struct ProcessPool::Core {
     shared->waiters.fetch_sub(1, std::memory_order_seq_cst);
   }
 
-  void enqueue(JobPtr job) {
+  // Hands an accepted job to the reactor; UsageError once the reactor has
+  // finished (a submit that raced with shutdown).
+  template <class T>
+  void enqueue(JobPtr job, detail::Promise<T>& promise) {
     {
       std::lock_guard lock(inbox_mutex);
+      if (reactor_exited) {
+        throw UsageError("ProcessPool '" + options.name + "' was shut down; it takes no more work");
+      }
+      accept(promise);
+      job->set_promise(std::move(promise));
       inbox.push_back(std::move(job));
       inbox_size.store(inbox.size(), std::memory_order_seq_cst);
     }
@@ -318,9 +328,7 @@ struct ProcessPool::Core {
     }
     wait_for_room();
     job->task = std::move(call.task);
-    accept(promise);
-    job->call = std::move(promise);
-    enqueue(std::move(job));
+    enqueue(std::move(job), promise);
     return future;
   }
 
@@ -359,9 +367,7 @@ struct ProcessPool::Core {
     }
     wait_for_room();
     job->task = std::move(task);
-    accept(promise);
-    job->chunk_promise = std::move(promise);
-    enqueue(std::move(job));
+    enqueue(std::move(job), promise);
     return future;
   }
 
@@ -461,6 +467,7 @@ struct ProcessPool::Core {
       if (stopping && slots.empty() && pending.empty()) {
         std::lock_guard lock(inbox_mutex);
         if (inbox.empty()) {
+          reactor_exited = true;
           break;
         }
         continue;
@@ -505,6 +512,8 @@ struct ProcessPool::Core {
     publish_gauges();
     shared->notify();
   }
+
+  bool reactor_exited = false;  // inbox_mutex
 
   void take_inbox() {
     std::vector<JobPtr> taken;
