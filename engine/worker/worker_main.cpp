@@ -530,6 +530,11 @@ class WorkerProcess {
         quit(0);  // the host died (and PR_SET_PDEATHSIG did not reach us first)
       }
       const std::uint64_t id = running_id_.load(std::memory_order_relaxed);
+      // Cooperative cancellation: the host names the running frame it wants
+      // stopped; the task sees TaskContext::cancelled().
+      if (id != 0 && page_->cancel_id.load(std::memory_order_acquire) == id) {
+        cancel_.store(true, std::memory_order_relaxed);
+      }
       std::lock_guard lock(out_mutex_);
       flush_locked();
       if (id == 0) {

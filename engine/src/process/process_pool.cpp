@@ -87,6 +87,9 @@ struct Job {
   ChunkResult outcomes;
   std::size_t reported = 0;  // chunk items whose outcome arrived
 
+  bool cancel_requested() const {
+    return (chunk ? chunk_promise.cancel_flag() : call.cancel_flag())->load(std::memory_order_relaxed);
+  }
   void set_promise(detail::Promise<Value>&& p) { call = std::move(p); }
   void set_promise(detail::Promise<ChunkResult>&& p) { chunk_promise = std::move(p); }
   bool try_start(std::size_t worker) { return chunk ? chunk_promise.try_start(worker) : call.try_start(worker); }
@@ -1232,9 +1235,29 @@ struct ProcessPool::Core {
     shared->notify();
   }
 
+  // A running frame whose future was cancelled (or whose pool shuts down
+  // with cancel_pending): tell the worker through the shared page.
+  void forward_cancel(Slot& slot) {
+    const std::uint64_t running = slot.page->running_id.load(std::memory_order_acquire);
+    if (running == 0 || slot.page->cancel_id.load(std::memory_order_relaxed) == running) {
+      return;
+    }
+    for (const auto& job : slot.inflight) {
+      if (job->id == running) {
+        if (job->cancel_requested()) {
+          slot.page->cancel_id.store(running, std::memory_order_release);
+        }
+        return;
+      }
+    }
+  }
+
   int next_timeout_ms() const {
     std::int64_t next = INT64_MAX;
     for (const auto& [token, slot] : slots) {
+      if (!slot->inflight.empty()) {
+        next = std::min(next, now_ns() + 100'000'000);  // look for cancelled running frames
+      }
       if (slot->phase == Phase::starting) {
         next = std::min(next, slot->spawned_ns + options.startup_timeout.count());
       }
@@ -1265,6 +1288,7 @@ struct ProcessPool::Core {
   void check_timers() {
     const auto now = now_ns();
     for (auto& [token, slot] : slots) {
+      forward_cancel(*slot);
       if (slot->phase == Phase::starting && !slot->start_timed_out &&
           now - slot->spawned_ns >= options.startup_timeout.count()) {
         slot->start_timed_out = true;

@@ -18,6 +18,7 @@ struct WorkerPage {
   std::atomic<std::uint64_t> item;            // its current item (chunks)
   std::atomic<std::int64_t> item_started_ns;  // CLOCK_MONOTONIC, when that item started
   std::atomic<std::uint64_t> rss;             // bytes, refreshed after tasks and by the heartbeat
+  std::atomic<std::uint64_t> cancel_id;       // host -> worker: cancel requested for this running id
 };
 
 static_assert(sizeof(WorkerPage) <= worker_page_size);

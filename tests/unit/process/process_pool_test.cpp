@@ -542,6 +542,16 @@ TEST(ProcessPool, CancelledQueuedFutureNeverRuns) {
   EXPECT_EQ(pool.pending_tasks(), 0u);
 }
 
+TEST(ProcessPool, CancellingARunningTaskReachesItsContext) {
+  ProcessPool pool(testing_plugin(), small(1));
+  auto running = pool.call("testing.cancellable_sleep", 60'000);
+  ASSERT_TRUE(eventually([&] { return running.state() == FutureState::running; }));
+  ASSERT_TRUE(eventually([&] { return pool.busy_workers() == 1; }));
+  EXPECT_FALSE(running.cancel());                           // running: only the cooperative flag
+  EXPECT_EQ(running.get(std::chrono::seconds(30)), false);  // it returned early
+  EXPECT_EQ(pool.call("testing.double", 2).get(), 4);
+}
+
 TEST(ProcessPool, QueueLimitFailPolicyRefusesWhenFull) {
   auto options = small(1);
   options.queue_limit = 2;
