@@ -27,7 +27,7 @@
 // wrong arguments come back as RemoteError (remote_type() names the
 // troupe error). Up to a few frames are pipelined to each worker, and a
 // future counts as running once it was sent; cancel() on it then only sets
-// the cooperative flag, which does not reach the worker process. Done
+// the cooperative flag, which the running task sees within ~100 ms. Done
 // callbacks run on the reactor thread: keep them short, and never call
 // shutdown({.wait = true}) or join() from one (UsageError / DeadlockError).
 // Someone else reaping the pool's children (waitpid(-1), SIGCHLD ignored)
