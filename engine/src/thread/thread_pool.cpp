@@ -419,8 +419,8 @@ struct ThreadPool::Core {
     bool idle_now = false;
     std::int64_t idle_since = 0;
     const std::int64_t spin_ns = options.spin_before_sleep.count();
-    const std::optional<std::int64_t> idle_ns =
-        options.idle_timeout ? std::optional<std::int64_t>(options.idle_timeout->count()) : std::nullopt;
+    const bool has_idle_timeout = options.idle_timeout.has_value();
+    const std::int64_t idle_ns = has_idle_timeout ? options.idle_timeout->count() : 0;
     auto set_busy = [&] {
       if (idle_now) {
         idle_now = false;
@@ -430,12 +430,9 @@ struct ThreadPool::Core {
     for (;;) {
       FutureCore* task = pop();
       if (task == nullptr && spin_ns > 0) {
-        // Poll briefly: pause first, then yield, so a spare core is not stolen for long.
-        if (!idle_now) {
-          idle_now = true;
-          idle_since = now_ns();
-          idle.fetch_add(1, std::memory_order_seq_cst);
-        }
+        // Poll briefly: pause first, then yield, so a spare core is not stolen
+        // for long. The worker counts as idle only after the pause phase, so
+        // a steady stream does not make it toggle the shared idle counter.
         const auto spin_until = now_ns() + spin_ns;
         for (int i = 0; task == nullptr; ++i) {
           if (phase.load(std::memory_order_relaxed) != kOpen) {
@@ -444,6 +441,11 @@ struct ThreadPool::Core {
           if (i < 64) {
             cpu_relax();
           } else {
+            if (!idle_now) {
+              idle_now = true;
+              idle_since = now_ns();
+              idle.fetch_add(1, std::memory_order_seq_cst);
+            }
             sched_yield();
             if ((i & 7) == 0 && now_ns() >= spin_until) {
               break;
@@ -483,12 +485,12 @@ struct ThreadPool::Core {
         continue;
       }
       detail::Deadline deadline;
-      if (idle_ns) {
-        deadline = idle_since + *idle_ns;
+      if (has_idle_timeout) {
+        deadline = idle_since + idle_ns;
       }
       detail::futex_wait(epoch, seen, deadline);
       sleepers.fetch_sub(1, std::memory_order_seq_cst);
-      if (idle_ns && now_ns() >= idle_since + *idle_ns && try_retire_idle()) {
+      if (has_idle_timeout && now_ns() >= idle_since + idle_ns && try_retire_idle()) {
         set_busy();
         return Retire::idle_timeout;
       }
@@ -574,10 +576,11 @@ struct ThreadPool::Core {
   // Read on every submit, written rarely.
   alignas(64) std::atomic<std::uint32_t> phase{kOpen};
   std::atomic<std::size_t> live{0};
-  std::atomic<std::size_t> idle{0};
-  std::atomic<int> sleepers{0};
   std::atomic<int> joiners{0};
   std::atomic<int> space_waiters{0};
+  // Written by workers as they go idle or to sleep: one line each.
+  alignas(64) std::atomic<std::size_t> idle{0};
+  alignas(64) std::atomic<int> sleepers{0};
   bool cancel_on_close = false;  // under mutex
 
   alignas(64) std::atomic<std::uint32_t> epoch{0};
@@ -689,8 +692,8 @@ bool ThreadPool::enqueue(detail::FutureCore* task, Priority priority, bool try_o
   }
   c.queues[q].enqueue(task);
   c.wake_one_worker();  // includes the seq_cst fence
-  if (c.idle.load(std::memory_order_relaxed) == 0) {
-    if (c.live.load(std::memory_order_relaxed) < c.max_workers) {
+  if (c.live.load(std::memory_order_relaxed) < c.max_workers) {
+    if (c.idle.load(std::memory_order_relaxed) == 0) {
       // A worker that just finished a task is about to look for the next
       // one: give it a moment before starting a thread it would make idle.
       bool served = false;
@@ -702,9 +705,9 @@ bool ThreadPool::enqueue(detail::FutureCore* task, Priority priority, bool try_o
         std::lock_guard lock(c.mutex);
         c.spawn_locked();
       }
-    } else {
-      c.hit_max.fetch_add(1, std::memory_order_relaxed);
     }
+  } else if (c.idle.load(std::memory_order_relaxed) == 0) {
+    c.hit_max.fetch_add(1, std::memory_order_relaxed);
   }
   if (!c.options.queue_limit && (n & 63) == 0) {
     c.note_queue_depth(c.pending());
