@@ -170,7 +170,8 @@ struct Slot {
   std::uint64_t timed_out_item = 0;
   bool start_timed_out = false;
   bool killed_for_shutdown = false;
-  std::int64_t term_at = 0;  // escalation: SIGTERM at, then SIGKILL at
+  std::string protocol_error;  // why the pool killed it, when the channel broke the protocol
+  std::int64_t term_at = 0;    // escalation: SIGTERM at, then SIGKILL at
   std::int64_t kill_at = 0;
 };
 
@@ -886,10 +887,10 @@ struct ProcessPool::Core {
     }
   }
 
+  // A malformed or out-of-order frame: the worker cannot be trusted; kill it
+  // and treat it as a crash with this reason.
   void protocol_error(Slot& slot, const std::string& what) {
-    std::lock_guard lock(state_mutex);
-    ++stats.crashes_by_cause["protocol error"];
-    static_cast<void>(what);
+    slot.protocol_error = what;
     ::kill(slot.pid, SIGKILL);
     close_channel(slot);
   }
@@ -1115,13 +1116,19 @@ struct ProcessPool::Core {
         fail_head(slot, nullptr, exit, running_item);
       }
       requeue_unstarted(slot, 0);
-      crash = std::make_exception_ptr(WorkerCrashedError(exit, task, key));
+      crash = slot.protocol_error.empty()
+                  ? std::make_exception_ptr(WorkerCrashedError(exit, task, key))
+                  : std::make_exception_ptr(Error("worker " + std::to_string(slot.id) + " (pid " +
+                                                  std::to_string(slot.pid) + ") broke the frame protocol (" +
+                                                  slot.protocol_error + "); it was killed"));
     }
     {
       std::lock_guard lock(state_mutex);
       if (crash) {
         ++stats.retired.crash;
-        ++stats.crashes_by_cause[slot.start_timed_out ? "startup_timeout" : cause_name(exit)];
+        ++stats.crashes_by_cause[slot.start_timed_out           ? "startup_timeout"
+                                 : !slot.protocol_error.empty() ? "protocol error"
+                                                                : cause_name(exit)];
       }
       pids.erase(std::remove(pids.begin(), pids.end(), slot.pid), pids.end());
     }
