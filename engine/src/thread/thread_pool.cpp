@@ -569,7 +569,6 @@ struct ThreadPool::Core {
 
   // Written by submitters.
   alignas(64) std::atomic<std::uint64_t> submitted{0};
-  std::atomic<std::uint64_t> next_id{0};
   std::atomic<std::uint64_t> hit_max{0};
   std::atomic<std::size_t> peak_queue{0};
 
@@ -635,7 +634,6 @@ bool ThreadPool::enqueue(detail::FutureCore* task, Priority priority, bool try_o
     task->release();
     c.throw_not_open(ph);
   }
-  task->set_id(c.next_id.fetch_add(1, std::memory_order_relaxed) + 1);
   if (c.options.queue_limit) {
     const auto limit = *c.options.queue_limit;
     for (;;) {
@@ -654,7 +652,7 @@ bool ThreadPool::enqueue(detail::FutureCore* task, Priority priority, bool try_o
                              " tasks (queue_limit " + std::to_string(limit) + ")");
       }
       if (c.options.queue_full_policy == QueueFullPolicy::caller_runs) {
-        c.submitted.fetch_add(1, std::memory_order_seq_cst);
+        task->set_id(c.submitted.fetch_add(1, std::memory_order_seq_cst) + 1);
         if (is_worker_thread()) {
           auto* helper = static_cast<Core::Helper*>(detail::current_wait_helper());
           c.run_popped(task, c.slots[helper->wt->slot], *helper->wt->worker, helper->wt);
@@ -685,7 +683,9 @@ bool ThreadPool::enqueue(detail::FutureCore* task, Priority priority, bool try_o
       }
     }
   }
+  // Ids are 1, 2, 3... in submission order: the submission count itself.
   const auto n = c.submitted.fetch_add(1, std::memory_order_seq_cst);
+  task->set_id(n + 1);
   const auto q = static_cast<std::size_t>(priority);
   if (q != 1) {
     c.off_normal.fetch_add(1, std::memory_order_seq_cst);
