@@ -303,6 +303,28 @@ class MapEngine {
         time_out();
       }
     } else {
+      if (current_wait_helper() != nullptr) {
+        // Inside a pool task: wait through the chunks' futures, so the worker
+        // runs queued work (these chunks included) instead of blocking.
+        for (;;) {
+          {
+            std::lock_guard lock(completions_->mutex);
+            if (!completions_->ready.empty()) {
+              break;
+            }
+          }
+          auto pending = std::find_if(window_.begin(), window_.end(), [](const Slot& s) {
+            return !std::visit([](auto& f) { return f.done(); }, s.future);
+          });
+          if (pending == window_.end()) {
+            std::this_thread::yield();  // done; its callback is about to report it
+            continue;
+          }
+          if (!std::visit([&](auto& f) { return f.wait(remaining()); }, pending->future)) {
+            time_out();
+          }
+        }
+      }
       std::uint64_t key = 0;
       {
         std::unique_lock lock(completions_->mutex);

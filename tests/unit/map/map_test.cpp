@@ -408,4 +408,26 @@ TEST(Map, WaitingInsideATaskOnAMapOfItsOwnPoolDoesNotDeadlock) {
   EXPECT_EQ(f.get(), 4950);
 }
 
+TEST(Map, UnorderedMapInsideATaskOfItsOwnPoolDoesNotDeadlock) {
+  ThreadPool pool({.max_workers = 1});
+  auto f = pool.submit([&] {
+    long sum = 0;
+    for (auto v : troupe::map(
+             pool, [](long x) { return x; }, std::views::iota(0L, 100L),
+             MapOptions{.chunk_size = 7, .ordered = false})) {
+      sum += v;
+    }
+    return sum;
+  });
+  EXPECT_EQ(f.get(), 4950);
+}
+
+TEST(Map, BeginTwiceIsAUsageError) {
+  ThreadPool pool({.max_workers = 1});
+  auto results = troupe::map(
+      pool, [](int x) { return x; }, std::vector<int>{1});
+  static_cast<void>(results.begin());
+  EXPECT_THROW(static_cast<void>(results.begin()), troupe::UsageError);
+}
+
 }  // namespace
