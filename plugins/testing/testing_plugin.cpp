@@ -217,4 +217,24 @@ TROUPE_PLUGIN(testing, "1.0.0") {
         return x;
       },
       "Return x, or abort the process when x == at", troupe::arg("x"), troupe::arg("at"));
+  // Appended for the process pool's memory-limit test: like leak, but the
+  // block stays reachable and is written through a volatile pointer, so an
+  // optimizing compiler cannot drop the allocation or the page touches.
+  plugin.task(
+      "retain",
+      [](std::int64_t megabytes) {
+        static std::vector<char*> retained;
+        const std::size_t bytes = static_cast<std::size_t>(megabytes) << 20;
+        auto* block = static_cast<char*>(std::malloc(bytes));
+        if (block == nullptr) {
+          throw std::bad_alloc();
+        }
+        volatile char* touch = block;
+        for (std::size_t i = 0; i < bytes; i += 4096) {
+          touch[i] = static_cast<char>(i);
+        }
+        retained.push_back(block);
+        return rss_bytes();
+      },
+      "Allocate, touch and keep megabytes; return RSS in bytes", troupe::arg("megabytes"));
 }

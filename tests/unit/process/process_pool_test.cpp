@@ -228,7 +228,7 @@ TEST(ProcessPool, LeakingWorkerRetiresAfterTheTaskThatCrossedTheLimit) {
   options.max_memory_per_worker = std::uint64_t{64} << 20;
   ProcessPool pool(testing_plugin(), options);
   const auto pid = pool.call("testing.pid").get().get<std::int64_t>();
-  const auto rss = pool.call("testing.leak", 96).get().get<std::int64_t>();
+  const auto rss = pool.call("testing.retain", 96).get().get<std::int64_t>();
   EXPECT_GT(rss, std::int64_t{64} << 20);  // the task itself still returns
   EXPECT_NE(pool.call("testing.pid").get().get<std::int64_t>(), pid);
   EXPECT_TRUE(eventually([&] { return pool.stats().retired.memory == 1; }));
