@@ -480,6 +480,9 @@ struct ThreadPool::Core {
       // Sleep until woken or the idle timeout.
       const auto seen = epoch.load(std::memory_order_acquire);
       sleepers.fetch_add(1, std::memory_order_seq_cst);
+      // Pairs with the submitter's fence after its enqueue: either it sees
+      // this sleeper, or this check sees its task.
+      std::atomic_thread_fence(std::memory_order_seq_cst);
       if (!queue_empty() || phase.load(std::memory_order_seq_cst) != kOpen) {
         sleepers.fetch_sub(1, std::memory_order_seq_cst);
         continue;
