@@ -22,6 +22,44 @@ namespace {
 
 using namespace std::chrono_literals;
 
+// Sanitized workers take far longer than 20 ms to start, so a kill every
+// 20 ms would never let one reach ready: sanitizer builds kill more slowly.
+#if defined(__SANITIZE_THREAD__) || defined(__SANITIZE_ADDRESS__)
+constexpr auto kKillEvery = std::chrono::milliseconds(300);
+#else
+constexpr auto kKillEvery = std::chrono::milliseconds(20);
+#endif
+
+// Kills a random worker of `pool` every kKillEvery until destroyed.
+class Killer {
+ public:
+  explicit Killer(ProcessPool& pool) : thread_([this, &pool] { run(pool); }) {}
+  ~Killer() {
+    stop_.store(true);
+    thread_.join();
+  }
+  Killer(const Killer&) = delete;
+  Killer& operator=(const Killer&) = delete;
+  int kills() const { return kills_.load(); }
+
+ private:
+  void run(ProcessPool& pool) {
+    std::mt19937 random(12345);
+    while (!stop_.load()) {
+      const auto pids = pool.worker_pids();
+      if (!pids.empty()) {
+        ::kill(static_cast<pid_t>(pids[random() % pids.size()]), SIGKILL);
+        kills_.fetch_add(1);
+      }
+      std::this_thread::sleep_for(kKillEvery);
+    }
+  }
+
+  std::atomic<bool> stop_{false};
+  std::atomic<int> kills_{0};
+  std::thread thread_;
+};
+
 std::size_t open_fds() {
   std::size_t count = 0;
   if (DIR* dir = ::opendir("/proc/self/fd")) {
@@ -47,18 +85,7 @@ TEST(ProcessPoolChaos, RandomSigkillsEndEveryFutureExactlyOnce) {
     options.crash_storm.max = 0;  // the killer is a storm on purpose
     ProcessPool pool({test::plugin_path("testing")}, options);
 
-    std::atomic<bool> stop{false};
-    std::thread killer([&] {
-      std::mt19937 random(12345);
-      while (!stop.load()) {
-        const auto pids = pool.worker_pids();
-        if (!pids.empty()) {
-          ::kill(static_cast<pid_t>(pids[random() % pids.size()]), SIGKILL);
-          ++kills;
-        }
-        std::this_thread::sleep_for(20ms);
-      }
-    });
+    auto killer = std::make_unique<Killer>(pool);
 
     std::vector<Future<Value>> futures;
     futures.reserve(kTasks);
@@ -78,8 +105,8 @@ TEST(ProcessPoolChaos, RandomSigkillsEndEveryFutureExactlyOnce) {
         ++crashed;
       }
     }
-    stop.store(true);
-    killer.join();
+    kills = killer->kills();
+    killer.reset();
     EXPECT_EQ(values + crashed, kTasks);
     EXPECT_GT(kills, 0);
     EXPECT_EQ(pool.call("testing.double", 21).get(30s), 42);
