@@ -243,4 +243,19 @@ TROUPE_PLUGIN(testing, "1.0.0") {
         return rss_bytes();
       },
       "Allocate, touch and keep megabytes; return RSS in bytes", troupe::arg("megabytes"));
+  // Appended for the process pool's tests: proves the task started (a test
+  // waits for the file) before it hangs.
+  plugin.task(
+      "announce_then_hang",
+      [](const std::string& path) -> troupe::Value {
+        {
+          std::ofstream out(path + ".tmp");
+          out << getpid() << '\n';
+        }
+        std::rename((path + ".tmp").c_str(), path.c_str());
+        for (;;) {
+          std::this_thread::sleep_for(1s);
+        }
+      },
+      "Write the worker's pid to path, then never return", troupe::arg("path"));
 }

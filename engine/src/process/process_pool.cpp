@@ -558,18 +558,27 @@ struct ProcessPool::Core {
 
   // A job that never reached a worker (or whose pool broke) ends cancelled.
   void cancel_job(Job& job, const std::exception_ptr& cause, bool queued) {
+    // Listed before the future completes: whoever it wakes may look at once.
+    {
+      std::lock_guard lock(state_mutex);
+      cancelled_list.push_back(CancelledTask{job.id, job.task});
+    }
     if (job.cancel(cause)) {
       if (queued && !job.started) {
         shared->queued.fetch_sub(1, std::memory_order_seq_cst);
       }
       shared->cancelled.fetch_add(1, std::memory_order_relaxed);
-      {
-        std::lock_guard lock(state_mutex);
-        cancelled_list.push_back(CancelledTask{job.id, job.task});
-      }
       shared->ended();
+      return;
     }
-    // Otherwise its owner cancelled it first, and the cancel hook did the counting.
+    // Its owner cancelled it first (the cancel hook did the counting): not ours to list.
+    std::lock_guard lock(state_mutex);
+    for (auto it = cancelled_list.rbegin(); it != cancelled_list.rend(); ++it) {
+      if (it->id == job.id) {
+        cancelled_list.erase(std::next(it).base());
+        break;
+      }
+    }
   }
 
   void begin_stop(const ProcessShutdownOptions& opts) {
@@ -1082,6 +1091,20 @@ struct ProcessPool::Core {
     ::munmap(slot.page, tp::worker_page_size);
     slot.page = nullptr;
 
+    // Counters first: whoever a failed future wakes may read them at once.
+    const bool is_crash =
+        !slot.timed_out && (slot.start_timed_out || (!slot.killed_for_shutdown && !slot.expected_exit));
+    {
+      std::lock_guard lock(state_mutex);
+      if (is_crash) {
+        ++stats.retired.crash;
+        ++stats.crashes_by_cause[slot.start_timed_out           ? "startup_timeout"
+                                 : !slot.protocol_error.empty() ? "protocol error"
+                                                                : cause_name(exit)];
+      }
+      pids.erase(std::remove(pids.begin(), pids.end(), slot.pid), pids.end());
+    }
+
     std::exception_ptr crash;
     if (slot.timed_out) {
       if (bring_to_front(slot, slot.timed_out_id)) {
@@ -1121,16 +1144,6 @@ struct ProcessPool::Core {
                   : std::make_exception_ptr(Error("worker " + std::to_string(slot.id) + " (pid " +
                                                   std::to_string(slot.pid) + ") broke the frame protocol (" +
                                                   slot.protocol_error + "); it was killed"));
-    }
-    {
-      std::lock_guard lock(state_mutex);
-      if (crash) {
-        ++stats.retired.crash;
-        ++stats.crashes_by_cause[slot.start_timed_out           ? "startup_timeout"
-                                 : !slot.protocol_error.empty() ? "protocol error"
-                                                                : cause_name(exit)];
-      }
-      pids.erase(std::remove(pids.begin(), pids.end(), slot.pid), pids.end());
     }
     requeue_unstarted(slot, 0);  // whatever is still listed never started there
     if (slot.id < used_ids.size()) {

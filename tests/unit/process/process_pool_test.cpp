@@ -191,12 +191,29 @@ TEST(ProcessPool, ExitingWorkerReportsItsStatus) {
   EXPECT_EQ(pool.call("testing.double", 4).get(), 8);
 }
 
+// A file the task writes when it has started, removed at the end of the test.
+struct StartSignal {
+  std::filesystem::path path = std::filesystem::temp_directory_path() /
+                               ("troupe-started-" + std::to_string(::getpid()) + "-" + std::to_string(counter++));
+  StartSignal() { std::filesystem::remove(path); }
+  ~StartSignal() { std::filesystem::remove(path); }
+  bool seen() const { return std::filesystem::exists(path); }
+  std::int64_t pid() const {
+    std::ifstream in(path);
+    std::int64_t value = 0;
+    in >> value;
+    return value;
+  }
+  static inline int counter = 0;
+};
+
 TEST(ProcessPool, SigkilledWorkerFailsOnlyItsTaskAndReportsLastRss) {
   ProcessPool pool(testing_plugin(), small(1));
-  const auto pid = pool.call("testing.pid").get().get<std::int64_t>();
-  auto hanging = pool.call("testing.hang");
+  StartSignal started;
+  auto hanging = pool.call("testing.announce_then_hang", started.path.string());
   auto queued = pool.call("testing.double", 3);
-  ASSERT_TRUE(eventually([&] { return hanging.state() == FutureState::running; }));
+  ASSERT_TRUE(eventually([&] { return started.seen(); }));
+  const auto pid = started.pid();
   ASSERT_EQ(::kill(static_cast<pid_t>(pid), SIGKILL), 0);
   const auto error = expect_throws<WorkerCrashedError>([&] { hanging.get(); });
   EXPECT_EQ(error.signal(), SIGKILL);
