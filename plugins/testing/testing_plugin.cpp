@@ -10,6 +10,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
+#include <mutex>
 #include <stdexcept>
 #include <string>
 #include <thread>
@@ -40,9 +41,15 @@ void touch_megabytes(std::int64_t megabytes, bool keep) {
     throw std::bad_alloc();
   }
   for (std::size_t i = 0; i < bytes; i += 4096) {
-    block[i] = static_cast<char>(i);
+    static_cast<volatile char*>(block)[i] = static_cast<char>(i);
   }
-  if (!keep) {
+  if (keep) {
+    // Published where the optimizer cannot prove it dead: the leak is real.
+    static std::vector<char*> leaked;
+    static std::mutex leaked_mutex;
+    std::lock_guard lock(leaked_mutex);
+    leaked.push_back(block);
+  } else {
     std::free(block);
   }
 }
