@@ -1,6 +1,10 @@
 #include <iostream>
 
 #include "commands.hpp"
+#include "troupe/config/units.hpp"
+#include "troupe/errors.hpp"
+#include "troupe/process_errors.hpp"
+#include "troupe/process_pool.hpp"
 #include "troupe/registry.hpp"
 
 namespace troupe::cli {
@@ -12,6 +16,41 @@ Value parse_json_literal(const std::string& text, const std::string& where) {
   } catch (const nlohmann::json::parse_error&) {
     throw ArgumentError(where + " '" + text + "' is not a JSON literal; write strings in JSON quotes, e.g. '\"" + text +
                         "\"'");
+  }
+}
+
+// The task runs in one troupe-worker process; remote errors, crashes and
+// timeouts come back as troupe errors and are printed in full.
+int run_isolated(const CallOptions& options, const std::string& task, Args args, Kwargs kwargs) {
+  ProcessPoolOptions pool_options;
+  pool_options.max_workers = 1;
+  pool_options.name = "call";
+  pool_options.crash_storm.max = 0;  // one call: report the crash itself, not a storm
+  if (!options.timeout.empty()) {
+    try {
+      pool_options.task_timeout = config::parse_duration(options.timeout);
+    } catch (const Error& e) {
+      print_error(std::string("--timeout: ") + e.what());
+      return kUsageError;
+    }
+  }
+  try {
+    ProcessPool pool({options.plugin}, pool_options);
+    Value result = pool.submit_call(Call{task, std::move(args), std::move(kwargs)}).get();
+    pool.shutdown(ProcessShutdownOptions{});
+    std::cout << result.dump(options.pretty ? 2 : -1, ' ', false, Value::error_handler_t::replace) << '\n';
+    return kOk;
+  } catch (const RemoteError& e) {
+    const bool bad_arguments =
+        e.remote_type() == "troupe::ArgumentError" || e.remote_type() == "troupe::UnknownTaskError";
+    print_error("task '" + task + "' failed: " + format_error_report(e));
+    return bad_arguments ? kUsageError : kTaskFailed;
+  } catch (const BrokenPoolError& e) {
+    print_error(format_error_report(e));
+    return kPoolBroken;
+  } catch (const std::exception& e) {
+    print_error("task '" + task + "' failed: " + format_error_report(e));
+    return kTaskFailed;
   }
 }
 
@@ -44,6 +83,10 @@ int run_call(const CallOptions& options) {
   } catch (const Error& e) {
     print_error(e.what());
     return kUsageError;
+  }
+
+  if (options.isolated) {
+    return run_isolated(options, task->signature.qualified_name, std::move(args), std::move(kwargs));
   }
 
   Worker worker(0, "call");

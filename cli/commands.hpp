@@ -25,6 +25,8 @@ struct CallOptions {
   std::vector<std::string> args;
   std::vector<std::string> kwargs;  // name=json
   bool pretty = false;
+  bool isolated = false;  // run in a troupe-worker process (ProcessPool)
+  std::string timeout;    // with isolated: a duration, e.g. 30s
 };
 
 int run_inspect(const InspectOptions& options);

@@ -24,6 +24,9 @@ int main(int argc, char** argv) {
                        "Positional arguments, each a JSON literal (42, 1.5, true, '\"text\"', '[1,2]')");
   call_cmd->add_option("--kw", call.kwargs, "Keyword argument name=JSON (repeatable)")->allow_extra_args(false);
   call_cmd->add_flag("--pretty", call.pretty, "Indent the JSON result");
+  call_cmd->add_flag("--isolated", call.isolated,
+                     "Run the task in a troupe-worker process: a crash or hang cannot take the CLI down");
+  call_cmd->add_option("--timeout", call.timeout, "With --isolated: kill the task after this long (250ms, 30s, 5m)");
 
   try {
     app.parse(argc, argv);

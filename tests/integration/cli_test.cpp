@@ -175,4 +175,35 @@ TEST(Cli, TaskFailurePrintsTypeMessageAndCausesAndExitsOne) {
                            HasSubstr("caused by: std::invalid_argument: why")));
 }
 
+TEST(Cli, IsolatedCallRunsInAWorkerProcess) {
+  auto r = troupe({"call", "--isolated", plugin_path("testing").string(), "double", "21"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.out, "42\n");
+}
+
+TEST(Cli, IsolatedCallPrintsTheRemoteErrorWithCausesAndTrace) {
+  auto r = troupe({"call", "--isolated", plugin_path("testing").string(), "fail", R"("boom")", R"("why")"});
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_THAT(r.err, AllOf(HasSubstr("task 'testing.fail' failed: TestingError: boom"),
+                           HasSubstr("caused by std::invalid_argument: why"), HasSubstr("remote stack trace:")));
+}
+
+TEST(Cli, IsolatedCallSurvivesACrashingTask) {
+  auto r = troupe({"call", "--isolated", plugin_path("testing").string(), "segfault"});
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_THAT(r.err, AllOf(HasSubstr("task 'testing.segfault' failed"), HasSubstr("SIGSEGV")));
+}
+
+TEST(Cli, IsolatedCallTimesOutAHangingTask) {
+  auto r = troupe({"call", "--isolated", "--timeout", "300ms", plugin_path("testing").string(), "hang"});
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_THAT(r.err, HasSubstr("task 'testing.hang' failed"));
+}
+
+TEST(Cli, IsolatedCallWithABadArgumentIsAUsageError) {
+  auto r = troupe({"call", "--isolated", plugin_path("testing").string(), "double", R"("x")"});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_THAT(r.err, HasSubstr("parameter 'x' (position 1) expects int, got string \"x\""));
+}
+
 }  // namespace

@@ -6,6 +6,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <memory>
+#include <string_view>
 #include <typeinfo>
 #include <vector>
 
@@ -143,9 +144,30 @@ std::string format_error_report(const std::exception& error) {
     }
   }
   if (!trace.empty()) {
-    text += "\nremote stack trace:\n" + trace;
-    if (text.back() == '\n') {
-      text.pop_back();
+    // Frames from the throw site on (the capture machinery above __cxa_throw
+    // is noise), each cut to a readable width: template-heavy frames run to
+    // thousands of characters.
+    constexpr std::size_t kMaxLine = 200;
+    if (auto at = trace.find(" __cxa_throw "); at != std::string::npos) {
+      if (auto next = trace.find('\n', at); next != std::string::npos) {
+        trace.erase(0, next + 1);
+      }
+    }
+    text += "\nremote stack trace:";
+    std::size_t start = 0;
+    while (start < trace.size()) {
+      std::size_t end = trace.find('\n', start);
+      if (end == std::string::npos) {
+        end = trace.size();
+      }
+      std::string line = trace.substr(start, end - start);
+      if (line.size() > kMaxLine) {
+        line = line.substr(0, kMaxLine - 3) + "...";
+      }
+      if (!line.empty()) {
+        text += "\n  " + line;
+      }
+      start = end + 1;
     }
   }
   return text;
@@ -156,7 +178,18 @@ namespace detail::process {
 std::string demangle(const char* mangled) {
   int status = 0;
   std::unique_ptr<char, decltype(&std::free)> name(abi::__cxa_demangle(mangled, nullptr, nullptr, &status), &std::free);
-  return status == 0 && name ? std::string(name.get()) : std::string(mangled);
+  std::string text = status == 0 && name ? std::string(name.get()) : std::string(mangled);
+  // People read "TestingError", not std::throw_with_nested's wrapper or the
+  // anonymous namespace a plugin keeps its types in.
+  constexpr std::string_view kNested = "std::_Nested_exception<";
+  if (text.rfind(kNested, 0) == 0 && text.back() == '>') {
+    text = text.substr(kNested.size(), text.size() - kNested.size() - 1);
+  }
+  constexpr std::string_view kAnonymous = "(anonymous namespace)::";
+  for (auto pos = text.find(kAnonymous); pos != std::string::npos; pos = text.find(kAnonymous)) {
+    text.erase(pos, kAnonymous.size());
+  }
+  return text;
 }
 
 namespace {
