@@ -50,6 +50,8 @@
 #include <variant>
 #include <vector>
 
+#include <tbb/scalable_allocator.h>
+
 #include "troupe/errors.hpp"
 #include "troupe/executor.hpp"
 #include "troupe/future.hpp"
@@ -71,12 +73,36 @@ inline constexpr std::size_t kMaxAutoChunk = 16384;  // measured: larger chunks 
 inline constexpr std::int64_t kAutoChunkTargetNs = 200'000;
 inline constexpr std::int64_t kWaitSpinNs = 100'000;
 
+// Default-initialises on resize(n) (no zeroing pass for trivial types): a
+// chunk's slots are all assigned, or marked failed and never read.
+// On tbbmalloc: it keeps freed chunk buffers for reuse, where glibc hands
+// 128 KiB blocks back to the system and pays a page fault per 4 KiB again.
+template <class T>
+struct DefaultInitAllocator : tbb::scalable_allocator<T> {
+  using value_type = T;
+  template <class U>
+  struct rebind {
+    using other = DefaultInitAllocator<U>;
+  };
+  DefaultInitAllocator() noexcept = default;
+  template <class U>
+  DefaultInitAllocator(const DefaultInitAllocator<U>& /*other*/) noexcept {}  // NOLINT(google-explicit-constructor)
+  template <class U>
+  void construct(U* p) noexcept(std::is_nothrow_default_constructible_v<U>) {
+    ::new (static_cast<void*>(p)) U;
+  }
+  template <class U, class... A>
+  void construct(U* p, A&&... args) {
+    ::new (static_cast<void*>(p)) U(std::forward<A>(args)...);
+  }
+};
+
 // One chunk's results, contiguous, with the (rare) failed items on the side.
 template <class R>
 struct ChunkValues {
   using Stored =
       std::conditional_t<std::is_default_constructible_v<R> && std::is_move_assignable_v<R>, R, std::optional<R>>;
-  std::vector<Stored> values;
+  std::vector<Stored, DefaultInitAllocator<Stored>> values;
   std::vector<std::pair<std::size_t, std::exception_ptr>> errors;  // by ascending index
 };
 
@@ -89,7 +115,7 @@ using OutcomeChunk = std::vector<Outcome<R>>;
 template <class R>
 class ValueRecycler {
  public:
-  using Buffer = std::vector<typename ChunkValues<R>::Stored>;
+  using Buffer = decltype(ChunkValues<R>::values);
   explicit ValueRecycler(std::size_t keep) : keep_(keep) {}
   Buffer take() {
     std::lock_guard lock(mutex_);
@@ -278,6 +304,34 @@ class MapEngine {
     }
   }
 
+  // While the chunk due next is not done, runs this map's own queued chunks
+  // on the iterating thread (it, else the newest one still pending), as
+  // TBB's calling thread takes part: no third thread competing for the
+  // cores, and the results it makes are in its cache.
+  void help_window(const ChunkFuture& due) {
+    auto core_of = [](const ChunkFuture& f) {
+      return std::visit([](auto& fut) { return fut.core_ptr(); }, f);
+    };
+    FutureCore* const due_core = core_of(due);
+    while (!due_core->done()) {
+      FutureCore* pick = nullptr;
+      if (due_core->state() == FutureState::pending) {
+        pick = due_core;
+      } else {
+        for (auto slot = window_.rbegin(); slot != window_.rend(); ++slot) {
+          FutureCore* core = core_of(slot->future);
+          if (core->state() == FutureState::pending) {
+            pick = core;
+            break;
+          }
+        }
+      }
+      if (pick == nullptr || !inline_pool_->run_here(*pick)) {
+        return;
+      }
+    }
+  }
+
   [[noreturn]] void time_out() {
     cancel();
     throw TimeoutError("map: the deadline passed before all results arrived; the rest was cancelled");
@@ -288,6 +342,9 @@ class MapEngine {
       return false;
     }
     auto it = window_.begin();
+    if (ordered_ && inline_pool_ != nullptr && !deadline_) {  // a timed wait must be able to time out
+      help_window(it->future);
+    }
     if (ordered_) {
       // A chunk is due within ~200 µs: poll for a while before sleeping,
       // since waking a sleeping thread costs ~25 µs on a VM, more than a
@@ -438,6 +495,7 @@ class MapEngine {
 
  public:
   std::shared_ptr<ValueRecycler<R>> recycler_;  // set by callable maps
+  ThreadPool* inline_pool_ = nullptr;           // callable maps: runs queued chunks while waiting
 };
 
 // Reads a range on the caller's thread. Copying mode: `convert` turns each
@@ -712,11 +770,13 @@ namespace detail {
 
 template <class R, class Range, class Elem, bool InPlace, class Convert, class Submit>
 MapRange<R> make_map(Range&& range, Convert convert, Submit submit, const MapOptions& options, std::size_t workers,
-                     bool eager, std::shared_ptr<ValueRecycler<R>> recycler = nullptr) {
+                     bool eager, std::shared_ptr<ValueRecycler<R>> recycler = nullptr,
+                     ThreadPool* inline_pool = nullptr) {
   using View = std::views::all_t<Range>;
   auto engine = std::make_unique<RangeMapEngine<R, View, Elem, Convert, Submit, InPlace>>(
       std::views::all(std::forward<Range>(range)), std::move(convert), std::move(submit), options, workers);
   engine->recycler_ = std::move(recycler);
+  engine->inline_pool_ = inline_pool;
   if (eager) {
     engine->make_eager();
   }
@@ -779,7 +839,7 @@ auto pool_map(ThreadPool& pool, F&& fn, Range&& range, const MapOptions& options
       });
     };
     return make_map<R, Range, Elem, true>(std::forward<Range>(range), convert, submit, options, pool.max_workers(),
-                                          eager, recycler);
+                                          eager, recycler, &pool);
   } else {
     auto submit = [&pool, shared_fn, recycler](std::vector<Elem>&& items) {
       return pool.submit([shared_fn, recycler, items = std::move(items)](TaskContext& ctx) mutable {
@@ -788,7 +848,7 @@ auto pool_map(ThreadPool& pool, F&& fn, Range&& range, const MapOptions& options
       });
     };
     return make_map<R, Range, Elem, false>(std::forward<Range>(range), convert, submit, options, pool.max_workers(),
-                                           eager, recycler);
+                                           eager, recycler, &pool);
   }
 }
 

@@ -209,6 +209,14 @@ class ThreadPool final : public Executor {
   // True on one of this pool's worker threads.
   bool is_worker_thread() const noexcept;
 
+  // For the library (ordered map): runs `task`, one of this pool's queued
+  // tasks, on the calling thread now if it is still pending (a thread that
+  // would otherwise wait for it does the work, as TBB's caller does). Its
+  // queue entry is skipped when a worker reaches it. False when it had
+  // started, completed or been cancelled, the pool is not open, or not all
+  // of its max_workers workers are up (initialized).
+  bool run_here(detail::FutureCore& task) noexcept;
+
   struct Core;  // engine/src/thread/
 
  private:

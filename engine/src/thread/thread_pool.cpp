@@ -211,7 +211,9 @@ struct ThreadPool::Core {
       notify_space();
     }
     if (!task->try_start(worker.id())) {
-      counters.cancelled.fetch_add(1, std::memory_order_relaxed);
+      if (!task->was_started()) {  // else it ran in the thread that waited for it (run_here)
+        counters.cancelled.fetch_add(1, std::memory_order_relaxed);
+      }
     } else {
       FutureCore* outer = nullptr;
       if (wt != nullptr) {
@@ -252,14 +254,18 @@ struct ThreadPool::Core {
     if (!taken.empty()) {
       std::lock_guard lock(list_mutex);
       for (FutureCore* task : taken) {
-        if (!task->done()) {
+        if (!task->done() && !task->was_started()) {
           cancelled_list.push_back(CancelledTask{task->id(), task->describe()});
         }
       }
     }
     for (auto it = taken.rbegin(); it != taken.rend(); ++it) {
-      (*it)->set_cancelled(cause);
-      drained.cancelled.fetch_add(1, std::memory_order_relaxed);
+      // One that started ran (or runs) on the thread that waited for it
+      // (run_here): it finishes as a running task does.
+      if (!(*it)->was_started()) {
+        (*it)->set_cancelled(cause);
+        drained.cancelled.fetch_add(1, std::memory_order_relaxed);
+      }
       (*it)->release();
       drained.ended.fetch_add(1, std::memory_order_seq_cst);
     }
@@ -398,7 +404,9 @@ struct ThreadPool::Core {
         return Retire::crash;
       }
     }
+    ready.fetch_add(1, std::memory_order_release);
     const Retire reason = worker_loop(wt);
+    ready.fetch_sub(1, std::memory_order_relaxed);
     if (options.finalizer) {
       try {
         run_hook(options.finalizer, fini_hook, worker);
@@ -583,7 +591,8 @@ struct ThreadPool::Core {
   // Written by workers as they go idle or to sleep: one line each.
   alignas(64) std::atomic<std::size_t> idle{0};
   alignas(64) std::atomic<int> sleepers{0};
-  bool cancel_on_close = false;  // under mutex
+  std::atomic<std::size_t> ready{0};  // workers past their initializer (run_here helps only when all are)
+  bool cancel_on_close = false;       // under mutex
 
   alignas(64) std::atomic<std::uint32_t> epoch{0};
   alignas(64) std::atomic<std::uint32_t> join_epoch{0};
@@ -628,6 +637,33 @@ const ThreadPoolOptions& ThreadPool::options() const noexcept {
 
 bool ThreadPool::is_worker_thread() const noexcept {
   return Core::current_pool() == core_.get();
+}
+
+bool ThreadPool::run_here(detail::FutureCore& task) noexcept {
+  Core& c = *core_;
+  if (c.phase.load(std::memory_order_acquire) != kOpen || c.ready.load(std::memory_order_acquire) < c.max_workers ||
+      task.state() != FutureState::pending) {
+    return false;
+  }
+  auto run = [&](Counters& counters, Worker& worker) {
+    if (!task.try_start(worker.id())) {
+      return false;
+    }
+    task.run(worker);
+    if (task.state() == FutureState::done) {
+      counters.completed.fetch_add(1, std::memory_order_relaxed);
+    } else {
+      counters.failed.fetch_add(1, std::memory_order_relaxed);
+    }
+    // started/ended are counted when a worker pops the queue entry.
+    return true;
+  };
+  if (is_worker_thread()) {
+    auto* helper = static_cast<Core::Helper*>(detail::current_wait_helper());
+    return run(c.slots[helper->wt->slot], *helper->wt->worker);
+  }
+  Worker caller(kCallerWorker, c.options.name);
+  return run(c.caller, caller);
 }
 
 bool ThreadPool::enqueue(detail::FutureCore* task, Priority priority, bool try_only) {

@@ -310,6 +310,11 @@ class FutureCore {
     const auto until = is_terminal(w) ? end_ns_.load(std::memory_order_relaxed) : now_ns();
     return std::chrono::nanoseconds(std::max<std::int64_t>(0, until - start_ns_.load(std::memory_order_relaxed)));
   }
+  // True once it has run (or runs) somewhere: a queue entry that finds it
+  // started was run by the thread that waited for it (ThreadPool::run_here).
+  bool was_started() const noexcept {
+    return started();
+  }
   std::optional<std::size_t> worker_id() const noexcept {
     if (!started()) {
       return std::nullopt;
