@@ -14,16 +14,7 @@ namespace {
 // std::_Nested_exception<> wrapper std::throw_with_nested adds.
 std::string handled_exception_type() {
   const std::type_info* type = abi::__cxa_current_exception_type();
-  std::string name = type != nullptr ? detail::demangle(type->name()) : "unknown";
-  constexpr std::string_view kNested = "std::_Nested_exception<";
-  if (name.rfind(kNested, 0) == 0 && name.back() == '>') {
-    name = name.substr(kNested.size(), name.size() - kNested.size() - 1);
-  }
-  constexpr std::string_view kAnonymous = "(anonymous namespace)::";
-  for (auto pos = name.find(kAnonymous); pos != std::string::npos; pos = name.find(kAnonymous)) {
-    name.erase(pos, kAnonymous.size());
-  }
-  return name;
+  return type != nullptr ? detail::readable_type_name(type->name()) : "unknown";
 }
 
 void append_chain(std::string& out, const std::exception_ptr& error, int depth) {

@@ -12,6 +12,7 @@
 
 #include "process/error_record.hpp"
 #include "process/frame_codec.hpp"
+#include "troupe/sdk/type_name.hpp"
 
 namespace troupe {
 
@@ -176,20 +177,7 @@ std::string format_error_report(const std::exception& error) {
 namespace detail::process {
 
 std::string demangle(const char* mangled) {
-  int status = 0;
-  std::unique_ptr<char, decltype(&std::free)> name(abi::__cxa_demangle(mangled, nullptr, nullptr, &status), &std::free);
-  std::string text = status == 0 && name ? std::string(name.get()) : std::string(mangled);
-  // People read "TestingError", not std::throw_with_nested's wrapper or the
-  // anonymous namespace a plugin keeps its types in.
-  constexpr std::string_view kNested = "std::_Nested_exception<";
-  if (text.rfind(kNested, 0) == 0 && text.back() == '>') {
-    text = text.substr(kNested.size(), text.size() - kNested.size() - 1);
-  }
-  constexpr std::string_view kAnonymous = "(anonymous namespace)::";
-  for (auto pos = text.find(kAnonymous); pos != std::string::npos; pos = text.find(kAnonymous)) {
-    text.erase(pos, kAnonymous.size());
-  }
-  return text;
+  return troupe::detail::readable_type_name(mangled);
 }
 
 namespace {

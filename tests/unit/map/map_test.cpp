@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "support/paths.hpp"
+#include "support/sync.hpp"
 #include "troupe/registry.hpp"
 
 namespace {
@@ -23,26 +24,8 @@ using namespace std::chrono_literals;
 using troupe::MapOptions;
 using troupe::ThreadPool;
 
-class Event {
- public:
-  void set() { latch_.count_down(); }
-  void wait() { latch_.wait(); }
-
- private:
-  std::latch latch_{1};
-};
-
-template <class F>
-bool eventually(F condition, std::chrono::milliseconds bound = 10s) {
-  const auto end = std::chrono::steady_clock::now() + bound;
-  while (std::chrono::steady_clock::now() < end) {
-    if (condition()) {
-      return true;
-    }
-    std::this_thread::sleep_for(1ms);
-  }
-  return condition();
-}
+using troupe::test::Event;
+using troupe::test::eventually;
 
 // An endless (or bounded) input that counts how many items were read and can
 // throw at a given position. Unsized, like a generator.

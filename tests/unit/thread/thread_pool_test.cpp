@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "support/paths.hpp"
+#include "support/sync.hpp"
 #include "troupe/cpu_count.hpp"
 #include "troupe/registry.hpp"
 
@@ -29,29 +30,8 @@ using troupe::FutureState;
 using troupe::ThreadPool;
 using troupe::ThreadPoolOptions;
 
-// A one-shot event: set() once, wait() blocks until then.
-class Event {
- public:
-  void set() { latch_.count_down(); }
-  void wait() { latch_.wait(); }
-  bool is_set() { return latch_.try_wait(); }
-
- private:
-  std::latch latch_{1};
-};
-
-// Polls `condition` up to a generous bound; for effects with no event to wait on.
-template <class F>
-bool eventually(F condition, std::chrono::milliseconds bound = 10s) {
-  const auto end = std::chrono::steady_clock::now() + bound;
-  while (std::chrono::steady_clock::now() < end) {
-    if (condition()) {
-      return true;
-    }
-    std::this_thread::sleep_for(1ms);
-  }
-  return condition();
-}
+using troupe::test::Event;
+using troupe::test::eventually;
 
 troupe::Registry& registry() {
   static troupe::Registry* r = [] {

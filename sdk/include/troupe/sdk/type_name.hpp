@@ -31,17 +31,25 @@ inline std::string demangle(const char* mangled) {
   return status == 0 && out ? std::string(out.get()) : std::string(mangled);
 }
 
-// User types print as their C++ name, without "(anonymous namespace)::".
+// A type's name as people read it: demangled, without the
+// std::_Nested_exception<> wrapper std::throw_with_nested adds, and without
+// the "(anonymous namespace)::" plugins keep their types in.
+inline std::string readable_type_name(const char* mangled) {
+  std::string name = demangle(mangled);
+  constexpr std::string_view kNested = "std::_Nested_exception<";
+  if (name.rfind(kNested, 0) == 0 && name.back() == '>') {
+    name = name.substr(kNested.size(), name.size() - kNested.size() - 1);
+  }
+  constexpr std::string_view kAnonymous = "(anonymous namespace)::";
+  for (auto pos = name.find(kAnonymous); pos != std::string::npos; pos = name.find(kAnonymous)) {
+    name.erase(pos, kAnonymous.size());
+  }
+  return name;
+}
+
 template <typename T>
 struct TypeName {
-  static std::string get() {
-    std::string name = demangle(typeid(T).name());
-    constexpr std::string_view kAnonymous = "(anonymous namespace)::";
-    for (auto pos = name.find(kAnonymous); pos != std::string::npos; pos = name.find(kAnonymous)) {
-      name.erase(pos, kAnonymous.size());
-    }
-    return name;
-  }
+  static std::string get() { return readable_type_name(typeid(T).name()); }
 };
 
 template <typename T>
