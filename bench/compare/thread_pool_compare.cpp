@@ -3,7 +3,8 @@
 // a) 1M empty tasks, each with a future, all awaited, 2 workers:
 //    troupe vs raw tbb::task_group (no futures) and vs asio::thread_pool + std::promise.
 // b) map of 10M trivial items (x * 2), results consumed by iterating, vs
-//    tbb::parallel_for writing into a vector allocated and touched first.
+//    tbb::parallel_for writing into a vector allocated and touched first;
+//    beside it, two reference lines that bound any such map on this machine.
 // c) lazy map over an unsized generator of 10M items: peak RSS of that run.
 // d) CPU-bound scaling at 1, 2, 4, 8, 16 workers: a 2,000-round hash per item,
 //    troupe map vs tbb::parallel_for in an arena of the same size.
@@ -13,6 +14,8 @@
 #include <oneapi/tbb/task_arena.h>
 #include <oneapi/tbb/task_group.h>
 
+#include <algorithm>
+#include <atomic>
 #include <boost/asio/post.hpp>
 #include <boost/asio/thread_pool.hpp>
 #include <chrono>
@@ -21,6 +24,7 @@
 #include <future>
 #include <ranges>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "compare.hpp"
@@ -105,10 +109,10 @@ TROUPE_COMPARISON("thread.empty_tasks", [](troupe::bench::Reporter& r) {
 });
 
 constexpr long kMapItems = 10'000'000;
+constexpr long kBoundChunk = 16384;  // the map's automatic chunk size for this input
 
-double troupe_map_items() {
-  troupe::ThreadPool pool;  // default size: cpu_count()
-  pool.spawn_workers(pool.max_workers());
+// One pool for every round, as the tbb side keeps its global workers.
+double troupe_map_items(troupe::ThreadPool& pool) {
   long sum = 0;
   const auto start = Clock::now();
   for (long v : troupe::map(
@@ -120,8 +124,7 @@ double troupe_map_items() {
   return rate;
 }
 
-double tbb_parallel_for_items() {
-  std::vector<long> out(static_cast<std::size_t>(kMapItems), 0);  // allocated and touched before the clock
+double tbb_parallel_for_items(std::vector<long>& out) {
   const auto start = Clock::now();
   tbb::parallel_for(tbb::blocked_range<long>(0, kMapItems), [&](const tbb::blocked_range<long>& range) {
     for (long i = range.begin(); i != range.end(); ++i) {
@@ -133,13 +136,116 @@ double tbb_parallel_for_items() {
   return rate;
 }
 
+// The map's chunk loop for x * 2 (not inlined, so no caller fuses it with
+// the reading loop and drops the buffer).
+[[gnu::noinline]] void fill_items(long* out, long first, long n) {
+  for (long i = 0; i < n; ++i) {
+    out[i] = (first + i) * 2;
+  }
+}
+
+// Sums a chunk one item at a time, as a range-for over the map's iterator
+// does: the empty asm keeps GCC from vectorising the reduction.
+[[gnu::noinline]] long sum_items(const long* first, const long* last) {
+  long sum = 0;
+  for (; first != last; ++first) {
+    sum += *first;
+    asm("" : "+r"(sum));
+  }
+  return sum;
+}
+
+// The consumer's share alone: one thread reading 10M results that are
+// already in its own cache. No map whose caller reads every result one by
+// one can go faster than this on one thread.
+double iteration_bound_items() {
+  std::vector<long> chunk(kBoundChunk);
+  for (long i = 0; i < kBoundChunk; ++i) {
+    chunk[static_cast<std::size_t>(i)] = i * 2;
+  }
+  long sum = 0;
+  const auto start = Clock::now();
+  for (long done = 0; done < kMapItems; done += kBoundChunk) {
+    sum += sum_items(chunk.data(), chunk.data() + std::min(kBoundChunk, kMapItems - done));
+  }
+  const double rate = static_cast<double>(kMapItems) / seconds_since(start);
+  keep(sum);
+  return rate;
+}
+
+// The calling thread alone computes each chunk into a buffer, then reads
+// it: a map with no workers, every result made in the reader's own cache.
+double one_thread_items() {
+  std::vector<long> chunk(kBoundChunk);
+  long sum = 0;
+  const auto start = Clock::now();
+  for (long first = 0; first < kMapItems; first += kBoundChunk) {
+    const long n = std::min(kBoundChunk, kMapItems - first);
+    fill_items(chunk.data(), first, n);
+    sum += sum_items(chunk.data(), chunk.data() + n);
+  }
+  const double rate = static_cast<double>(kMapItems) / seconds_since(start);
+  keep(sum);
+  return rate;
+}
+
+// A hand-written two-thread pipeline with no futures, queue or allocation:
+// one thread fills chunk buffers (up to 4 ahead), the calling thread sums
+// them. What moving results from one core to another costs here.
+double handoff_pipeline_items() {
+  constexpr long kAhead = 4;
+  constexpr long kChunks = (kMapItems + kBoundChunk - 1) / kBoundChunk;
+  std::vector<std::vector<long>> ring(kAhead + 2, std::vector<long>(kBoundChunk));
+  std::atomic<long> produced{0}, consumed{0};
+  long sum = 0;
+  const auto start = Clock::now();
+  std::jthread producer([&] {
+    for (long c = 0; c < kChunks; ++c) {
+      while (consumed.load(std::memory_order_acquire) + kAhead < c + 1) {
+        std::this_thread::yield();
+      }
+      const long first = c * kBoundChunk;
+      fill_items(ring[static_cast<std::size_t>(c) % ring.size()].data(), first,
+                 std::min(kBoundChunk, kMapItems - first));
+      produced.store(c + 1, std::memory_order_release);
+    }
+  });
+  for (long c = 0; c < kChunks; ++c) {
+    while (produced.load(std::memory_order_acquire) < c + 1) {
+      std::this_thread::yield();
+    }
+    const long* in = ring[static_cast<std::size_t>(c) % ring.size()].data();
+    sum += sum_items(in, in + std::min(kBoundChunk, kMapItems - c * kBoundChunk));
+    consumed.store(c + 1, std::memory_order_release);
+  }
+  const double rate = static_cast<double>(kMapItems) / seconds_since(start);
+  producer.join();
+  keep(sum);
+  return rate;
+}
+
 TROUPE_COMPARISON("thread.map", [](troupe::bench::Reporter& r) {
-  double troupe_rate = 0, tbb_rate = 0;
+  troupe::ThreadPool pool;  // default size: cpu_count()
+  pool.spawn_workers(pool.max_workers());
+  std::vector<long> out(static_cast<std::size_t>(kMapItems), 0);  // allocated and touched before the clock
+  double troupe_rate = 0, tbb_rate = 0, bound_rate = 0, one_thread_rate = 0, handoff_rate = 0;
   for (int round = 0; round < 3; ++round) {
-    troupe_rate = std::max(troupe_rate, troupe_map_items());
-    tbb_rate = std::max(tbb_rate, tbb_parallel_for_items());
+    troupe_rate = std::max(troupe_rate, troupe_map_items(pool));
+    tbb_rate = std::max(tbb_rate, tbb_parallel_for_items(out));
+    bound_rate = std::max(bound_rate, iteration_bound_items());
+    one_thread_rate = std::max(one_thread_rate, one_thread_items());
+    handoff_rate = std::max(handoff_rate, handoff_pipeline_items());
   }
   r.ratio("thread.map_10m", troupe_rate, "tbb::parallel_for", tbb_rate, "items/s");
+  // Reference lines, not troupe, against the same tbb run: the ceiling the
+  // consumer's own loop sets, the caller doing all the work itself, and a
+  // framework-free producer/consumer pair.
+  r.reference("thread.map_10m_bound_iteration_only", "one-thread loop over cached results", bound_rate,
+              "tbb::parallel_for", tbb_rate, "items/s");
+  r.reference("thread.map_10m_bound_one_thread", "one thread computing then reading each chunk", one_thread_rate,
+              "tbb::parallel_for", tbb_rate, "items/s");
+  r.reference("thread.map_10m_bound_handoff_pipeline", "two-thread hand-written pipeline", handoff_rate,
+              "tbb::parallel_for", tbb_rate, "items/s");
 });
 
 // An unsized generator: 0, 1, 2, ... n-1, produced on demand.
