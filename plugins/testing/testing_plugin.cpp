@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <cerrno>
 #include <chrono>
 #include <csignal>
 #include <cstdlib>
@@ -64,6 +65,22 @@ __attribute__((no_sanitize("address", "undefined"), noinline)) void write_throug
 struct Counter {
   std::int64_t calls = 0;
 };
+
+// The worker's channel to its host: the fd after --channel on its command
+// line (the worker keeps no other socket), or -1 outside a troupe-worker.
+int worker_channel() {
+  std::ifstream cmdline("/proc/self/cmdline", std::ios::binary);
+  std::vector<std::string> args;
+  for (std::string arg; std::getline(cmdline, arg, '\0');) {
+    args.push_back(arg);
+  }
+  for (std::size_t i = 0; i + 1 < args.size(); ++i) {
+    if (args[i] == "--channel") {
+      return std::atoi(args[i + 1].c_str());
+    }
+  }
+  return -1;
+}
 
 std::atomic<int> g_initializer_runs{0};
 
@@ -265,4 +282,25 @@ TROUPE_PLUGIN(testing, "1.0.0") {
         }
       },
       "Write the worker's pid to path, then never return", troupe::arg("path"));
+  // Appended for the process pool's channel-corruption test: a plugin that
+  // writes stray bytes into its worker's channel to the host.
+  plugin.task(
+      "write_to_channel",
+      [](const std::string& hex, std::int64_t then_sleep_ms) {
+        const int fd = worker_channel();
+        if (fd < 0) {
+          throw TestingError("write_to_channel runs only inside a troupe-worker");
+        }
+        std::string bytes;
+        for (std::size_t i = 0; i + 1 < hex.size(); i += 2) {
+          bytes.push_back(static_cast<char>(std::stoi(hex.substr(i, 2), nullptr, 16)));
+        }
+        if (::write(fd, bytes.data(), bytes.size()) != static_cast<ssize_t>(bytes.size())) {
+          throw TestingError(std::string("write to the channel failed: ") + std::strerror(errno));
+        }
+        std::this_thread::sleep_for(std::chrono::milliseconds(then_sleep_ms));
+        return static_cast<std::int64_t>(bytes.size());
+      },
+      "Write the bytes given in hex to the worker's channel to its host, then sleep then_sleep_ms", troupe::arg("hex"),
+      troupe::arg("then_sleep_ms"));
 }

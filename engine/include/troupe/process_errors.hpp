@@ -32,6 +32,7 @@ struct WorkerExit {
   std::optional<int> exit_status;         // its exit status when it exited
   std::optional<std::uint64_t> last_rss;  // bytes, the last resident set size it reported
   bool starting = false;                  // it died before reporting ready
+  std::string killed_for;                 // why the pool itself killed it (a broken frame protocol); empty if not
 };
 
 // "SIGKILL", "SIGSEGV", ... ("signal 42" when unnamed).

@@ -272,32 +272,45 @@ std::string_view MsgpackReader::str() {
   return s;
 }
 
+// A count is checked against the bytes left before anyone sizes a
+// container by it: every item takes at least one byte (a map entry two), so
+// a corrupt header cannot make the host allocate what the frame cannot hold.
 std::size_t MsgpackReader::array_header() {
   const std::uint8_t b = byte();
+  std::size_t n = 0;
   if ((b & 0xf0) == 0x90) {
-    return b & 0x0f;
+    n = b & 0x0f;
+  } else if (b == 0xdc) {
+    n = be(2);
+  } else if (b == 0xdd) {
+    n = be(4);
+  } else {
+    throw FrameError("expected an array in a process-pool frame");
   }
-  if (b == 0xdc) {
-    return be(2);
+  if (n > static_cast<std::size_t>(end_ - p_)) {
+    throw FrameError("a process-pool frame announces an array of " + std::to_string(n) + " items in " +
+                     std::to_string(end_ - p_) + " remaining bytes");
   }
-  if (b == 0xdd) {
-    return be(4);
-  }
-  throw FrameError("expected an array in a process-pool frame");
+  return n;
 }
 
 std::size_t MsgpackReader::map_header() {
   const std::uint8_t b = byte();
+  std::size_t n = 0;
   if ((b & 0xf0) == 0x80) {
-    return b & 0x0f;
+    n = b & 0x0f;
+  } else if (b == 0xde) {
+    n = be(2);
+  } else if (b == 0xdf) {
+    n = be(4);
+  } else {
+    throw FrameError("expected a map in a process-pool frame");
   }
-  if (b == 0xde) {
-    return be(2);
+  if (n > static_cast<std::size_t>(end_ - p_) / 2) {
+    throw FrameError("a process-pool frame announces a map of " + std::to_string(n) + " entries in " +
+                     std::to_string(end_ - p_) + " remaining bytes");
   }
-  if (b == 0xdf) {
-    return be(4);
-  }
-  throw FrameError("expected a map in a process-pool frame");
+  return n;
 }
 
 Value MsgpackReader::value() {

@@ -56,7 +56,9 @@ std::string crash_message(const WorkerExit& exit, const std::string& task, std::
   if (exit.last_rss) {
     text += "; its last reported RSS was " + detail::process::format_bytes(*exit.last_rss);
   }
-  if (exit.signal == SIGKILL) {
+  if (!exit.killed_for.empty()) {
+    text += "; the pool killed it: " + exit.killed_for;
+  } else if (exit.signal == SIGKILL) {
     text += "; SIGKILL is what the kernel's OOM killer sends when memory runs out";
   } else if (exit.signal == SIGSEGV || exit.signal == SIGBUS || exit.signal == SIGABRT || exit.signal == SIGFPE ||
              exit.signal == SIGILL) {

@@ -974,7 +974,7 @@ struct ProcessPool::Core {
         const std::uint64_t first = reader.uinteger();
         const std::uint64_t count = reader.uinteger();
         Job* job = head(slot, id);
-        if (first != job->reported || first + count > job->items) {
+        if (first != job->reported || count > job->items - first) {  // no `first + count`: it can wrap
           throw tp::FrameError("a chunk part out of order");
         }
         if (job->outcomes.empty()) {
@@ -1048,6 +1048,9 @@ struct ProcessPool::Core {
     exit.pid = slot.pid;
     exit.last_rss = slot.last_rss;
     exit.starting = slot.phase == Phase::starting;
+    if (!slot.protocol_error.empty()) {
+      exit.killed_for = "it broke the frame protocol (" + slot.protocol_error + ")";
+    }
     siginfo_t info{};
     int r = ::waitid(P_PID, static_cast<id_t>(slot.pid), &info, WEXITED | WNOHANG);
     if (r == 0 && info.si_pid == 0) {

@@ -81,6 +81,35 @@ TEST(FrameCodec, TruncatedItemIsAFrameError) {
   EXPECT_THROW(reader.value(), FrameError);
 }
 
+// A corrupt count must not size a container: found by tests/fuzz (the host
+// tried to allocate 2^32 - 1 values for a 5-byte item).
+TEST(FrameCodec, ArrayCountBeyondTheFrameIsAFrameError) {
+  const std::vector<std::uint8_t> bytes = {0xdd, 0xff, 0xff, 0xff, 0xff, 0x01};
+  MsgpackReader reader(bytes.data(), bytes.data() + bytes.size());
+  try {
+    reader.value();
+    ADD_FAILURE() << "no FrameError";
+  } catch (const FrameError& e) {
+    EXPECT_STREQ(e.what(), "a process-pool frame announces an array of 4294967295 items in 1 remaining bytes");
+  }
+  MsgpackReader args_reader(bytes.data(), bytes.data() + bytes.size());
+  Args args;
+  EXPECT_THROW(args_reader.args_into(args), FrameError);
+}
+
+TEST(FrameCodec, MapCountBeyondTheFrameIsAFrameError) {
+  // 3 entries announced, room for 2 (a map entry takes at least 2 bytes).
+  const std::vector<std::uint8_t> bytes = {0x83, 0xa1, 'a', 0x01, 0xa1};
+  MsgpackReader reader(bytes.data(), bytes.data() + bytes.size());
+  EXPECT_THROW(reader.value(), FrameError);
+  MsgpackReader kwargs_reader(bytes.data(), bytes.data() + bytes.size());
+  Kwargs kwargs;
+  EXPECT_THROW(kwargs_reader.kwargs_into(kwargs), FrameError);
+  const std::vector<std::uint8_t> fits = {0x82, 0xa1, 'a', 0x01, 0xa1, 'b', 0xc0};
+  MsgpackReader fits_reader(fits.data(), fits.data() + fits.size());
+  EXPECT_EQ(fits_reader.value(), (Value{{"a", 1}, {"b", nullptr}}));
+}
+
 TEST(FrameCodec, FramesSplitAcrossReadsReassemble) {
   std::vector<std::uint8_t> stream;
   for (int i = 0; i < 3; ++i) {

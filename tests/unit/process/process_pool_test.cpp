@@ -181,6 +181,26 @@ TEST(ProcessPool, SegfaultingWorkerReportsSigsegv) {
   EXPECT_EQ(pool.call("testing.double", 4).get(), 8);
 }
 
+// A plugin that scribbles on its worker's channel: here an init_failed frame
+// whose error record announces an array of 2^32 - 1 items in 4 bytes. The
+// host must refuse it without trying to allocate it, kill that worker as a
+// protocol breaker, fail only the task it ran, and go on.
+TEST(ProcessPool, CorruptFrameFromAPluginKillsOnlyThatWorker) {
+  ProcessPool pool(testing_plugin(), small(1));
+  EXPECT_EQ(pool.call("testing.double", 1).get(), 2);
+  const std::string frame =
+      "06000000"     // length: type byte + 5-byte body
+      "0b"           // Message::init_failed
+      "ddffffffff";  // array32 of 4294967295 items, and nothing after
+  auto scribbler = pool.call("testing.write_to_channel", frame, 60'000);
+  const auto error = expect_throws<WorkerCrashedError>([&] { scribbler.get(20s); });
+  EXPECT_EQ(error.task(), "testing.write_to_channel");
+  EXPECT_THAT(error.what(), HasSubstr("broke the frame protocol"));
+  EXPECT_THAT(error.what(), HasSubstr("announces an array of 4294967295 items"));
+  EXPECT_EQ(pool.call("testing.double", 4).get(), 8);
+  EXPECT_EQ(pool.stats().crashes_by_cause.at("protocol error"), 1u);
+}
+
 TEST(ProcessPool, ExitingWorkerReportsItsStatus) {
   ProcessPool pool(testing_plugin(), small(1));
   const auto error = expect_throws<WorkerCrashedError>([&] { pool.call("testing.exit", 7).get(); });
