@@ -1,7 +1,7 @@
 # Install rules and the CMake package: find_package(troupe) gives
 # troupe::sdk and troupe_add_plugin() (component sdk), and troupe::engine and
 # troupe::config (component engine, which needs oneTBB). Two export sets, so
-# a plugin author's find_package never looks for TBB.
+# a plugin author's find_package works where TBB is not installed.
 include(CMakePackageConfigHelpers)
 
 set(TROUPE_INSTALL_CMAKEDIR ${CMAKE_INSTALL_LIBDIR}/cmake/troupe)

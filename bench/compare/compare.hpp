@@ -5,7 +5,6 @@
 // through the Reporter, which prints DESIGN.md's one-line formats:
 //   NAME: troupe X UNIT, PEER Y UNIT, ratio R      (R = troupe / peer)
 //   NAME: VALUE UNIT
-//   NAME: SUBJECT X UNIT, PEER Y UNIT, ratio R     (reference lines: a bound, not troupe)
 #pragma once
 
 #include <cstdio>
@@ -20,18 +19,16 @@ class Reporter {
   // Higher is better for `unit` (a rate); R = troupe / peer.
   void ratio(const std::string& name, double troupe_value, const std::string& peer, double peer_value,
              const std::string& unit) {
-    line(name, "troupe", troupe_value, peer, peer_value, unit, peer_value > 0 ? troupe_value / peer_value : 0.0);
+    std::printf("%s: troupe %.4g %s, %s %.4g %s, ratio %.2f\n", name.c_str(), troupe_value, unit.c_str(), peer.c_str(),
+                peer_value, unit.c_str(), peer_value > 0 ? troupe_value / peer_value : 0.0);
+    std::fflush(stdout);
   }
   // Lower is better for `unit` (a time); R = peer / troupe so above 1 is still troupe ahead.
   void ratio_lower_is_better(const std::string& name, double troupe_value, const std::string& peer, double peer_value,
                              const std::string& unit) {
-    line(name, "troupe", troupe_value, peer, peer_value, unit, troupe_value > 0 ? peer_value / troupe_value : 0.0);
-  }
-  // A reference line that is not troupe (a bound, a hand-written baseline),
-  // rated against the same peer run: R = subject / peer, higher is better.
-  void reference(const std::string& name, const std::string& subject, double subject_value, const std::string& peer,
-                 double peer_value, const std::string& unit) {
-    line(name, subject, subject_value, peer, peer_value, unit, peer_value > 0 ? subject_value / peer_value : 0.0);
+    std::printf("%s: troupe %.4g %s, %s %.4g %s, ratio %.2f\n", name.c_str(), troupe_value, unit.c_str(), peer.c_str(),
+                peer_value, unit.c_str(), troupe_value > 0 ? peer_value / troupe_value : 0.0);
+    std::fflush(stdout);
   }
   void figure(const std::string& name, double value, const std::string& unit) {
     std::printf("%s: %.4g %s\n", name.c_str(), value, unit.c_str());
@@ -39,14 +36,6 @@ class Reporter {
   }
   void note(const std::string& text) {
     std::printf("# %s\n", text.c_str());
-    std::fflush(stdout);
-  }
-
- private:
-  static void line(const std::string& name, const std::string& subject, double subject_value, const std::string& peer,
-                   double peer_value, const std::string& unit, double ratio) {
-    std::printf("%s: %s %.4g %s, %s %.4g %s, ratio %.2f\n", name.c_str(), subject.c_str(), subject_value, unit.c_str(),
-                peer.c_str(), peer_value, unit.c_str(), ratio);
     std::fflush(stdout);
   }
 };

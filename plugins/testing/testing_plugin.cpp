@@ -286,7 +286,7 @@ TROUPE_PLUGIN(testing, "1.0.0") {
   // writes stray bytes into its worker's channel to the host.
   plugin.task(
       "write_to_channel",
-      [](const std::string& hex, std::int64_t then_sleep_ms) {
+      [](const std::string& hex, std::int64_t sleep_before_ms, std::int64_t sleep_after_ms) {
         const int fd = worker_channel();
         if (fd < 0) {
           throw TestingError("write_to_channel runs only inside a troupe-worker");
@@ -295,12 +295,14 @@ TROUPE_PLUGIN(testing, "1.0.0") {
         for (std::size_t i = 0; i + 1 < hex.size(); i += 2) {
           bytes.push_back(static_cast<char>(std::stoi(hex.substr(i, 2), nullptr, 16)));
         }
-        if (::write(fd, bytes.data(), bytes.size()) != static_cast<ssize_t>(bytes.size())) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(sleep_before_ms));
+        if (!bytes.empty() && ::write(fd, bytes.data(), bytes.size()) != static_cast<ssize_t>(bytes.size())) {
           throw TestingError(std::string("write to the channel failed: ") + std::strerror(errno));
         }
-        std::this_thread::sleep_for(std::chrono::milliseconds(then_sleep_ms));
+        std::this_thread::sleep_for(std::chrono::milliseconds(sleep_after_ms));
         return static_cast<std::int64_t>(bytes.size());
       },
-      "Write the bytes given in hex to the worker's channel to its host, then sleep then_sleep_ms", troupe::arg("hex"),
-      troupe::arg("then_sleep_ms"));
+      "Sleep sleep_before_ms, write the bytes given in hex to the worker's channel to its host, then sleep "
+      "sleep_after_ms",
+      troupe::arg("hex"), troupe::arg("sleep_before_ms"), troupe::arg("sleep_after_ms"));
 }

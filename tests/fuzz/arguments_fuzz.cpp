@@ -37,7 +37,9 @@ struct Tasks {
     troupe::PluginBuilder plugin(descriptor);
     using troupe::arg;
     plugin.task(
-        "add", [](int a, long long b) { return a + b; }, "", arg("a"), arg("b") = 5LL);
+        "add",  // summed as doubles: the extremes of long long must not overflow in the test itself
+        [](int a, long long b) { return static_cast<double>(a) + static_cast<double>(b); }, "", arg("a"),
+        arg("b") = 5LL);
     plugin.task(
         "small", [](std::uint8_t u, float f, bool flag) { return flag ? u + f : f; }, "", arg("u"), arg("f"),
         arg("flag") = false);

@@ -30,12 +30,17 @@ void expect_round_trip(const Value& value) {
   std::vector<std::uint8_t> bytes;
   MsgpackWriter writer(bytes);
   writer.value(value);
-  MsgpackReader reader(bytes.data(), bytes.data() + bytes.size());
-  const Value back = reader.value();
   // == alone would fail on NaN; strings are bytes here, not checked UTF-8.
   auto text = [](const Value& v) {
     return v.dump(-1, ' ', false, Value::error_handler_t::replace);
   };
+  MsgpackReader reader(bytes.data(), bytes.data() + bytes.size());
+  Value back;
+  try {
+    back = reader.value();
+  } catch (const FrameError& e) {
+    troupe_fuzz_fail("the writer's bytes for " + text(value) + " do not decode: " + e.what());
+  }
   if (!reader.at_end() || (back != value && text(back) != text(value))) {
     troupe_fuzz_fail("value does not survive a round trip: " + text(value) + " came back as " + text(back));
   }

@@ -48,16 +48,29 @@ function(check_plugin prefix)
 
   run(${troupe} call ${plugin} geometry.midpoint "{\"x\":0,\"y\":0}" --kw "b={\"x\":2,\"y\":4}")
   expect_contains("${last_output}" "{\"x\":1.0,\"y\":2.0}")
+
+  # COMPONENTS sdk never looks for TBB nor defines the engine; an unknown
+  # optional component is just not found.
+  set(probe ${WORK_DIR}/sdk-only)
+  file(WRITE ${probe}/CMakeLists.txt [=[
+cmake_minimum_required(VERSION 3.25)
+project(sdk_only LANGUAGES CXX)
+find_package(troupe 0.1 REQUIRED COMPONENTS sdk OPTIONAL_COMPONENTS gpu)
+if(DEFINED TBB_FOUND OR TARGET troupe::engine OR NOT TARGET troupe::sdk OR troupe_gpu_FOUND)
+  message(FATAL_ERROR "COMPONENTS sdk: TBB_FOUND='${TBB_FOUND}', troupe_gpu_FOUND='${troupe_gpu_FOUND}'")
+endif()
+]=])
+  run(${CMAKE_COMMAND} -S ${probe} -B ${probe}/build -G ${GENERATOR} -DCMAKE_PREFIX_PATH=${prefix})
   message(STATUS "out-of-tree plugin built against the installed SDK alone, inspected and called")
 endfunction()
 
 # A host application: the embedding example built out of tree against
-# troupe::engine (with this build's sanitizer flags, since libtroupe has
-# them). Asking for the engine without oneTBB, or for a component that does
-# not exist, fails at configure time with the reason.
+# troupe::engine (with this build's compiler and sanitizer flags, since
+# libtroupe has them). Asking for the engine without oneTBB, or for a
+# component that does not exist, fails at configure time with the reason.
 function(check_host prefix)
   set(host_args -DCMAKE_PREFIX_PATH=${prefix} -DCMAKE_BUILD_TYPE=Release -DEMBED_SOURCE=${EMBED_SOURCE}
-                "-DCMAKE_CXX_FLAGS=${HOST_CXX_FLAGS}")
+                -DCMAKE_CXX_COMPILER=${CXX_COMPILER} "-DCMAKE_CXX_FLAGS=${HOST_CXX_FLAGS}")
   run(${CMAKE_COMMAND} -S ${HOST_SOURCE_DIR} -B ${WORK_DIR}/host -G ${GENERATOR} ${host_args})
   run(${CMAKE_COMMAND} --build ${WORK_DIR}/host)
   run(${WORK_DIR}/host/embed_host ${prefix}/lib/troupe/plugins/libtroupe_text.so ${DOCS})

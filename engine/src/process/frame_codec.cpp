@@ -351,11 +351,7 @@ void MsgpackReader::value_into(Value& out, int depth) {
     if (!out.is_array()) {
       out = Value::array();
     }
-    auto& array = out.get_ref<Value::array_t&>();
-    array.resize(n);
-    for (auto& item : array) {
-      value_into(item, depth + 1);
-    }
+    fill_array(out.get_ref<Value::array_t&>(), n, depth + 1);
     return;
   }
   if ((b & 0xf0) == 0x80 || b == 0xde || b == 0xdf) {
@@ -401,12 +397,23 @@ void MsgpackReader::value_into(Value& out, int depth) {
   }
 }
 
-void MsgpackReader::args_into(Args& out) {
-  const std::size_t n = array_header();
-  out.resize(n);
-  for (auto& item : out) {
-    value_into(item, 1);
+// Reuses the elements already there, then grows one item at a time: sizing
+// the array by its count up front would let nested headers, each within
+// the frame's bytes, multiply into an allocation the frame cannot back.
+void MsgpackReader::fill_array(std::vector<Value>& out, std::size_t n, int depth) {
+  if (out.size() > n) {
+    out.resize(n);
   }
+  for (auto& item : out) {
+    value_into(item, depth);
+  }
+  while (out.size() < n) {
+    value_into(out.emplace_back(), depth);
+  }
+}
+
+void MsgpackReader::args_into(Args& out) {
+  fill_array(out, array_header(), 1);
 }
 
 void MsgpackReader::kwargs_into(Kwargs& out) {

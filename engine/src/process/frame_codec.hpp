@@ -104,6 +104,7 @@ class MsgpackReader {
   std::uint64_t be(int bytes);
   void need(std::size_t n) const;
   void value_into(Value& out, int depth);
+  void fill_array(std::vector<Value>& out, std::size_t n, int depth);
   const std::uint8_t* p_;
   const std::uint8_t* end_;
 };

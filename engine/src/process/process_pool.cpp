@@ -1048,9 +1048,6 @@ struct ProcessPool::Core {
     exit.pid = slot.pid;
     exit.last_rss = slot.last_rss;
     exit.starting = slot.phase == Phase::starting;
-    if (!slot.protocol_error.empty()) {
-      exit.killed_for = "it broke the frame protocol (" + slot.protocol_error + ")";
-    }
     siginfo_t info{};
     int r = ::waitid(P_PID, static_cast<id_t>(slot.pid), &info, WEXITED | WNOHANG);
     if (r == 0 && info.si_pid == 0) {
@@ -1062,6 +1059,11 @@ struct ProcessPool::Core {
       } else {
         exit.signal = info.si_status;
       }
+    }
+    // Only the pool's own SIGKILL is its doing: a worker that sent a bad
+    // frame and then crashed on its own keeps its own cause.
+    if (!slot.protocol_error.empty() && exit.signal == SIGKILL) {
+      exit.killed_for = "it broke the frame protocol (" + slot.protocol_error + ")";
     }
     return exit;
   }
@@ -1101,9 +1103,9 @@ struct ProcessPool::Core {
       std::lock_guard lock(state_mutex);
       if (is_crash) {
         ++stats.retired.crash;
-        ++stats.crashes_by_cause[slot.start_timed_out           ? "startup_timeout"
-                                 : !slot.protocol_error.empty() ? "protocol error"
-                                                                : cause_name(exit)];
+        ++stats.crashes_by_cause[slot.start_timed_out       ? "startup_timeout"
+                                 : !exit.killed_for.empty() ? "protocol error"
+                                                            : cause_name(exit)];
       }
       pids.erase(std::remove(pids.begin(), pids.end(), slot.pid), pids.end());
     }
@@ -1142,11 +1144,10 @@ struct ProcessPool::Core {
         fail_head(slot, nullptr, exit, running_item);
       }
       requeue_unstarted(slot, 0);
-      crash = slot.protocol_error.empty()
-                  ? std::make_exception_ptr(WorkerCrashedError(exit, task, key))
-                  : std::make_exception_ptr(Error("worker " + std::to_string(slot.id) + " (pid " +
-                                                  std::to_string(slot.pid) + ") broke the frame protocol (" +
-                                                  slot.protocol_error + "); it was killed"));
+      crash = exit.killed_for.empty() ? std::make_exception_ptr(WorkerCrashedError(exit, task, key))
+                                      : std::make_exception_ptr(Error(
+                                            "worker " + std::to_string(slot.id) + " (pid " + std::to_string(slot.pid) +
+                                            ") broke the frame protocol (" + slot.protocol_error + "); it was killed"));
     }
     requeue_unstarted(slot, 0);  // whatever is still listed never started there
     if (slot.id < used_ids.size()) {

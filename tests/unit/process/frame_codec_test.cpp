@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 #include <signal.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -97,17 +98,51 @@ TEST(FrameCodec, ArrayCountBeyondTheFrameIsAFrameError) {
   EXPECT_THROW(args_reader.args_into(args), FrameError);
 }
 
-TEST(FrameCodec, MapCountBeyondTheFrameIsAFrameError) {
+TEST(FrameCodec, MapCountBeyondTheFrameIsRefusedBeforeReadingEntries) {
   // 3 entries announced, room for 2 (a map entry takes at least 2 bytes).
   const std::vector<std::uint8_t> bytes = {0x83, 0xa1, 'a', 0x01, 0xa1};
   MsgpackReader reader(bytes.data(), bytes.data() + bytes.size());
-  EXPECT_THROW(reader.value(), FrameError);
+  try {
+    reader.value();
+    ADD_FAILURE() << "no FrameError";
+  } catch (const FrameError& e) {
+    EXPECT_STREQ(e.what(), "a process-pool frame announces a map of 3 entries in 4 remaining bytes");
+  }
   MsgpackReader kwargs_reader(bytes.data(), bytes.data() + bytes.size());
   Kwargs kwargs;
   EXPECT_THROW(kwargs_reader.kwargs_into(kwargs), FrameError);
   const std::vector<std::uint8_t> fits = {0x82, 0xa1, 'a', 0x01, 0xa1, 'b', 0xc0};
   MsgpackReader fits_reader(fits.data(), fits.data() + fits.size());
   EXPECT_EQ(fits_reader.value(), (Value{{"a", 1}, {"b", nullptr}}));
+}
+
+std::size_t peak_rss_kib() {
+  rusage usage{};
+  getrusage(RUSAGE_SELF, &usage);
+  return static_cast<std::size_t>(usage.ru_maxrss);
+}
+
+// 100 nested arrays, each announcing as many items as the 64 KiB left
+// behind it: every count is within the frame, so only growing arrays as
+// items arrive (never sizing them by their counts) keeps the decoder from
+// allocating 100 x 64K values. It allocates about one level's worth.
+TEST(FrameCodec, NestedArrayCountsCannotMultiplyIntoAHugeAllocation) {
+  constexpr std::size_t kSize = 64 * 1024;
+  constexpr std::size_t kLevels = 100;
+  std::vector<std::uint8_t> bytes(kSize, 0xc0);  // nil items fill what the headers leave
+  for (std::size_t level = 0; level < kLevels; ++level) {
+    const auto count = static_cast<std::uint32_t>(kSize - 5 * (level + 1));
+    std::uint8_t* header = bytes.data() + 5 * level;
+    header[0] = 0xdd;
+    header[1] = static_cast<std::uint8_t>(count >> 24);
+    header[2] = static_cast<std::uint8_t>(count >> 16);
+    header[3] = static_cast<std::uint8_t>(count >> 8);
+    header[4] = static_cast<std::uint8_t>(count);
+  }
+  const std::size_t before = peak_rss_kib();
+  MsgpackReader reader(bytes.data(), bytes.data() + bytes.size());
+  EXPECT_THROW(reader.value(), FrameError);  // the innermost array takes every byte: its parents run short
+  EXPECT_LT(peak_rss_kib() - before, 32u * 1024) << "the decoder allocated by count, not by bytes read";
 }
 
 TEST(FrameCodec, FramesSplitAcrossReadsReassemble) {

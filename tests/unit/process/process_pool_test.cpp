@@ -9,11 +9,13 @@
 #include <chrono>
 #include <filesystem>
 #include <fstream>
+#include <limits>
 #include <set>
 #include <string>
 #include <thread>
 #include <vector>
 
+#include "process/frame_codec.hpp"
 #include "support/paths.hpp"
 #include "troupe/errors.hpp"
 
@@ -192,13 +194,52 @@ TEST(ProcessPool, CorruptFrameFromAPluginKillsOnlyThatWorker) {
       "06000000"     // length: type byte + 5-byte body
       "0b"           // Message::init_failed
       "ddffffffff";  // array32 of 4294967295 items, and nothing after
-  auto scribbler = pool.call("testing.write_to_channel", frame, 60'000);
+  auto scribbler = pool.call("testing.write_to_channel", frame, 0, 60'000);
   const auto error = expect_throws<WorkerCrashedError>([&] { scribbler.get(20s); });
   EXPECT_EQ(error.task(), "testing.write_to_channel");
   EXPECT_THAT(error.what(), HasSubstr("broke the frame protocol"));
   EXPECT_THAT(error.what(), HasSubstr("announces an array of 4294967295 items"));
   EXPECT_EQ(pool.call("testing.double", 4).get(), 8);
   EXPECT_EQ(pool.stats().crashes_by_cause.at("protocol error"), 1u);
+}
+
+// A chunk part whose item range only fits when `first + count` wraps
+// around: the host must refuse it rather than write past the chunk's
+// outcomes. Item 0 takes 150 ms, so the worker closes its part after it
+// (parts close once 100 ms old) and sends it; item 1 waits 500 ms more, then
+// forges the next part.
+TEST(ProcessPool, ChunkPartWhoseRangeWrapsIsAProtocolError) {
+  ProcessPool pool(testing_plugin(), small(1));
+  auto probe = pool.call("testing.double", 1);
+  EXPECT_EQ(probe.get(), 2);
+  const std::uint64_t chunk_id = probe.id() + 1;  // ids are handed out in submission order
+  std::vector<std::uint8_t> forged;
+  const auto at = detail::process::begin_frame(forged, detail::process::Message::chunk_part);
+  detail::process::MsgpackWriter writer(forged);
+  writer.uinteger(chunk_id);
+  writer.uinteger(1);                                          // first: item 0 is reported
+  writer.uinteger(std::numeric_limits<std::uint64_t>::max());  // count: 1 + count wraps to 0
+  for (int item = 0; item < 3; ++item) {                       // more outcomes than the chunk has
+    writer.boolean(true);
+    writer.value(Value(item));
+  }
+  writer.boolean(true);  // last
+  writer.uinteger(0);    // rss
+  detail::process::end_frame(forged, at);
+  std::string hex;
+  for (std::uint8_t byte : forged) {
+    constexpr const char* kDigits = "0123456789abcdef";
+    hex += kDigits[byte >> 4];
+    hex += kDigits[byte & 15];
+  }
+  auto chunk = pool.submit_chunk("testing.write_to_channel", {Args{"", 150, 0}, Args{hex, 500, 60'000}});
+  ASSERT_EQ(chunk.id(), chunk_id);
+  const auto outcomes = chunk.get(20s);
+  ASSERT_EQ(outcomes.size(), 2u);
+  EXPECT_EQ(outcomes[0].value(), 0);
+  ASSERT_FALSE(outcomes[1].ok());
+  EXPECT_THAT(report_of(outcomes[1].error()), HasSubstr("broke the frame protocol (a chunk part out of order)"));
+  EXPECT_EQ(pool.call("testing.double", 4).get(), 8);
 }
 
 TEST(ProcessPool, ExitingWorkerReportsItsStatus) {
