@@ -273,44 +273,35 @@ std::string_view MsgpackReader::str() {
 }
 
 // A count is checked against the bytes left before anyone sizes a
-// container by it: every item takes at least one byte (a map entry two), so
-// a corrupt header cannot make the host allocate what the frame cannot hold.
-std::size_t MsgpackReader::array_header() {
+// container by it: every item takes at least `min_item_bytes` (one for an
+// array item, two for a map entry), so a corrupt header cannot make the
+// host allocate what the frame cannot hold.
+std::size_t MsgpackReader::counted_header(const ContainerFormat& format) {
   const std::uint8_t b = byte();
   std::size_t n = 0;
-  if ((b & 0xf0) == 0x90) {
+  if ((b & 0xf0) == format.fix_tag) {
     n = b & 0x0f;
-  } else if (b == 0xdc) {
+  } else if (b == format.tag16) {
     n = be(2);
-  } else if (b == 0xdd) {
+  } else if (b == format.tag32) {
     n = be(4);
   } else {
-    throw FrameError("expected an array in a process-pool frame");
+    throw FrameError(std::string("expected ") + format.a_kind + " in a process-pool frame");
   }
-  if (n > static_cast<std::size_t>(end_ - p_)) {
-    throw FrameError("a process-pool frame announces an array of " + std::to_string(n) + " items in " +
-                     std::to_string(end_ - p_) + " remaining bytes");
+  const auto left = static_cast<std::size_t>(end_ - p_);
+  if (n > left / format.min_item_bytes) {
+    throw FrameError(std::string("a process-pool frame announces ") + format.a_kind + " of " + std::to_string(n) + " " +
+                     format.items + " in " + std::to_string(left) + " remaining bytes");
   }
   return n;
 }
 
+std::size_t MsgpackReader::array_header() {
+  return counted_header({0x90, 0xdc, 0xdd, 1, "an array", "items"});
+}
+
 std::size_t MsgpackReader::map_header() {
-  const std::uint8_t b = byte();
-  std::size_t n = 0;
-  if ((b & 0xf0) == 0x80) {
-    n = b & 0x0f;
-  } else if (b == 0xde) {
-    n = be(2);
-  } else if (b == 0xdf) {
-    n = be(4);
-  } else {
-    throw FrameError("expected a map in a process-pool frame");
-  }
-  if (n > static_cast<std::size_t>(end_ - p_) / 2) {
-    throw FrameError("a process-pool frame announces a map of " + std::to_string(n) + " entries in " +
-                     std::to_string(end_ - p_) + " remaining bytes");
-  }
-  return n;
+  return counted_header({0x80, 0xde, 0xdf, 2, "a map", "entries"});
 }
 
 Value MsgpackReader::value() {

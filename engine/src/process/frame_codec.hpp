@@ -103,6 +103,13 @@ class MsgpackReader {
   std::uint8_t byte();
   std::uint64_t be(int bytes);
   void need(std::size_t n) const;
+  struct ContainerFormat {
+    std::uint8_t fix_tag, tag16, tag32;  // fixarray/fixmap (high nibble), 16- and 32-bit count forms
+    std::size_t min_item_bytes;
+    const char* a_kind;  // "an array"
+    const char* items;   // "items"
+  };
+  std::size_t counted_header(const ContainerFormat& format);
   void value_into(Value& out, int depth);
   void fill_array(std::vector<Value>& out, std::size_t n, int depth);
   const std::uint8_t* p_;

@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "support/paths.hpp"
+#include "support/registry.hpp"
 #include "support/sync.hpp"
 #include "troupe/registry.hpp"
 
@@ -26,6 +27,7 @@ using troupe::ThreadPool;
 
 using troupe::test::Event;
 using troupe::test::eventually;
+using troupe::test::testing_registry;
 
 // An endless (or bounded) input that counts how many items were read and can
 // throw at a given position. Unsized, like a generator.
@@ -70,15 +72,6 @@ class CountingInput : public std::ranges::view_interface<CountingInput> {
  private:
   State* s_ = nullptr;
 };
-
-troupe::Registry& registry() {
-  static troupe::Registry* r = [] {
-    auto* reg = new troupe::Registry();
-    reg->load(troupe::test::plugin_path("testing"));
-    return reg;
-  }();
-  return *r;
-}
 
 TEST(Map, YieldsResultsInInputOrder) {
   ThreadPool pool({.max_workers = 2});
@@ -320,7 +313,7 @@ TEST(Map, StarmapSpreadsTuples) {
 }
 
 TEST(Map, PluginTaskMapRunsOnAnyExecutorInChunks) {
-  ThreadPool pool({.max_workers = 2, .registry = &registry()});
+  ThreadPool pool({.max_workers = 2, .registry = &testing_registry()});
   troupe::Executor& executor = pool;
   std::vector<long> out;
   for (auto& v : troupe::map(executor, "testing.double", std::views::iota(0, 100), MapOptions{.chunk_size = 10})) {
@@ -332,7 +325,7 @@ TEST(Map, PluginTaskMapRunsOnAnyExecutorInChunks) {
 }
 
 TEST(Map, PluginStarmapAndPerItemErrors) {
-  ThreadPool pool({.max_workers = 2, .registry = &registry()});
+  ThreadPool pool({.max_workers = 2, .registry = &testing_registry()});
   std::vector<troupe::Args> calls{{"boom", ""}, {"bang", "why"}};
   int failed = 0;
   for (auto o : troupe::starmap(pool, "testing.fail", calls).outcomes()) {
@@ -349,7 +342,7 @@ TEST(Map, PluginStarmapAndPerItemErrors) {
 }
 
 TEST(Map, UnknownPluginTaskFailsEveryItem) {
-  ThreadPool pool({.max_workers = 1, .registry = &registry()});
+  ThreadPool pool({.max_workers = 1, .registry = &testing_registry()});
   int failed = 0;
   for (auto o : troupe::map(pool, "testing.nope", std::vector<int>{1, 2, 3}).outcomes()) {
     EXPECT_THROW(o.rethrow(), troupe::UnknownTaskError);

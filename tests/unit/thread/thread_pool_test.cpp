@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "support/paths.hpp"
+#include "support/registry.hpp"
 #include "support/sync.hpp"
 #include "troupe/cpu_count.hpp"
 #include "troupe/registry.hpp"
@@ -32,15 +33,7 @@ using troupe::ThreadPoolOptions;
 
 using troupe::test::Event;
 using troupe::test::eventually;
-
-troupe::Registry& registry() {
-  static troupe::Registry* r = [] {
-    auto* reg = new troupe::Registry();
-    reg->load(troupe::test::plugin_path("testing"));
-    return reg;
-  }();
-  return *r;
-}
+using troupe::test::testing_registry;
 
 TEST(ThreadPool, SubmitRunsCallableWithArguments) {
   ThreadPool pool({.max_workers = 2});
@@ -68,13 +61,13 @@ TEST(ThreadPool, TaskExceptionFailsOnlyItsFuture) {
 }
 
 TEST(ThreadPool, CallRunsPluginTaskByName) {
-  ThreadPool pool({.max_workers = 2, .registry = &registry()});
+  ThreadPool pool({.max_workers = 2, .registry = &testing_registry()});
   EXPECT_EQ(pool.call("testing.double", 21).get(), 42);
   EXPECT_EQ(pool.call("testing.echo", troupe::kw("value", "hi")).get(), "hi");
 }
 
 TEST(ThreadPool, UnknownPluginTaskYieldsAFailedFuture) {
-  ThreadPool pool({.max_workers = 1, .registry = &registry()});
+  ThreadPool pool({.max_workers = 1, .registry = &testing_registry()});
   auto f = pool.call("testing.no_such_task", 1);
   EXPECT_EQ(f.state(), FutureState::failed);
   EXPECT_THROW(f.get(), troupe::UnknownTaskError);
@@ -86,7 +79,7 @@ TEST(ThreadPool, PluginCallWithoutRegistryIsAUsageError) {
 }
 
 TEST(ThreadPool, SubmitChunkCapturesEachItemsOutcome) {
-  ThreadPool pool({.max_workers = 1, .registry = &registry()});
+  ThreadPool pool({.max_workers = 1, .registry = &testing_registry()});
   std::vector<troupe::Args> items{{1}, {"not a number"}, {3}};
   auto outcomes = pool.submit_chunk("testing.double", items).get();
   ASSERT_EQ(outcomes.size(), 3u);
@@ -178,7 +171,7 @@ TEST(ThreadPool, PluginInitializerAndFinalizerRunByName) {
     ThreadPool pool({.max_workers = 1,
                      .initializer = troupe::Call{"testing.start_counter", {}, {}},
                      .finalizer = troupe::Call{"testing.write_file", {file.string()}, {}},
-                     .registry = &registry()});
+                     .registry = &testing_registry()});
     EXPECT_EQ(pool.call("testing.counter").get(), 1);
     EXPECT_EQ(pool.call("testing.counter").get(), 2);
   }
@@ -216,8 +209,9 @@ TEST(ThreadPool, InitializerFailureBreaksPoolAndCancelsQueuedTasks) {
 }
 
 TEST(ThreadPool, InitializerFailingOnThirdWorkerOnlyBreaksThePool) {
-  ThreadPool pool(
-      {.max_workers = 3, .initializer = troupe::Call{"testing.fail_on_worker", {2}, {}}, .registry = &registry()});
+  ThreadPool pool({.max_workers = 3,
+                   .initializer = troupe::Call{"testing.fail_on_worker", {2}, {}},
+                   .registry = &testing_registry()});
   pool.spawn_workers(3);
   EXPECT_TRUE(eventually([&] {
     try {
@@ -496,7 +490,7 @@ TEST(ThreadPool, CancelledPendingTaskNeverRuns) {
 }
 
 TEST(ThreadPool, CancelOnRunningTaskSetsCooperativeFlag) {
-  ThreadPool pool({.max_workers = 1, .registry = &registry()});
+  ThreadPool pool({.max_workers = 1, .registry = &testing_registry()});
   auto f = pool.call("testing.cancellable_sleep", 60'000);
   EXPECT_TRUE(eventually([&] { return f.state() == FutureState::running; }));
   EXPECT_FALSE(f.cancel());
