@@ -5,6 +5,7 @@
 #include <utility>
 #include <vector>
 
+#include "troupe/detail/chunk_loop.hpp"
 #include "troupe/future.hpp"
 #include "troupe/outcome.hpp"
 #include "troupe/sdk/descriptor.hpp"
@@ -44,17 +45,20 @@ class PluginChunkTask final : public FutureData<std::vector<Outcome<Value>>> {
       results.reserve(items_.size());
       const Kwargs no_kwargs;
       TaskContext ctx(task_, worker, cancel_flag());
-      for (auto& item : items_) {
-        if (ctx.cancelled()) {
-          results.emplace_back(std::make_exception_ptr(CancelledError("map item of '" + task_ + "' cancelled")));
-          continue;
-        }
-        try {
-          results.emplace_back(info_->invoke(ctx, item, no_kwargs));
-        } catch (...) {
-          results.emplace_back(std::current_exception());
-        }
-      }
+      run_chunk_items(
+          items_.size(), [&] { return ctx.cancelled(); },
+          [&](std::size_t i) {
+            try {
+              results.emplace_back(info_->invoke(ctx, items_[i], no_kwargs));
+              return true;
+            } catch (...) {
+              results.emplace_back(std::current_exception());
+              return false;
+            }
+          },
+          [&](std::size_t) {
+            results.emplace_back(std::make_exception_ptr(CancelledError("map item of '" + task_ + "' cancelled")));
+          });
       items_ = {};
       set_value(std::move(results));
     } catch (...) {
