@@ -1,4 +1,5 @@
 #include <iostream>
+#include <type_traits>
 
 #include "commands.hpp"
 #include "troupe/registry.hpp"
@@ -26,8 +27,11 @@ Value describe_all(const std::vector<Info>& infos) {
                    {"signature", info.signature.to_string()},
                    {"doc", info.doc},
                    {"params", describe_params(info.signature)}};
-    if (info.signature.kind == "task") {
+    if constexpr (std::is_same_v<Info, TaskInfo>) {
       entry["result"] = info.signature.result_type;
+      if (!info.group.empty()) {
+        entry["group"] = info.group;
+      }
     }
     out.push_back(std::move(entry));
   }
@@ -42,6 +46,11 @@ void print_section(const char* title, const std::vector<Info>& infos) {
   }
   for (const auto& info : infos) {
     std::cout << "  " << info.signature.to_string() << '\n';
+    if constexpr (std::is_same_v<Info, TaskInfo>) {
+      if (!info.group.empty()) {
+        std::cout << "      method of " << info.group << '\n';
+      }
+    }
     if (!info.doc.empty()) {
       std::cout << "      " << info.doc << '\n';
     }

@@ -117,6 +117,18 @@ TEST(Cli, InspectJsonIsMachineReadable) {
   EXPECT_EQ(doc["tasks"][0]["params"][1]["type"], "int");
 }
 
+TEST(Cli, InspectShowsTheWorkerClassOfAMethodTask) {
+  auto r = troupe({"inspect", fixture_path("grouped_tasks").string()});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_THAT(r.out, HasSubstr("grouped_tasks.predict(x: int) -> int\n      method of Model\n"));
+  EXPECT_THAT(r.out, HasSubstr("grouped_tasks.plain(x: int) -> int\n      Returns x\n"));
+  r = troupe({"inspect", "--json", fixture_path("grouped_tasks").string()});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  auto doc = troupe::Value::parse(r.out);
+  EXPECT_EQ(doc["tasks"][0]["group"], "Model");
+  EXPECT_FALSE(doc["tasks"][1].contains("group"));
+}
+
 TEST(Cli, InspectOfABadFileExplainsAndExitsTwo) {
   auto r = troupe({"inspect", fixture_path("not_a_plugin").string()});
   EXPECT_EQ(r.exit_code, 2);

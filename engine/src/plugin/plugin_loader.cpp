@@ -117,10 +117,13 @@ std::unique_ptr<Plugin> read_plugin(const fs::path& path, boost::dll::shared_lib
   }
   const std::string name = header->plugin_name != nullptr ? header->plugin_name : "?";
   if (header->abi_version != TROUPE_SDK_ABI_VERSION) {
+    const bool older = header->abi_version < TROUPE_SDK_ABI_VERSION;
     throw PluginError("Wrong SDK ABI version on plugin '" + name + "' in " + quoted(path) + ". Got version " +
                       std::to_string(header->abi_version) + ", supported version is " +
-                      std::to_string(TROUPE_SDK_ABI_VERSION) + ". Rebuild the plugin against troupe " +
-                      TROUPE_VERSION_STRING + " (find_package(troupe) + troupe_add_plugin()).");
+                      std::to_string(TROUPE_SDK_ABI_VERSION) + " (the plugin was built against " +
+                      (older ? "an older" : "a newer") + " troupe SDK). Rebuild the plugin against troupe " +
+                      TROUPE_VERSION_STRING + " (find_package(troupe) + troupe_add_plugin())" +
+                      (older ? "." : ", or run it with the newer engine it was built for."));
   }
   if (header->struct_size < sizeof(troupe_plugin_header) || header->describe == nullptr) {
     throw PluginError("plugin '" + name + "' in " + quoted(path) +

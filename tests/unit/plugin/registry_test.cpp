@@ -123,7 +123,23 @@ TEST(PluginLoading, WrongAbiVersionIsRefusedBeforeRegistration) {
   EXPECT_THAT(load_error(fixture_path("wrong_abi")),
               AllOf(HasSubstr("Wrong SDK ABI version on plugin 'wrong_abi'"), HasSubstr("libfixture_wrong_abi.so"),
                     HasSubstr("Got version 999, supported version is " + std::to_string(TROUPE_SDK_ABI_VERSION)),
-                    HasSubstr("Rebuild the plugin")));
+                    HasSubstr("built against a newer troupe SDK"), HasSubstr("Rebuild the plugin")));
+}
+
+TEST(PluginLoading, PluginOfThePreviousAbiIsRefusedBeforeRegistration) {
+  // Built by this very toolchain but against SDK ABI 1: the header is read
+  // and refused, its describe() (which aborts) never runs.
+  EXPECT_THAT(load_error(fixture_path("old_abi")),
+              AllOf(HasSubstr("Wrong SDK ABI version on plugin 'old_abi'"), HasSubstr("libfixture_old_abi.so"),
+                    HasSubstr("Got version 1, supported version is " + std::to_string(TROUPE_SDK_ABI_VERSION)),
+                    HasSubstr("built against an older troupe SDK"), HasSubstr("Rebuild the plugin against troupe")));
+}
+
+TEST(PluginLoading, TaskGroupCrossesTheBoundary) {
+  troupe::Registry registry;
+  registry.load(fixture_path("grouped_tasks"));
+  EXPECT_EQ(registry.task("grouped_tasks.predict").group, "Model");
+  EXPECT_EQ(registry.task("grouped_tasks.plain").group, "");
 }
 
 TEST(PluginLoading, WrongBuildKeyIsRefusedBeforeRegistration) {

@@ -227,6 +227,22 @@ TEST_F(AdapterTest, ContextSeesCooperativeCancellation) {
   EXPECT_EQ(call("cancelled", {}), true);
 }
 
+TEST_F(AdapterTest, ContextCarriesTheEnginesServicesTable) {
+  plugin_.task("table_size", [](troupe::TaskContext& ctx) {
+    return ctx.services() == nullptr ? -1L : static_cast<long>(ctx.services()->struct_size);
+  });
+  EXPECT_EQ(call("table_size", {}), -1);  // a context built without one, as before the table existed
+  const troupe_task_services services{sizeof(troupe_task_services)};
+  const std::string qualified = "demo.table_size";
+  troupe::TaskContext ctx(qualified, worker_, &cancel_, &services);
+  EXPECT_EQ(task("table_size").invoke(ctx, {}, {}), static_cast<long>(sizeof(troupe_task_services)));
+}
+
+TEST_F(AdapterTest, PlainTasksHaveNoGroup) {
+  plugin_.task("plain", [] { return 1; });
+  EXPECT_EQ(task("plain").group, "");
+}
+
 TEST_F(AdapterTest, VoidResultIsNull) {
   plugin_.task("nothing", [] {});
   EXPECT_TRUE(call("nothing", {}).is_null());

@@ -23,6 +23,16 @@ struct troupe_plugin_header {
   void (*describe)(void* descriptor);
 };
 
+// What the engine offers a running task beyond the TaskContext members
+// (shared counters and dicts, progress, logging). The engine owns it and
+// fills `struct_size` with the bytes it provides; later SDKs append members
+// and read one only when it lies within `struct_size`, so growing the table
+// needs no ABI bump. TaskContext::services() is null when the engine
+// offers none.
+struct troupe_task_services {
+  uint32_t struct_size;
+};
+
 // The exported entry point (a Boost.DLL alias named troupe_plugin_entry in
 // the "troupe" section) has this type.
 typedef const troupe_plugin_header* troupe_plugin_entry_fn(void);

@@ -18,7 +18,9 @@
 
 // Bump when anything in sdk/ that crosses the boundary changes layout or
 // meaning: the C header, PluginDescriptor, TaskInfo, Worker, TaskContext.
-#define TROUPE_SDK_ABI_VERSION 1
+// 1: first release. 2: TaskContext carries a services table
+// (troupe_task_services, grown by appending), TaskInfo a group.
+#define TROUPE_SDK_ABI_VERSION 2
 
 #define TROUPE_DETAIL_STR_(x) #x
 #define TROUPE_DETAIL_STR(x) TROUPE_DETAIL_STR_(x)
@@ -56,7 +58,7 @@
   "nlohmann-json-" TROUPE_DETAIL_STR(NLOHMANN_JSON_VERSION_MAJOR) "." TROUPE_DETAIL_STR( \
       NLOHMANN_JSON_VERSION_MINOR) "." TROUPE_DETAIL_STR(NLOHMANN_JSON_VERSION_PATCH) "-" TROUPE_DETAIL_STR(NLOHMANN_JSON_ABI_TAGS)
 
-// e.g. "gcc-12;libstdc++-cxx11abi1;cxxabi1017;nlohmann-json-3.11.2-json_abi;troupe-sdk-abi1"
+// e.g. "gcc-12;libstdc++-cxx11abi1;cxxabi1017;nlohmann-json-3.11.2-json_abi;troupe-sdk-abi2"
 // clang-format off
 #define TROUPE_BUILD_KEY                                                                  \
   TROUPE_DETAIL_COMPILER_KEY ";" TROUPE_DETAIL_STDLIB_KEY ";" TROUPE_DETAIL_CXXABI_KEY ";" \

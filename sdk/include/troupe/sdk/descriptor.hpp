@@ -57,6 +57,9 @@ using HookFn = std::function<void(Worker&, const Args&, const Kwargs&)>;
 struct TaskInfo {
   std::string name;  // unqualified
   std::string doc;
+  // The worker class a method task belongs to (`.method()` of a
+  // worker_class<T>); empty for plain tasks. Tasks keep their plain names.
+  std::string group;
   Signature signature;
   TaskFn invoke;
 };

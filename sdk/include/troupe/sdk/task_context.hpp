@@ -6,12 +6,14 @@
 // cancelled() turns true when the task's future was cancelled while it ran
 // or its pool is shutting down with cancel_pending; a long task polls it
 // and returns early. The context lives for the duration of one call and
-// views the name and flag it was given: they must outlive it.
+// views the name, flag and services table it was given: they must outlive
+// it. services() is null unless the engine offers a table.
 #pragma once
 
 #include <atomic>
 #include <string_view>
 
+#include "troupe/sdk/abi.hpp"
 #include "troupe/sdk/config.hpp"
 #include "troupe/sdk/worker.hpp"
 
@@ -19,8 +21,9 @@ namespace troupe {
 
 class TROUPE_SDK_VISIBLE TaskContext {
  public:
-  TaskContext(std::string_view task_name, Worker& worker, const std::atomic<bool>* cancel_flag = nullptr) noexcept
-      : task_name_(task_name), worker_(&worker), cancel_flag_(cancel_flag) {}
+  TaskContext(std::string_view task_name, Worker& worker, const std::atomic<bool>* cancel_flag = nullptr,
+              const troupe_task_services* services = nullptr) noexcept
+      : task_name_(task_name), worker_(&worker), cancel_flag_(cancel_flag), services_(services) {}
 
   // The qualified name, `plugin.task`.
   std::string_view task_name() const noexcept { return task_name_; }
@@ -28,11 +31,14 @@ class TROUPE_SDK_VISIBLE TaskContext {
   Worker& worker() const noexcept { return *worker_; }
   // True once cooperative cancellation was requested.
   bool cancelled() const noexcept { return cancel_flag_ != nullptr && cancel_flag_->load(std::memory_order_relaxed); }
+  // The engine's services table for this call, or null (see troupe/sdk/abi.hpp).
+  const troupe_task_services* services() const noexcept { return services_; }
 
  private:
   std::string_view task_name_;
   Worker* worker_;
   const std::atomic<bool>* cancel_flag_;
+  const troupe_task_services* services_;
 };
 
 }  // namespace troupe
