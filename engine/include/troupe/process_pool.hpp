@@ -45,46 +45,12 @@
 #include <vector>
 
 #include "troupe/executor.hpp"
+#include "troupe/pool_options.hpp"
 #include "troupe/process_errors.hpp"
 #include "troupe/sdk/call.hpp"
 #include "troupe/thread_pool.hpp"
 
 namespace troupe {
-
-enum class OnWorkerCrash {
-  respawn,     // fail the task in flight, start a replacement
-  break_pool,  // fail it and break the pool (loky's behaviour)
-};
-
-// Workers dying at start-up or on every task: the max-th death within
-// `within` breaks the pool instead of respawning for ever. max = 0: never.
-struct CrashStorm {
-  std::size_t max = 5;
-  std::chrono::nanoseconds within = std::chrono::seconds(10);
-};
-
-struct ProcessPoolOptions {
-  std::size_t max_workers = 0;  // 0: troupe::cpu_count()
-  std::size_t min_workers = 0;  // kept alive through idle timeouts (not started eagerly; see spawn_workers)
-  std::optional<std::chrono::nanoseconds> idle_timeout = std::chrono::seconds(60);  // nullopt: never
-  std::optional<std::size_t> max_tasks_per_worker = std::nullopt;  // a map chunk counts as one task; nullopt: no limit
-  std::size_t recycle_jitter = 0;  // each worker's limit is max_tasks_per_worker + uniform[0, jitter]
-  std::optional<std::uint64_t> max_memory_per_worker =
-      std::nullopt;                                            // bytes of RSS after a task; over it the worker retires
-  std::optional<Call> initializer = std::nullopt;              // plugin initializer, run in each worker before ready
-  std::optional<Call> finalizer = std::nullopt;                // plugin finalizer, run when a worker leaves in order
-  std::optional<std::size_t> queue_limit = std::nullopt;       // queued (not yet sent) tasks; nullopt: unbounded
-  QueueFullPolicy queue_full_policy = QueueFullPolicy::block;  // caller_runs is refused (UsageError)
-  std::map<std::string, std::string> env = {};                 // added to (and overriding) the host's environment
-  std::optional<std::chrono::nanoseconds> task_timeout = std::nullopt;  // per task, per item of a chunk; nullopt: none
-  OnWorkerCrash on_worker_crash = OnWorkerCrash::respawn;
-  std::chrono::nanoseconds startup_timeout = std::chrono::seconds(10);  // spawn to ready
-  std::chrono::nanoseconds shutdown_grace = std::chrono::seconds(5);    // then SIGTERM, again, then SIGKILL
-  std::size_t max_frame = 64u << 20;  // bytes: an argument or result over it fails its own future
-  CrashStorm crash_storm = {};
-  std::filesystem::path worker_executable = {};  // empty: $TROUPE_WORKER, else next to libtroupe
-  std::string name = "process-pool";
-};
 
 // shutdown() of a process pool: ShutdownOptions plus what to do with workers
 // that are still running tasks.

@@ -46,6 +46,7 @@
 
 #include "troupe/executor.hpp"
 #include "troupe/future.hpp"
+#include "troupe/pool_options.hpp"
 #include "troupe/sdk/call.hpp"
 #include "troupe/sdk/task_context.hpp"
 #include "troupe/sdk/worker.hpp"
@@ -54,54 +55,9 @@ namespace troupe {
 
 class Registry;
 
-// What to do when queue_limit is reached.
-enum class QueueFullPolicy {
-  block,        // submit waits for room (a pool's own task runs queued work instead)
-  fail,         // submit throws QueueFullError
-  caller_runs,  // the submitting thread runs the task itself
-};
-
 // Optional per-task priority: a worker takes high before normal before low.
 // Order within one priority is FIFO per submitting thread.
 enum class Priority { low, normal, high };
-
-// A per-worker initializer or finalizer: a C++ callable taking the Worker, or
-// a plugin initializer/finalizer call by name with arguments (needs
-// ThreadPoolOptions::registry).
-class WorkerHook {
- public:
-  WorkerHook() = default;
-  template <class F>
-  requires std::invocable<F&, Worker&> &&(!std::same_as<std::remove_cvref_t<F>, WorkerHook>)WorkerHook(F fn)
-      : fn_(std::move(fn)) {}                        // NOLINT: implicit on purpose
-  WorkerHook(Call call) : call_(std::move(call)) {}  // NOLINT: implicit on purpose
-
-  explicit operator bool() const noexcept { return static_cast<bool>(fn_) || call_.has_value(); }
-  const std::function<void(Worker&)>& callable() const noexcept { return fn_; }
-  const std::optional<Call>& plugin_call() const noexcept { return call_; }
-
- private:
-  std::function<void(Worker&)> fn_;
-  std::optional<Call> call_;
-};
-
-struct ThreadPoolOptions {
-  std::size_t max_workers = 0;  // 0: troupe::cpu_count()
-  std::size_t min_workers = 0;  // kept alive through idle timeouts (not started eagerly; see spawn_workers)
-  std::optional<std::chrono::nanoseconds> idle_timeout = std::chrono::seconds(60);  // nullopt: never
-  std::optional<std::size_t> max_tasks_per_worker{};                                // nullopt: no limit
-  WorkerHook initializer{};
-  WorkerHook finalizer{};
-  std::optional<std::size_t> queue_limit{};  // queued (not running) tasks; nullopt: unbounded
-  QueueFullPolicy queue_full_policy = QueueFullPolicy::block;
-  std::string name = "pool";  // threads are named troupe:<name>:<id> (cut to 15 bytes)
-  // Resolves plugin calls (call, submit_call, submit_chunk, map on task
-  // names, Call hooks). Must outlive the pool.
-  const Registry* registry = nullptr;
-  // How long an idle worker polls the queue before it sleeps: latency bought
-  // with CPU time. Zero sleeps at once.
-  std::chrono::nanoseconds spin_before_sleep = std::chrono::microseconds(50);
-};
 
 struct SubmitOptions {
   Priority priority = Priority::normal;

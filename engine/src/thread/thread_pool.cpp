@@ -86,16 +86,7 @@ struct ThreadPool::Core {
         max_workers(options.max_workers == 0 ? cpu_count() : options.max_workers),
         arena(static_cast<int>(max_workers), static_cast<unsigned>(max_workers)),
         slots(max_workers) {
-    if (options.min_workers > max_workers) {
-      throw UsageError("ThreadPool '" + options.name + "': min_workers (" + std::to_string(options.min_workers) +
-                       ") exceeds max_workers (" + std::to_string(max_workers) + ")");
-    }
-    if (options.max_tasks_per_worker && *options.max_tasks_per_worker == 0) {
-      throw UsageError("ThreadPool '" + options.name + "': max_tasks_per_worker must be at least 1 (or unset)");
-    }
-    if (options.queue_limit && *options.queue_limit == 0) {
-      throw UsageError("ThreadPool '" + options.name + "': queue_limit must be at least 1 (or unset)");
-    }
+    throw_if_invalid(options);
     init_hook = resolve_hook(options.initializer, true);
     fini_hook = resolve_hook(options.finalizer, false);
     for (std::size_t i = max_workers; i > 0; --i) {
@@ -107,10 +98,7 @@ struct ThreadPool::Core {
     if (!hook.plugin_call()) {
       return nullptr;
     }
-    if (options.registry == nullptr) {
-      throw UsageError("ThreadPool '" + options.name + "': the " + (initializer ? "initializer" : "finalizer") + " '" +
-                       hook.plugin_call()->task + "' is a plugin call; set ThreadPoolOptions::registry");
-    }
+    // throw_if_invalid() refused a plugin call without a registry.
     return initializer ? &options.registry->initializer(hook.plugin_call()->task)
                        : &options.registry->finalizer(hook.plugin_call()->task);
   }
