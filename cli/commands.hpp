@@ -2,7 +2,6 @@
 // 0 success, 1 a task failed, 2 usage, config or plugin error.
 #pragma once
 
-#include <exception>
 #include <string>
 #include <vector>
 
@@ -34,8 +33,5 @@ int run_call(const CallOptions& options);
 
 // `troupe: error: <message>` on stderr.
 void print_error(const std::string& message);
-
-// "Type: message" for an exception and each nested cause ("caused by: ...").
-std::string describe_exception(const std::exception_ptr& error);
 
 }  // namespace troupe::cli

@@ -3,6 +3,7 @@
 #include <iostream>
 
 #include "commands.hpp"
+#include "troupe/errors.hpp"
 #include "troupe/sdk/config.hpp"
 
 int main(int argc, char** argv) {

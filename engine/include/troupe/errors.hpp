@@ -14,6 +14,7 @@
 
 #include <exception>
 #include <string>
+#include <vector>
 
 #include "troupe/sdk/errors.hpp"
 
@@ -70,8 +71,22 @@ inline std::exception_ptr nested_cause(const std::exception& e) noexcept {
   return nullptr;
 }
 
-// "Type: message" for an exception_ptr, following nested causes
-// ("InitializerError: ... <- std::invalid_argument: ..."). For messages and logs.
+// One link of an exception chain: a readable type name (demangled, without
+// std::_Nested_exception<>; a RemoteError's remote type) and its message.
+struct ExceptionInfo {
+  std::string type;
+  std::string message;
+  friend bool operator==(const ExceptionInfo&, const ExceptionInfo&) = default;
+};
+
+// The exception and its nested causes, outermost first; each cause once (a
+// link equal to an earlier one is left out). A RemoteError gives its remote
+// type and message, without the "(caused by ...)" its what() repeats.
+// Empty for a null pointer.
+std::vector<ExceptionInfo> exception_chain(const std::exception_ptr& error);
+
+// The one printer for library and CLI: "Type: message", then a
+// "\n  caused by: Type: message" line per cause. "no error" for null.
 std::string describe_exception(const std::exception_ptr& error);
 
 }  // namespace troupe

@@ -5,14 +5,12 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
-#include <cxxabi.h>
 #include <cerrno>
 #include <climits>
-#include <cstdio>
 #include <ctime>
 #include <string>
-#include <typeinfo>
 
+#include "common/log.hpp"
 #include "troupe/future.hpp"
 
 namespace troupe {
@@ -31,44 +29,6 @@ const char* to_string(FutureState state) noexcept {
       return "cancelled";
   }
   return "unknown";
-}
-
-namespace {
-
-std::string demangle(const char* name) {
-  int status = 0;
-  char* readable = abi::__cxa_demangle(name, nullptr, nullptr, &status);
-  std::string out = status == 0 && readable != nullptr ? readable : name;
-  std::free(readable);
-  return out;
-}
-
-void describe_into(std::string& out, const std::exception_ptr& error) {
-  try {
-    std::rethrow_exception(error);
-  } catch (const std::exception& e) {
-    out += demangle(typeid(e).name());
-    out += ": ";
-    out += e.what();
-    if (auto cause = nested_cause(e)) {
-      out += " <- ";
-      describe_into(out, cause);
-    }
-  } catch (...) {
-    const auto* type = abi::__cxa_current_exception_type();
-    out += type != nullptr ? demangle(type->name()) : std::string("unknown exception");
-  }
-}
-
-}  // namespace
-
-std::string describe_exception(const std::exception_ptr& error) {
-  if (!error) {
-    return "no error";
-  }
-  std::string out;
-  describe_into(out, error);
-  return out;
 }
 
 namespace detail {
@@ -107,11 +67,13 @@ void futex_wake_one(const std::atomic<std::uint32_t>& word) noexcept {
 }
 
 void report_callback_error(std::exception_ptr error) noexcept {
+  if (!log_enabled(LogLevel::warn)) {
+    return;
+  }
   try {
-    const auto text = describe_exception(error);
-    std::fprintf(stderr, "troupe: a future's done callback threw (ignored): %s\n", text.c_str());
+    log(LogLevel::warn, "a future's done callback threw (ignored): " + describe_exception(error));
   } catch (...) {
-    std::fputs("troupe: a future's done callback threw (ignored)\n", stderr);
+    log(LogLevel::warn, "a future's done callback threw (ignored)");
   }
 }
 

@@ -17,13 +17,13 @@
 #include <array>
 #include <atomic>
 #include <condition_variable>
-#include <cstdio>
 #include <memory>
 #include <mutex>
 #include <string>
 #include <thread>
 #include <vector>
 
+#include "common/log.hpp"
 #include "thread/plugin_tasks.hpp"
 #include "troupe/cpu_count.hpp"
 #include "troupe/registry.hpp"
@@ -543,7 +543,13 @@ struct ThreadPool::Core {
       try {
         spawn_locked();
       } catch (...) {
-        std::fputs("troupe: could not start a replacement worker thread\n", stderr);
+        try {
+          detail::log(LogLevel::error, "ThreadPool '" + options.name +
+                                           "': could not start a replacement worker thread: " +
+                                           describe_exception(std::current_exception()));
+        } catch (...) {
+          detail::log(LogLevel::error, "a ThreadPool could not start a replacement worker thread");
+        }
       }
     }
     wt.exited = true;
@@ -610,10 +616,9 @@ ThreadPool::ThreadPool(ThreadPoolOptions options) : core_(std::make_unique<Core>
 
 ThreadPool::~ThreadPool() {
   if (is_worker_thread()) {
-    std::fputs(
-        "troupe: a ThreadPool was destroyed by one of its own tasks (it held the last reference); "
-        "this cannot end cleanly\n",
-        stderr);
+    detail::log(LogLevel::critical, "ThreadPool '" + core_->options.name +
+                                        "' was destroyed by one of its own tasks (it held the last reference); "
+                                        "this cannot end cleanly, terminating");
     std::terminate();
   }
   shutdown({.wait = true, .cancel_pending = false});
