@@ -45,7 +45,7 @@ int main(int argc, char** argv) {
     }
   } catch (...) {
     // The verbs report their own errors; anything else is still reported, never an abort.
-    print_error(describe_exception(std::current_exception()));
+    print_error(troupe::describe_exception(std::current_exception()));
   }
   return kUsageError;
 }
