@@ -72,8 +72,8 @@ struct CrashStorm {
 
 // The options both kinds share, as X(type, name, default). Two lists, not
 // one, because each struct keeps its fields in the order designated
-// initializers already use. Comments are /* */: a // comment would swallow
-// the macro's next line.
+// initializers already use. Each list's options are documented above it
+// (a // comment inside a macro would swallow its next line).
 //
 // max_workers           0: troupe::cpu_count(). Any value is allowed.
 // min_workers           0. Workers kept alive through idle timeouts (not
