@@ -8,10 +8,12 @@
 #include <spdlog/logger.h>
 #include <spdlog/sinks/ostream_sink.h>
 
+#include <atomic>
 #include <mutex>
 #include <sstream>
 #include <stdexcept>
 #include <string>
+#include <thread>
 #include <utility>
 #include <vector>
 
@@ -101,6 +103,30 @@ TEST_F(Log, HostLoggerReplacesTheDefault) {
   troupe::set_logger(nullptr);
   EXPECT_NE(troupe::get_logger(), host);
   EXPECT_EQ(troupe::log_level(), LogLevel::warn);
+}
+
+TEST_F(Log, ReplacingTheLoggerWhileTasksLogIsSafe) {
+  std::atomic<int> delivered{0};
+  troupe::set_log_sink([&](LogLevel, std::string_view) { delivered.fetch_add(1); });
+  std::atomic<bool> stop{false};
+  std::thread swapper([&] {
+    while (!stop.load()) {
+      troupe::set_log_sink([&](LogLevel, std::string_view) { delivered.fetch_add(1); });
+      troupe::set_log_level(LogLevel::warn);
+    }
+  });
+  troupe::ThreadPool pool({.max_workers = 2});
+  std::vector<troupe::Future<int>> futures;
+  for (int i = 0; i < 200; ++i) {
+    futures.push_back(pool.submit([i] { return i; }));
+  }
+  for (auto& f : futures) {
+    f.add_done_callback([](const troupe::Future<int>&) { throw std::runtime_error("boom"); });
+  }
+  pool.shutdown({.wait = true});  // its workers have exited, so every callback has run
+  stop = true;
+  swapper.join();
+  EXPECT_EQ(delivered.load(), 200);  // every warning reached one of the sinks
 }
 
 }  // namespace
