@@ -802,7 +802,7 @@ Future<Value> ThreadPool::submit_call(Call call) {
   try {
     info = &core_->options.registry->task(call.task);
   } catch (...) {
-    return detail::make_failed_future<Value>(std::current_exception());
+    return make_failed_future<Value>(std::current_exception());
   }
   auto* task = new detail::PluginCallTask(*info, std::move(call));
   auto future = detail::future_from_core(detail::CorePtr<detail::FutureData<Value>>::adopt(task));
@@ -820,7 +820,7 @@ Future<std::vector<Outcome<Value>>> ThreadPool::submit_chunk(std::string task_na
   try {
     info = &core_->options.registry->task(task_name);
   } catch (...) {
-    return detail::make_failed_future<Result>(std::current_exception());
+    return make_failed_future<Result>(std::current_exception());
   }
   const auto count = std::max<std::size_t>(items.size(), 1);
   auto* task = new detail::PluginChunkTask(*info, std::move(task_name), std::move(items));

@@ -428,7 +428,7 @@ class MapEngine {
 
  public:
   std::shared_ptr<ValueRecycler<R>> recycler_;  // set by callable maps
-  Executor* executor_ = nullptr;                // runs queued chunks inline while the ordered wait would block
+  Executor* executor_ = nullptr;                // callable maps: runs queued chunks inline instead of blocking
   std::shared_ptr<std::vector<R>> output_;      // map_all over a sized input: chunks write their results here
 };
 
@@ -524,7 +524,7 @@ Args to_args(Item&& item) {
 
 template <class R, class Range, class Elem, bool InPlace, class Convert, class Submit, class Options>
 std::unique_ptr<MapEngine<R>> make_map(Range&& range, Convert convert, Submit submit, const Options& options,
-                                       Executor& executor, bool eager,
+                                       Executor& executor, bool eager, bool run_inline,
                                        std::shared_ptr<ValueRecycler<R>> recycler = nullptr,
                                        std::shared_ptr<std::vector<R>> output = nullptr) {
   using View = std::views::all_t<Range>;
@@ -532,7 +532,7 @@ std::unique_ptr<MapEngine<R>> make_map(Range&& range, Convert convert, Submit su
       std::views::all(std::forward<Range>(range)), std::move(convert), std::move(submit), options,
       executor.max_workers());
   engine->recycler_ = std::move(recycler);
-  engine->executor_ = &executor;
+  engine->executor_ = run_inline ? &executor : nullptr;
   engine->output_ = std::move(output);
   if (eager) {
     engine->make_eager();
@@ -553,7 +553,10 @@ std::unique_ptr<MapEngine<Value>> executor_map(Executor& executor, std::string t
       return Args{Value(std::forward<decltype(item)>(item))};
     }
   };
-  return make_map<Value, Range, Args, false>(std::forward<Range>(range), convert, submit, options, executor, eager);
+  // Not run inline: a plugin task may need its worker's initializer state,
+  // which the iterating thread does not have.
+  return make_map<Value, Range, Args, false>(std::forward<Range>(range), convert, submit, options, executor, eager,
+                                             false);
 }
 
 // Submits a callable map's chunk as `items` items (ThreadPool's stats count items).
@@ -613,8 +616,8 @@ auto pool_map(ThreadPool& pool, F&& fn, Range&& range, const Options& options, b
                 ctx, *recycler, out_at(output, offset));
           });
     };
-    return make_map<R, Range, Elem, true>(std::forward<Range>(range), convert, submit, options, pool, eager, recycler,
-                                          output);
+    return make_map<R, Range, Elem, true>(std::forward<Range>(range), convert, submit, options, pool, eager, true,
+                                          recycler, output);
   } else {
     auto submit = [&pool, shared_fn, recycler, output, out_at](std::vector<Elem>&& items, std::size_t offset) {
       const auto count = items.size();
@@ -626,8 +629,8 @@ auto pool_map(ThreadPool& pool, F&& fn, Range&& range, const Options& options, b
                 out_at(output, offset));
           });
     };
-    return make_map<R, Range, Elem, false>(std::forward<Range>(range), convert, submit, options, pool, eager, recycler,
-                                           output);
+    return make_map<R, Range, Elem, false>(std::forward<Range>(range), convert, submit, options, pool, eager, true,
+                                           recycler, output);
   }
 }
 
