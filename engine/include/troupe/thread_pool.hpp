@@ -221,7 +221,8 @@ class ThreadPool final : public Executor {
   // Runs `task`, one of this pool's queued tasks, on the calling thread now if
   // it is still pending; false when it had started, completed or been
   // cancelled, the pool is not open, or not all of its max_workers workers
-  // are up (initialized), since a missing worker's initializer state would be.
+  // are up (initialized). The caller runs it with a bare Worker
+  // (kCallerWorker), or as itself when it is one of this pool's workers.
   bool try_run_inline(detail::FutureCore& task) noexcept override;
 
  private:
