@@ -460,7 +460,7 @@ class FutureCore {
   mutable std::atomic<std::uint32_t> word_{kPending};  // waiters set a bit on it
   std::atomic<bool> cancel_requested_{false};
   std::atomic<bool> completing_from_running_{false};
-  std::uint32_t items_ = 1;  // fits the padding before id_: the state stays 80 bytes
+  std::uint32_t items_ = 1;  // in the padding before id_: the state does not grow
   std::uint64_t id_;
   std::int64_t submit_ns_;
   std::atomic<std::int64_t> start_ns_{0};
