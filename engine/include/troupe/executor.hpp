@@ -9,6 +9,8 @@
 // troupe::UsageError; to a broken pool, troupe::BrokenPoolError (with the
 // cause nested). shutdown() may be called more than once.
 // Thread safety: every member may be called from any thread.
+// Implementing one: complete the futures you hand out through troupe::Promise
+// (troupe/promise.hpp); the map family then works over your executor as is.
 // Hazards: implementations that override join(Timeout) should add
 // `using Executor::join;` so the duration overload stays visible.
 #pragma once
@@ -23,10 +25,15 @@
 #include "troupe/future.hpp"
 #include "troupe/outcome.hpp"
 #include "troupe/pool_stats.hpp"
+#include "troupe/promise.hpp"
 #include "troupe/sdk/call.hpp"
 #include "troupe/sdk/value.hpp"
 
 namespace troupe {
+
+namespace detail {
+struct ExecutorAccess;
+}
 
 // shutdown({.wait = true, .cancel_pending = false}): by default queued work
 // still runs (concurrent.futures); cancel_pending cancels what has not
@@ -90,9 +97,30 @@ class Executor {
   virtual PoolStats stats() const = 0;
 
  protected:
+  // The map family calls this while its iterating thread would wait for
+  // `task`, a future this executor returned and has not started: run it on
+  // the calling thread now, as TBB's calling thread takes part, instead of
+  // waiting for a worker. True when it ran here (its queue entry is then
+  // skipped when a worker reaches it); false (the default) when it cannot,
+  // and the task runs as usual.
+  virtual bool try_run_inline(detail::FutureCore& task) noexcept {
+    static_cast<void>(task);
+    return false;
+  }
+
   Executor() = default;
   Executor(const Executor&) = delete;
   Executor& operator=(const Executor&) = delete;
+
+ private:
+  friend struct detail::ExecutorAccess;
 };
+
+namespace detail {
+// The map family's way to the protected hook.
+struct ExecutorAccess {
+  static bool try_run_inline(Executor& executor, FutureCore& task) noexcept { return executor.try_run_inline(task); }
+};
+}  // namespace detail
 
 }  // namespace troupe

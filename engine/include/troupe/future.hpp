@@ -16,6 +16,7 @@
 // on a failed one.
 // Thread safety: every member may be called from any thread; copies share
 // one state (like std::shared_future).
+// Producing futures: troupe/promise.hpp.
 // Hazards: get() returns a reference into the shared state; it stays valid
 // while any copy of the future lives. Waiting inside one of a pool's own
 // tasks runs the pool's queued work meanwhile (see ThreadPool).
@@ -41,8 +42,7 @@ template <class T>
 class Future;
 
 namespace detail {
-template <class T>
-class Promise;
+struct FutureAccess;
 template <class T>
 Future<T> future_from_core(CorePtr<FutureData<T>> core) noexcept;
 
@@ -148,11 +148,9 @@ class Future {
 
   friend bool operator==(const Future& a, const Future& b) noexcept { return a.core_.get() == b.core_.get(); }
 
-  // For the library: the shared state.
-  detail::FutureCore* core_ptr() const noexcept { return core_.get(); }
-
  private:
   friend Future detail::future_from_core<T>(detail::CorePtr<detail::FutureData<T>>) noexcept;
+  friend struct detail::FutureAccess;
 
   detail::FutureData<T>& core() const {
     if (!core_) {
@@ -173,78 +171,14 @@ Future<T> future_from_core(CorePtr<FutureData<T>> core) noexcept {
   return f;
 }
 
-// The producer's handle on a future. Move-only. See troupe/detail/future_core.hpp.
-template <class T>
-class Promise {
- public:
-  Promise() = default;
-  explicit Promise(CorePtr<FutureData<T>> core) noexcept : core_(std::move(core)) {}
-  Promise(Promise&&) noexcept = default;
-  Promise& operator=(Promise&& other) noexcept {
-    abandon();
-    core_ = std::move(other.core_);
-    return *this;
+// The library's way to a future's shared state (identity, the map's result
+// hand-off, running queued work inline); not part of Future's API.
+struct FutureAccess {
+  template <class T>
+  static FutureData<T>* core(const Future<T>& future) noexcept {
+    return future.core_.get();
   }
-  ~Promise() { abandon(); }
-
-  bool valid() const noexcept { return static_cast<bool>(core_); }
-  Future<T> future() const noexcept { return future_from_core(core_); }
-
-  // pending -> running on worker `worker_id`; false if cancelled first.
-  bool try_start(std::size_t worker_id) noexcept { return core_->try_start(worker_id); }
-
-  template <class... A>
-  bool set_value(A&&... args) noexcept {
-    return core_->set_value(std::forward<A>(args)...);
-  }
-  bool set_exception(std::exception_ptr error) noexcept { return core_->set_exception(std::move(error)); }
-  // get() then throws `cause` (a BrokenPoolError for a broken pool), or
-  // CancelledError when cause is null.
-  bool set_cancelled(std::exception_ptr cause = nullptr) noexcept { return core_->set_cancelled(std::move(cause)); }
-
-  // The cooperative cancellation flag, for TaskContext.
-  const std::atomic<bool>* cancel_flag() const noexcept { return core_->cancel_flag(); }
-  void request_cancel() noexcept { core_->request_cancel(); }
-  FutureState state() const noexcept { return core_->state(); }
-  std::uint64_t id() const noexcept { return core_->id(); }
-
-  // Called after a user's cancel() turned the still-pending future cancelled.
-  // Register before the future is handed out.
-  void on_cancel(std::function<void()> hook) { core_->set_cancel_hook(std::move(hook)); }
-
- private:
-  void abandon() noexcept {
-    if (core_ && !core_->done()) {
-      core_->set_exception(std::make_exception_ptr(Error("the producer of future " + std::to_string(core_->id()) +
-                                                         " was destroyed before completing it (abandoned)")));
-    }
-    core_ = CorePtr<FutureData<T>>();
-  }
-
-  CorePtr<FutureData<T>> core_;
 };
-
-// A new pending future and the handle that completes it.
-template <class T>
-std::pair<Future<T>, Promise<T>> make_future_pair(std::uint64_t id = 0) {
-  auto core = CorePtr<FutureData<T>>::adopt(new FutureData<T>(id, 1));
-  Future<T> future = future_from_core(core);
-  return {std::move(future), Promise<T>(std::move(core))};
-}
-
-// A future that is already complete.
-template <class T, class... A>
-Future<T> make_ready_future(A&&... args) {
-  auto [future, promise] = make_future_pair<T>();
-  promise.set_value(std::forward<A>(args)...);
-  return future;
-}
-template <class T>
-Future<T> make_failed_future(std::exception_ptr error) {
-  auto [future, promise] = make_future_pair<T>();
-  promise.set_exception(std::move(error));
-  return future;
-}
 
 }  // namespace detail
 }  // namespace troupe

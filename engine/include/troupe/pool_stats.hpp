@@ -34,9 +34,12 @@ struct PoolStats {
   std::size_t live_workers = 0;  // started and not yet exited
   std::size_t idle_workers = 0;  // live, waiting for work
   std::size_t busy_workers = 0;  // live, running a task
-  std::size_t queued = 0;        // accepted, not yet started (queue_limit counts these)
+  std::size_t queued = 0;        // queue entries (a chunk is one) accepted, not yet started (queue_limit counts these)
 
-  // Counters since the pool was made.
+  // Counters since the pool was made. ThreadPool counts items: a task is
+  // one, a map chunk of N items is N (each item completed, failed or
+  // cancelled on its own), updated before the task's future completes.
+  // (ProcessPool counts a chunk as one today.)
   std::uint64_t submitted = 0;
   std::uint64_t completed = 0;  // ended with a value
   std::uint64_t failed = 0;     // ended with an exception

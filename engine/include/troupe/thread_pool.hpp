@@ -65,14 +65,18 @@ struct SubmitOptions {
 
 namespace detail {
 
-// Runs a C++ callable; optionally passes a TaskContext& first.
+struct PoolMapAccess;
+
+// Runs a C++ callable as std::thread does: the callable and the stored
+// arguments are passed as rvalues (so move-only arguments work), with a
+// TaskContext& first when the callable takes one.
 template <class F, class... A>
-constexpr bool takes_context_v = std::is_invocable_v<F&, TaskContext&, A&...>;
+constexpr bool takes_context_v = std::is_invocable_v<F&&, TaskContext&, A&&...>;
 
 template <class F, class... A>
 using callable_result_t =
-    typename std::conditional_t<takes_context_v<F, A...>, std::invoke_result<F&, TaskContext&, A&...>,
-                                std::invoke_result<F&, A&...>>::type;
+    typename std::conditional_t<takes_context_v<F, A...>, std::invoke_result<F&&, TaskContext&, A&&...>,
+                                std::invoke_result<F&&, A&&...>>::type;
 
 template <class R, class F, class Tuple>
 class CallableTask final : public FutureData<R> {
@@ -94,15 +98,16 @@ class CallableTask final : public FutureData<R> {
   std::string describe() const override { return "<callable>"; }
 
  private:
+  // Runs once per task, so the callable and its arguments are moved in.
   decltype(auto) invoke(Worker& worker) {
     return std::apply(
         [&](auto&... args) -> decltype(auto) {
-          if constexpr (std::is_invocable_v<F&, TaskContext&, decltype(args)...>) {
+          if constexpr (std::is_invocable_v<F&&, TaskContext&, decltype(std::move(args))...>) {
             TaskContext ctx("<callable>", worker, this->cancel_flag());
-            return std::invoke(fn_, ctx, args...);
+            return std::invoke(std::move(fn_), ctx, std::move(args)...);
           } else {
             static_cast<void>(worker);
-            return std::invoke(fn_, args...);
+            return std::invoke(std::move(fn_), std::move(args)...);
           }
         },
         args_);
@@ -124,7 +129,10 @@ class ThreadPool final : public Executor {
   ~ThreadPool() override;
 
   // fn(args...) (or fn(ctx, args...) when it takes a TaskContext& first) ->
-  // Future<R>. Arguments are decay-copied into the task.
+  // Future<R>. As with std::thread, the callable and arguments are
+  // decay-copied (or moved) into the task and passed to it as rvalues, so
+  // move-only arguments work; a parameter of type T& does not bind (use
+  // std::ref). Move-only results work too (get() returns a const reference).
   template <class F, class... A>
   auto submit(F&& fn, A&&... args) {
     return submit_with(SubmitOptions{}, std::forward<F>(fn), std::forward<A>(args)...);
@@ -165,17 +173,25 @@ class ThreadPool final : public Executor {
   // True on one of this pool's worker threads.
   bool is_worker_thread() const noexcept;
 
-  // For the library (ordered map): runs `task`, one of this pool's queued
-  // tasks, on the calling thread now if it is still pending (a thread that
-  // would otherwise wait for it does the work, as TBB's caller does). Its
-  // queue entry is skipped when a worker reaches it. False when it had
-  // started, completed or been cancelled, the pool is not open, or not all
-  // of its max_workers workers are up (initialized).
-  bool run_here(detail::FutureCore& task) noexcept;
-
-  struct Core;  // engine/src/thread/
+ protected:
+  // Runs `task`, one of this pool's queued tasks, on the calling thread now if
+  // it is still pending; false when it had started, completed or been
+  // cancelled, the pool is not open, or not all of its max_workers workers
+  // are up (initialized). The caller runs it with a bare Worker
+  // (kCallerWorker), or as itself when it is one of this pool's workers.
+  bool try_run_inline(detail::FutureCore& task) noexcept override;
 
  private:
+  friend struct detail::PoolMapAccess;
+
+  // A map chunk of `items` items: counted as that many in stats().
+  template <class F>
+  auto submit_items(std::size_t items, F&& fn) {
+    auto [future, task] = make_task(std::forward<F>(fn));
+    enqueue(task, Priority::normal, false, items);
+    return future;
+  }
+
   template <class F, class... A>
   auto make_task(F&& fn, A&&... args) {
     using Fn = std::decay_t<F>;
@@ -190,9 +206,10 @@ class ThreadPool final : public Executor {
   }
 
   // Takes over one reference to `task` (released on throw). Returns false
-  // only for try_only when the queue is full.
-  bool enqueue(detail::FutureCore* task, Priority priority, bool try_only);
+  // only for try_only when the queue is full. `items`: what stats() counts it as.
+  bool enqueue(detail::FutureCore* task, Priority priority, bool try_only, std::size_t items = 1);
 
+  struct Core;  // engine/src/thread/
   std::unique_ptr<Core> core_;
 };
 

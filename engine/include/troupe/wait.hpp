@@ -50,7 +50,7 @@ std::vector<Future<T>> unique_futures(const std::vector<Future<T>>& futures) {
     if (!f.valid()) {
       throw UsageError("wait/as_completed: a future has no state");
     }
-    if (seen.insert(f.core_ptr()).second) {
+    if (seen.insert(detail::FutureAccess::core(f)).second) {
       out.push_back(f);
     }
   }

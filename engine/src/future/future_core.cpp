@@ -77,6 +77,11 @@ void report_callback_error(std::exception_ptr error) noexcept {
   }
 }
 
+RunningTask& running_task() noexcept {
+  thread_local RunningTask running;
+  return running;
+}
+
 WaitHelper*& current_wait_helper() noexcept {
   thread_local WaitHelper* helper = nullptr;
   return helper;

@@ -41,13 +41,44 @@ constexpr std::uint32_t kBroken = 2;
 enum class Retire { idle_timeout, max_tasks, crash, shutdown };
 
 // Counters one worker slot (or one side channel) owns; summed on demand.
-struct alignas(64) Counters {
+// started/ended count queue entries (pending(), join()); completed, failed
+// and cancelled count items, as stats() reports them.
+struct alignas(64) Counters final : detail::TaskCounter {
   std::atomic<std::uint64_t> started{0};    // taken off the queue (run or discarded)
   std::atomic<std::uint64_t> ended{0};      // finished with (after started)
   std::atomic<std::uint64_t> completed{0};  // ended with a value
   std::atomic<std::uint64_t> failed{0};     // ended with an exception
   std::atomic<std::uint64_t> cancelled{0};  // found cancelled, or cancelled by a drain
+
+  void count(std::size_t ok, std::size_t bad, std::size_t skipped) noexcept override {
+    if (ok != 0) {
+      completed.fetch_add(ok, std::memory_order_relaxed);
+    }
+    if (bad != 0) {
+      failed.fetch_add(bad, std::memory_order_relaxed);
+    }
+    if (skipped != 0) {
+      cancelled.fetch_add(skipped, std::memory_order_relaxed);
+    }
+  }
 };
+
+// Runs a started task with `counters` as what its completion is counted in
+// (detail::RunningTask): counted as it completes, before its waiters wake.
+void run_counted(FutureCore& task, Counters& counters, Worker& worker) noexcept {
+  detail::RunningTask& running = detail::running_task();
+  const detail::RunningTask outer = running;
+  running = {&task, &counters};
+  task.run(worker);
+  if (running.task == &task) {
+    // Completed elsewhere while it ran (or not at all): count what it became.
+    const std::size_t n = task.item_count();
+    const auto state = task.state();
+    counters.count(state == FutureState::done ? n : 0, state == FutureState::failed ? n : 0,
+                   state == FutureState::cancelled ? n : 0);
+  }
+  running = outer;
+}
 
 inline void cpu_relax() noexcept {
 #if defined(__x86_64__) || defined(__i386__)
@@ -199,8 +230,8 @@ struct ThreadPool::Core {
       notify_space();
     }
     if (!task->try_start(worker.id())) {
-      if (!task->was_started()) {  // else it ran in the thread that waited for it (run_here)
-        counters.cancelled.fetch_add(1, std::memory_order_relaxed);
+      if (!task->was_started()) {  // else it ran in the thread that waited for it (try_run_inline)
+        counters.cancelled.fetch_add(task->item_count(), std::memory_order_relaxed);
       }
     } else {
       FutureCore* outer = nullptr;
@@ -211,16 +242,11 @@ struct ThreadPool::Core {
         wt->current_lock.unlock();
         ++wt->tasks_run;
       }
-      task->run(worker);
+      run_counted(*task, counters, worker);
       if (wt != nullptr) {
         wt->current_lock.lock();
         wt->current = outer;
         wt->current_lock.unlock();
-      }
-      if (task->state() == FutureState::done) {
-        counters.completed.fetch_add(1, std::memory_order_relaxed);
-      } else {
-        counters.failed.fetch_add(1, std::memory_order_relaxed);
       }
     }
     task->release();
@@ -249,10 +275,10 @@ struct ThreadPool::Core {
     }
     for (auto it = taken.rbegin(); it != taken.rend(); ++it) {
       // One that started ran (or runs) on the thread that waited for it
-      // (run_here): it finishes as a running task does.
+      // (try_run_inline): it finishes as a running task does.
       if (!(*it)->was_started()) {
         (*it)->set_cancelled(cause);
-        drained.cancelled.fetch_add(1, std::memory_order_relaxed);
+        drained.cancelled.fetch_add((*it)->item_count(), std::memory_order_relaxed);
       }
       (*it)->release();
       drained.ended.fetch_add(1, std::memory_order_seq_cst);
@@ -575,6 +601,7 @@ struct ThreadPool::Core {
   // Written by submitters.
   alignas(64) std::atomic<std::uint64_t> submitted{0};
   std::atomic<std::uint64_t> hit_max{0};
+  std::atomic<std::uint64_t> extra_items{0};  // a chunk of n items adds n - 1
   std::atomic<std::size_t> peak_queue{0};
 
   // Read on every submit, written rarely.
@@ -585,7 +612,7 @@ struct ThreadPool::Core {
   // Written by workers as they go idle or to sleep: one line each.
   alignas(64) std::atomic<std::size_t> idle{0};
   alignas(64) std::atomic<int> sleepers{0};
-  std::atomic<std::size_t> ready{0};  // workers past their initializer (run_here helps only when all are)
+  std::atomic<std::size_t> ready{0};  // workers past their initializer (try_run_inline helps only when all are)
   bool cancel_on_close = false;       // under mutex
 
   alignas(64) std::atomic<std::uint32_t> epoch{0};
@@ -632,7 +659,7 @@ bool ThreadPool::is_worker_thread() const noexcept {
   return Core::current_pool() == core_.get();
 }
 
-bool ThreadPool::run_here(detail::FutureCore& task) noexcept {
+bool ThreadPool::try_run_inline(detail::FutureCore& task) noexcept {
   Core& c = *core_;
   if (c.phase.load(std::memory_order_acquire) != kOpen || c.ready.load(std::memory_order_acquire) < c.max_workers ||
       task.state() != FutureState::pending) {
@@ -642,12 +669,7 @@ bool ThreadPool::run_here(detail::FutureCore& task) noexcept {
     if (!task.try_start(worker.id())) {
       return false;
     }
-    task.run(worker);
-    if (task.state() == FutureState::done) {
-      counters.completed.fetch_add(1, std::memory_order_relaxed);
-    } else {
-      counters.failed.fetch_add(1, std::memory_order_relaxed);
-    }
+    run_counted(task, counters, worker);
     // started/ended are counted when a worker pops the queue entry.
     return true;
   };
@@ -659,8 +681,13 @@ bool ThreadPool::run_here(detail::FutureCore& task) noexcept {
   return run(c.caller, caller);
 }
 
-bool ThreadPool::enqueue(detail::FutureCore* task, Priority priority, bool try_only) {
+bool ThreadPool::enqueue(detail::FutureCore* task, Priority priority, bool try_only, std::size_t items) {
   Core& c = *core_;
+  if (items != 1) {
+    // A map chunk: stats() counts its items; queue entries stay one each.
+    task->set_item_count(static_cast<std::uint32_t>(std::min<std::size_t>(items, UINT32_MAX)));
+    c.extra_items.fetch_add(items - 1, std::memory_order_relaxed);
+  }
   const auto ph = c.phase.load(std::memory_order_acquire);
   if (ph != kOpen) {
     task->release();
@@ -768,7 +795,7 @@ Future<Value> ThreadPool::submit_call(Call call) {
   try {
     info = &core_->options.registry->task(call.task);
   } catch (...) {
-    return detail::make_failed_future<Value>(std::current_exception());
+    return make_failed_future<Value>(std::current_exception());
   }
   auto* task = new detail::PluginCallTask(*info, std::move(call));
   auto future = detail::future_from_core(detail::CorePtr<detail::FutureData<Value>>::adopt(task));
@@ -786,11 +813,12 @@ Future<std::vector<Outcome<Value>>> ThreadPool::submit_chunk(std::string task_na
   try {
     info = &core_->options.registry->task(task_name);
   } catch (...) {
-    return detail::make_failed_future<Result>(std::current_exception());
+    return make_failed_future<Result>(std::current_exception());
   }
+  const auto count = std::max<std::size_t>(items.size(), 1);
   auto* task = new detail::PluginChunkTask(*info, std::move(task_name), std::move(items));
   auto future = detail::future_from_core(detail::CorePtr<detail::FutureData<Result>>::adopt(task));
-  enqueue(task, Priority::normal, false);
+  enqueue(task, Priority::normal, false, count);
   return future;
 }
 
@@ -932,7 +960,7 @@ PoolStats ThreadPool::stats() const {
   s.idle_workers = free_workers();
   s.busy_workers = s.live_workers - s.idle_workers;
   s.queued = c.pending();
-  s.submitted = c.submitted.load(std::memory_order_relaxed);
+  s.submitted = c.submitted.load(std::memory_order_relaxed) + c.extra_items.load(std::memory_order_relaxed);
   s.completed = c.sum([](const Counters& k) { return k.completed.load(std::memory_order_relaxed); });
   s.failed = c.sum([](const Counters& k) { return k.failed.load(std::memory_order_relaxed); });
   s.cancelled = c.sum([](const Counters& k) { return k.cancelled.load(std::memory_order_relaxed); });

@@ -1,5 +1,6 @@
-// Future<T> and its producer side (detail::Promise), without any pool.
+// Future<T> and its producer side (troupe::Promise), without any pool.
 #include "troupe/future.hpp"
+#include "troupe/promise.hpp"
 
 #include <gtest/gtest.h>
 
@@ -15,7 +16,7 @@ namespace {
 
 using namespace std::chrono_literals;
 using troupe::FutureState;
-using troupe::detail::make_future_pair;
+using troupe::make_future_pair;
 
 TEST(Future, StartsPendingThenRunsThenHoldsValue) {
   auto [future, promise] = make_future_pair<int>(7);

@@ -1,6 +1,8 @@
 // wait(futures, timeout, return_when) and as_completed.
 #include "troupe/wait.hpp"
 
+#include "troupe/promise.hpp"
+
 #include <gtest/gtest.h>
 
 #include <chrono>
@@ -13,9 +15,9 @@ namespace {
 
 using namespace std::chrono_literals;
 using troupe::Future;
+using troupe::make_future_pair;
+using troupe::Promise;
 using troupe::ReturnWhen;
-using troupe::detail::make_future_pair;
-using troupe::detail::Promise;
 
 struct Pairs {
   std::vector<Future<int>> futures;

@@ -321,7 +321,7 @@ TEST(Map, PluginTaskMapRunsOnAnyExecutorInChunks) {
   }
   ASSERT_EQ(out.size(), 100u);
   EXPECT_EQ(out[99], 198);
-  EXPECT_EQ(pool.stats().submitted, 10u);
+  EXPECT_EQ(pool.stats().submitted, 100u);  // items, not the 10 chunks
 }
 
 TEST(Map, PluginStarmapAndPerItemErrors) {
@@ -404,6 +404,213 @@ TEST(Map, BeginTwiceIsAUsageError) {
       pool, [](int x) { return x; }, std::vector<int>{1});
   static_cast<void>(results.begin());
   EXPECT_THROW(static_cast<void>(results.begin()), troupe::UsageError);
+}
+
+// ---- issue 11: bool results, deadlines under load, TaskContext, collecting ----
+
+TEST(Map, CallableReturningBoolYieldsEachItemsBool) {
+  ThreadPool pool({.max_workers = 2});
+  std::vector<bool> out;
+  for (bool even : troupe::map(
+           pool, [](int x) { return x % 2 == 0; }, std::views::iota(0, 1000))) {
+    out.push_back(even);
+  }
+  ASSERT_EQ(out.size(), 1000u);
+  for (std::size_t i = 0; i < out.size(); ++i) {
+    EXPECT_EQ(out[i], i % 2 == 0) << i;
+  }
+  EXPECT_EQ(troupe::map_all(
+                pool, [](int x) { return x > 2; }, std::vector<int>{1, 2, 3, 4})
+                .values(),
+            (std::vector<bool>{false, false, true, true}));
+}
+
+TEST(Map, TimeoutIsKeptWithTwoBusyThreadsBeside) {
+  ThreadPool pool({.max_workers = 2});
+  std::atomic<bool> stop{false};
+  std::vector<std::jthread> busy;
+  for (int i = 0; i < 2; ++i) {
+    busy.emplace_back([&] {
+      while (!stop.load(std::memory_order_relaxed)) {
+      }
+    });
+  }
+  const auto deadline = 150ms;
+  long late_ms = 0;
+  for (int round = 0; round < 3; ++round) {
+    auto results = troupe::map(
+        pool,
+        [](int x) {
+          std::this_thread::sleep_for(5ms);
+          return x;
+        },
+        std::views::iota(0, 1'000'000), MapOptions{.chunk_size = 1, .timeout = deadline});
+    const auto start = std::chrono::steady_clock::now();
+    bool timed_out = false;
+    try {
+      for ([[maybe_unused]] int v : results) {
+      }
+    } catch (const troupe::TimeoutError&) {
+      timed_out = true;
+    }
+    const auto took = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - start);
+    EXPECT_TRUE(timed_out);
+    late_ms = std::max<long>(late_ms, static_cast<long>((took - deadline).count()));
+  }
+  stop = true;
+  EXPECT_LE(late_ms, 50) << "the TimeoutError came " << late_ms << " ms after the deadline";
+}
+
+TEST(Map, CallableTakingTaskContextSeesItsWorker) {
+  ThreadPool pool({.max_workers = 2});
+  auto ids = troupe::map_all(
+                 pool, [](troupe::TaskContext& ctx, int) { return ctx.worker().id(); }, std::views::iota(0, 1000),
+                 MapOptions{.chunk_size = 10})
+                 .values();
+  ASSERT_EQ(ids.size(), 1000u);
+  for (auto id : ids) {
+    EXPECT_TRUE(id < 2 || id == ThreadPool::kCallerWorker) << id;
+  }
+  auto sums = troupe::starmap_all(
+                  pool, [](troupe::TaskContext& ctx, int a, int b) { return ctx.cancelled() ? -1 : a + b; },
+                  std::vector<std::pair<int, int>>{{1, 2}, {3, 4}})
+                  .values();
+  EXPECT_EQ(sums, (std::vector<int>{3, 7}));
+}
+
+TEST(Map, CallableTakingTaskContextSeesTheMapDropped) {
+  ThreadPool pool({.max_workers = 1});
+  Event started;
+  std::atomic<bool> saw_cancel{false};
+  {
+    // A timeout keeps the iterating thread from running item 1 itself.
+    auto results = troupe::map(
+        pool,
+        [&](troupe::TaskContext& ctx, int x) {
+          if (x == 1) {
+            started.set();
+            const auto give_up = std::chrono::steady_clock::now() + 10s;
+            while (!ctx.cancelled() && std::chrono::steady_clock::now() < give_up) {
+              std::this_thread::sleep_for(1ms);
+            }
+            saw_cancel = ctx.cancelled();
+          }
+          return x;
+        },
+        std::views::iota(0, 2), MapOptions{.chunk_size = 1, .buffer_size = 2, .timeout = 10min});
+    EXPECT_EQ(*results.begin(), 0);
+    started.wait();
+  }  // dropped while item 1 runs
+  ASSERT_TRUE(pool.join(10s));
+  EXPECT_TRUE(saw_cancel.load());
+}
+
+TEST(Map, MapAllValuesReturnsEveryResultInInputOrder) {
+  ThreadPool pool({.max_workers = 2});
+  std::vector<int> expected(5000);
+  std::iota(expected.begin(), expected.end(), 0);
+  for (int& v : expected) {
+    v *= 3;
+  }
+  const std::vector<int> input = [] {
+    std::vector<int> v(5000);
+    std::iota(v.begin(), v.end(), 0);
+    return v;
+  }();
+  auto triple = [](int x) {
+    return x * 3;
+  };
+  EXPECT_EQ(troupe::map_all(pool, triple, input).values(), expected);                      // sized, lvalue
+  EXPECT_EQ(troupe::map_all(pool, triple, std::views::iota(0, 5000)).values(), expected);  // sized, in place
+  EXPECT_EQ(troupe::map(pool, triple, std::views::iota(0, 5000)).values(), expected);      // lazy
+  CountingInput::State state;
+  state.limit = 5000;
+  EXPECT_EQ(troupe::map_all(
+                pool, [](long x) { return static_cast<int>(x) * 3; }, CountingInput(&state))
+                .values(),
+            expected);  // unsized
+  EXPECT_EQ(troupe::map_all(pool, triple, input, MapOptions{.chunk_size = 7, .ordered = false}).values(), expected);
+}
+
+TEST(Map, ValuesThrowsTheFirstFailedItemInInputOrder) {
+  ThreadPool pool({.max_workers = 2});
+  auto results = troupe::map_all(
+      pool,
+      [](int x) {
+        if (x == 3000 || x == 4000) {
+          throw std::runtime_error("item " + std::to_string(x));
+        }
+        return x;
+      },
+      std::views::iota(0, 5000), MapOptions{.chunk_size = 100});
+  try {
+    results.values();
+    FAIL() << "values() returned despite failed items";
+  } catch (const std::runtime_error& e) {
+    EXPECT_STREQ(e.what(), "item 3000");
+  }
+  auto begun = troupe::map(
+      pool, [](int x) { return x; }, std::views::iota(0, 10));
+  begun.begin();
+  EXPECT_THROW(begun.values(), troupe::UsageError);
+}
+
+// Counts how results travel: in place, each is move-assigned once into its
+// slot and never moved again.
+struct Tracked {
+  static inline std::atomic<int> constructed_by_move{0};
+  int value = 0;
+  Tracked() = default;
+  explicit Tracked(int v) : value(v) {}
+  Tracked(const Tracked&) = default;
+  Tracked(Tracked&& other) noexcept : value(other.value) { constructed_by_move.fetch_add(1); }
+  Tracked& operator=(const Tracked&) = default;
+  Tracked& operator=(Tracked&&) noexcept = default;
+};
+
+TEST(Map, MapAllValuesWritesSizedInputResultsInPlace) {
+  ThreadPool pool({.max_workers = 2});
+  Tracked::constructed_by_move = 0;
+  auto out = troupe::map_all(
+                 pool, [](int x) { return Tracked(x); }, std::views::iota(0, 20000))
+                 .values();
+  ASSERT_EQ(out.size(), 20000u);
+  EXPECT_EQ(out[12345].value, 12345);
+  EXPECT_EQ(Tracked::constructed_by_move.load(), 0);
+}
+
+TEST(Map, PluginMapAllValuesCollectsValuesInInputOrder) {
+  ThreadPool pool({.max_workers = 2, .registry = &testing_registry()});
+  troupe::Executor& executor = pool;
+  auto values =
+      troupe::map_all(executor, "testing.double", std::views::iota(0, 100), MapOptions{.chunk_size = 7}).values();
+  ASSERT_EQ(values.size(), 100u);
+  for (std::size_t i = 0; i < values.size(); ++i) {
+    EXPECT_EQ(values[i].get<long>(), 2 * static_cast<long>(i));
+  }
+}
+
+TEST(Map, StatsCountItemsAndFailedItems) {
+  ThreadPool pool({.max_workers = 2});
+  long failed = 0;
+  for (auto&& o : troupe::map(
+                      pool,
+                      [](int x) {
+                        if (x % 1000 == 7) {
+                          throw std::runtime_error("bad item");
+                        }
+                        return x;
+                      },
+                      std::views::iota(0, 200'000))
+                      .outcomes()) {
+    failed += o.ok() ? 0 : 1;
+  }
+  ASSERT_EQ(failed, 200);
+  const auto stats = pool.stats();
+  EXPECT_EQ(stats.submitted, 200'000u);
+  EXPECT_EQ(stats.failed, 200u);
+  EXPECT_EQ(stats.completed, 199'800u);
+  EXPECT_EQ(stats.cancelled, 0u);
 }
 
 }  // namespace

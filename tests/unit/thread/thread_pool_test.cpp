@@ -11,6 +11,7 @@
 #include <filesystem>
 #include <fstream>
 #include <latch>
+#include <memory>
 #include <mutex>
 #include <set>
 #include <stdexcept>
@@ -549,6 +550,35 @@ TEST(ThreadPool, StatsCountCompletedFailedAndSubmitted) {
   EXPECT_EQ(s.failed, 3u);
   EXPECT_EQ(s.queued, 0u);
   EXPECT_LE(s.live_workers, 2u);
+}
+
+TEST(ThreadPool, SubmitMovesMoveOnlyArgumentsIn) {
+  ThreadPool pool({.max_workers = 1});
+  auto f = pool.submit([](std::unique_ptr<int> p) { return *p + 1; }, std::make_unique<int>(1));
+  EXPECT_EQ(f.get(), 2);
+  auto g =
+      pool.submit([](troupe::TaskContext&, std::unique_ptr<int> p, std::string s) { return s + std::to_string(*p); },
+                  std::make_unique<int>(7), std::string("n="));
+  EXPECT_EQ(g.get(), "n=7");
+}
+
+TEST(ThreadPool, MoveOnlyResultsReachTheFuture) {
+  ThreadPool pool({.max_workers = 1});
+  auto f = pool.submit([] { return std::make_unique<int>(42); });
+  const std::unique_ptr<int>& result = f.get();
+  ASSERT_NE(result, nullptr);
+  EXPECT_EQ(*result, 42);
+}
+
+TEST(ThreadPool, StatsCountATaskBeforeItsFutureCompletes) {
+  ThreadPool pool({.max_workers = 2});
+  for (std::uint64_t i = 1; i <= 2000; ++i) {
+    auto f = i % 10 == 0 ? pool.submit([]() -> int { throw std::runtime_error("x"); }) : pool.submit([] { return 1; });
+    f.wait();
+    const auto s = pool.stats();
+    ASSERT_EQ(s.completed + s.failed, i) << "task " << i << " completed before it was counted";
+    ASSERT_EQ(s.failed, i / 10);
+  }
 }
 
 TEST(ThreadPool, TestRunsAReplicaAndPropagatesInitializerErrors) {

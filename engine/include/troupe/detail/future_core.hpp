@@ -1,28 +1,14 @@
 // troupe/detail/future_core.hpp
 //
-// The shared state behind troupe::Future<T>, and the PRODUCER side that pools
-// use to start and complete it. Host code never needs this header.
-//
-// Producer API (also used by the process pool's reactor thread):
-//
-//   auto [future, promise] = troupe::detail::make_future_pair<Value>(id);
-//   promise.on_cancel([&] { drop it from my queue; });  // optional, before publishing
-//   ...                                                 // hand `future` out
-//   if (promise.try_start(worker_id)) {                 // pending -> running; false if cancelled
-//     TaskContext ctx(name, worker, promise.cancel_flag());
-//     promise.set_value(v);  // or set_exception(ep)
-//   }
-//   promise.set_cancelled(broken_pool_error_ptr);       // pending or running -> cancelled
+// The shared state behind troupe::Future<T> (producers use troupe::Promise,
+// troupe/promise.hpp; pools derive their tasks from FutureData<T>), and how a
+// task running on a pool's thread reports what it ended with to that pool's
+// stats() before its future completes.
 //
 // Guarantees: completion (value, exception, cancelled) happens exactly once;
 // a later set_* returns false and changes nothing. Waiters and done
-// callbacks see a completed state fully written (release/acquire). A Promise
-// destroyed before completing fails its future with troupe::Error
-// ("abandoned"), so no future waits for ever on a lost producer.
+// callbacks see a completed state fully written (release/acquire).
 // Thread safety: every member may be called from any thread.
-// Hazards: the on_cancel hook runs on the thread that called Future::cancel(),
-// after the state became cancelled; it must be cheap, must not throw, and
-// must stay valid as long as the future can still be pending.
 #pragma once
 
 #include <atomic>
@@ -82,6 +68,35 @@ void futex_wake_one(const std::atomic<std::uint32_t>& word) noexcept;
 void report_callback_error(std::exception_ptr error) noexcept;
 
 class FutureCore;
+
+// A pool's counters for what its tasks end with: one per item (a map chunk of
+// N items counts N), so stats() speaks of the items a user submitted.
+class TaskCounter {
+ public:
+  virtual void count(std::size_t ok, std::size_t failed, std::size_t cancelled) noexcept = 0;
+
+ protected:
+  ~TaskCounter() = default;
+};
+
+// The task a pool thread is running now, set by the pool around run(). The
+// first completion of that task on this thread counts it (a chunk reports its
+// per-item tally with report_items() first), so a caller that sees the future
+// complete also sees it counted. Pools save and restore it around nested runs.
+struct RunningTask {
+  const FutureCore* task = nullptr;
+  TaskCounter* counter = nullptr;
+};
+RunningTask& running_task() noexcept;
+
+// Called by a chunk task just before it completes: its items' tally.
+inline void report_items(std::size_t ok, std::size_t failed, std::size_t cancelled) noexcept {
+  RunningTask& running = running_task();
+  if (running.task != nullptr) {
+    running.task = nullptr;
+    running.counter->count(ok, failed, cancelled);
+  }
+}
 
 // Installed by a pool on its worker threads: waiting on a future from inside
 // a task goes through it, so the worker can run queued work meanwhile instead
@@ -146,6 +161,9 @@ class FutureCore {
   std::uint64_t id() const noexcept { return id_; }
   // Only before the future is published to other threads.
   void set_id(std::uint64_t id) noexcept { id_ = id; }
+  // How many items it stands for in a pool's stats (a map chunk: its items).
+  std::uint32_t item_count() const noexcept { return items_; }
+  void set_item_count(std::uint32_t items) noexcept { items_ = items; }
 
   FutureState state() const noexcept {
     const auto s = word_.load(std::memory_order_acquire) & kStateMask;
@@ -311,7 +329,7 @@ class FutureCore {
     return std::chrono::nanoseconds(std::max<std::int64_t>(0, until - start_ns_.load(std::memory_order_relaxed)));
   }
   // True once it has run (or runs) somewhere: a queue entry that finds it
-  // started was run by the thread that waited for it (ThreadPool::run_here).
+  // started was run by the thread that waited for it (Executor::try_run_inline).
   bool was_started() const noexcept {
     return started();
   }
@@ -377,6 +395,11 @@ class FutureCore {
   // completing -> terminal: wakes waiters, runs callbacks.
   void publish(std::uint32_t terminal) noexcept {
     end_ns_.store(now_ns(), std::memory_order_relaxed);
+    if (RunningTask& running = running_task(); running.task == this) {
+      running.task = nullptr;
+      const std::size_t n = items_;
+      running.counter->count(terminal == kDone ? n : 0, terminal == kFailed ? n : 0, terminal == kCancelled ? n : 0);
+    }
     auto old = word_.load(std::memory_order_relaxed);
     while (!word_.compare_exchange_weak(old, terminal | (old & kStartedBit), std::memory_order_acq_rel,
                                         std::memory_order_relaxed)) {
@@ -437,6 +460,7 @@ class FutureCore {
   mutable std::atomic<std::uint32_t> word_{kPending};  // waiters set a bit on it
   std::atomic<bool> cancel_requested_{false};
   std::atomic<bool> completing_from_running_{false};
+  std::uint32_t items_ = 1;  // in the padding before id_: the state does not grow
   std::uint64_t id_;
   std::int64_t submit_ns_;
   std::atomic<std::int64_t> start_ns_{0};

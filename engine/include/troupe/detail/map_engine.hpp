@@ -1,0 +1,650 @@
+// troupe/detail/map_engine.hpp
+//
+// The machinery behind troupe/map.hpp: the engine that keeps a map's window
+// of chunk futures full and hands results out in order (or as completed),
+// and the builders for plugin-task maps (any Executor) and callable maps
+// (ThreadPool). Not part of the API.
+#pragma once
+
+#include <algorithm>
+#include <array>
+#include <chrono>
+#include <condition_variable>
+#include <cstddef>
+#include <cstdint>
+#include <deque>
+#include <exception>
+#include <functional>
+#include <iterator>
+#include <limits>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <ranges>
+#include <string>
+#include <thread>
+#include <tuple>
+#include <type_traits>
+#include <utility>
+#include <variant>
+#include <vector>
+
+#include "troupe/detail/map_chunk.hpp"
+#include "troupe/errors.hpp"
+#include "troupe/executor.hpp"
+#include "troupe/future.hpp"
+#include "troupe/outcome.hpp"
+#include "troupe/thread_pool.hpp"
+
+// `Options` below is troupe::MapOptions (troupe/map.hpp), a parameter so
+// this header stands on its own.
+namespace troupe::detail {
+
+inline constexpr std::size_t kMaxAutoChunk = 16384;  // measured: larger chunks fall out of L2
+inline constexpr std::int64_t kAutoChunkTargetNs = 200'000;
+inline constexpr std::int64_t kWaitSpinNs = 100'000;
+
+template <class R>
+using OutcomeChunk = std::vector<Outcome<R>>;
+
+// Drives one map: keeps the window of chunk futures full and hands out
+// results in order (or as completed). Subclasses read the input and submit.
+template <class R>
+class MapEngine {
+ public:
+  using value_type = R;
+  using Values = ChunkValues<R>;
+  using Stored = typename Values::Stored;
+  using ChunkFuture = std::variant<Future<Values>, Future<OutcomeChunk<R>>>;
+
+  template <class Options>
+  MapEngine(const Options& options, std::size_t workers)
+      : ordered_(options.ordered),
+        deadline_(deadline_after(options.timeout)),
+        buffer_(options.buffer_size != 0 ? options.buffer_size : 4 * std::max<std::size_t>(workers, 1)),
+        chunk_(options.chunk_size),
+        auto_chunk_(options.chunk_size == 0),
+        workers_(std::max<std::size_t>(workers, 1)),
+        completions_(std::make_shared<Completions>()) {}
+  MapEngine(const MapEngine&) = delete;
+  MapEngine& operator=(const MapEngine&) = delete;
+  virtual ~MapEngine() { cancel(); }
+
+  // Reads and submits everything now (map_all).
+  void make_eager() {
+    buffer_ = std::numeric_limits<std::size_t>::max();
+    start();
+    fill();
+  }
+
+  // Loads the next non-empty chunk; false at the end. Throws TimeoutError
+  // and the input range's error.
+  bool next_chunk() { return advance_chunk(); }
+
+  // The current chunk: [data(), data() + size()), and its first failed item
+  // at or after `from` (nullptr when none).
+  Stored* data() noexcept { return results_.values; }
+  std::size_t size() const noexcept { return size_; }
+  Stored* error_at_or_after(const Stored* from) noexcept {
+    const auto index = static_cast<std::size_t>(from - data());
+    while (error_index_ < results_.errors.size() && results_.errors[error_index_].first < index) {
+      ++error_index_;
+    }
+    return error_index_ < results_.errors.size() ? data() + results_.errors[error_index_].first : nullptr;
+  }
+  // The error of the failed item `at` (found by error_at_or_after).
+  [[noreturn]] void throw_error(const Stored* at) {
+    static_cast<void>(at);
+    std::rethrow_exception(results_.errors[error_index_].second);
+  }
+  std::exception_ptr error_of(const Stored* /*at*/) const { return results_.errors[error_index_].second; }
+
+  static R& value_of(Stored& stored) noexcept { return Values::value_of(stored); }
+
+  // Every remaining result in input order (the map becomes ordered); throws
+  // the first failed item's error in input order and cancels the rest. When
+  // the map wrote its results in place (output_), that vector is returned.
+  std::vector<R> collect() {
+    ordered_ = true;
+    std::vector<R> out;
+    if (!output_) {
+      if (auto n = input_size()) {
+        out.reserve(*n);
+      }
+    }
+    while (advance_chunk()) {
+      if (Stored* failed = error_at_or_after(data())) {
+        auto error = error_of(failed);
+        cancel();
+        std::rethrow_exception(error);
+      }
+      if (!output_) {
+        for (std::size_t i = 0; i < size_; ++i) {
+          out.push_back(std::move(value_of(data()[i])));
+        }
+      }
+    }
+    if (output_) {
+      return std::move(*output_);
+    }
+    return out;
+  }
+
+  // Cancels every chunk in flight (running ones see the cooperative flag).
+  void cancel() noexcept {
+    for (auto& slot : window_) {
+      std::visit([](auto& f) { f.cancel(); }, slot.future);
+    }
+    window_.clear();
+    finished_ = true;
+    input_done_ = true;
+    size_ = 0;
+  }
+
+ protected:
+  // Reads up to `n` items and submits them as one chunk; the future and the
+  // item count, or nullopt when the input is exhausted.
+  virtual std::optional<std::pair<ChunkFuture, std::size_t>> submit_next(std::size_t n) = 0;
+  virtual std::optional<std::size_t> input_size() const { return std::nullopt; }
+
+ private:
+  struct Slot {
+    ChunkFuture future;
+    std::size_t count = 0;
+    std::uint64_t key = 0;
+  };
+  struct Completions {
+    std::mutex mutex;
+    std::condition_variable ready_cv;
+    std::deque<std::uint64_t> ready;
+  };
+
+  bool advance_chunk() {
+    for (;;) {
+      if (finished_) {
+        size_ = 0;
+        return false;
+      }
+      if (window_.empty() && input_error_) {
+        // Every item read before the input failed has been yielded: now its error.
+        finished_ = true;
+        size_ = 0;
+        std::rethrow_exception(std::exchange(input_error_, nullptr));
+      }
+      start();
+      fill();
+      if (!take_next_chunk()) {
+        finished_ = true;
+        size_ = 0;
+        return false;
+      }
+      if (size_ > 0) {
+        return true;
+      }
+    }
+  }
+
+  // Picks the first chunk size (once).
+  void start() {
+    if (started_) {
+      return;
+    }
+    started_ = true;
+    if (auto_chunk_) {
+      if (auto n = input_size()) {
+        chunk_ = std::clamp<std::size_t>((*n + 4 * workers_ - 1) / (4 * workers_), 1, kMaxAutoChunk);
+        auto_chunk_ = false;
+      } else {
+        chunk_ = 1;
+      }
+    }
+  }
+
+  void fill() {
+    while (!input_done_ && window_.size() < buffer_) {
+      std::optional<std::pair<ChunkFuture, std::size_t>> next;
+      try {
+        next = submit_next(chunk_);
+      } catch (...) {
+        // The input is unusable past its error; what is in flight arrives
+        // first, then the error reaches the caller (next_chunk()).
+        input_done_ = true;
+        input_error_ = std::current_exception();
+        return;
+      }
+      if (!next) {
+        input_done_ = true;
+        return;
+      }
+      Slot slot{std::move(next->first), next->second, next_key_++};
+      if (!ordered_) {
+        std::visit(
+            [&](auto& f) {
+              f.add_done_callback([done = completions_, key = slot.key](const auto&) {
+                std::lock_guard lock(done->mutex);
+                done->ready.push_back(key);
+                done->ready_cv.notify_one();
+              });
+            },
+            slot.future);
+      }
+      window_.push_back(std::move(slot));
+    }
+  }
+
+  // While the chunk due next is not done, runs this map's own queued chunks
+  // on the iterating thread (it, else the newest one still pending), as
+  // TBB's calling thread takes part: no third thread competing for the
+  // cores, and the results it makes are in its cache.
+  void help_window(const ChunkFuture& due) {
+    auto core_of = [](const ChunkFuture& f) -> FutureCore* {
+      return std::visit([](auto& fut) -> FutureCore* { return FutureAccess::core(fut); }, f);
+    };
+    FutureCore* const due_core = core_of(due);
+    while (!due_core->done()) {
+      FutureCore* pick = nullptr;
+      if (due_core->state() == FutureState::pending) {
+        pick = due_core;
+      } else {
+        for (auto slot = window_.rbegin(); slot != window_.rend(); ++slot) {
+          FutureCore* core = core_of(slot->future);
+          if (core->state() == FutureState::pending) {
+            pick = core;
+            break;
+          }
+        }
+      }
+      if (pick == nullptr || !ExecutorAccess::try_run_inline(*executor_, *pick)) {
+        return;
+      }
+    }
+  }
+
+  [[noreturn]] void time_out() {
+    cancel();
+    throw TimeoutError("map: the deadline passed before all results arrived; the rest was cancelled");
+  }
+
+  bool take_next_chunk() {
+    if (window_.empty()) {
+      return false;
+    }
+    auto it = window_.begin();
+    if (ordered_ && executor_ != nullptr && !deadline_) {  // a timed wait must be able to time out
+      help_window(it->future);
+    }
+    if (ordered_) {
+      // A chunk is due within ~200 µs: poll for a while before sleeping,
+      // since waking a sleeping thread costs ~25 µs on a VM, more than a
+      // small chunk's work. The clock is read on every turn and the poll
+      // never runs past the deadline: under load one yield() can give the
+      // core away for a whole time slice.
+      std::int64_t spin_until = now_ns() + kWaitSpinNs;
+      if (deadline_ && *deadline_ < spin_until) {
+        spin_until = *deadline_;
+      }
+      while (!std::visit([](auto& f) { return f.done(); }, it->future) && now_ns() < spin_until) {
+        std::this_thread::yield();
+      }
+      if (!std::visit([&](auto& f) { return f.wait(remaining()); }, it->future)) {
+        time_out();
+      }
+    } else {
+      if (current_wait_helper() != nullptr) {
+        // Inside a pool task: wait through the chunks' futures, so the worker
+        // runs queued work (these chunks included) instead of blocking.
+        for (;;) {
+          {
+            std::lock_guard lock(completions_->mutex);
+            if (!completions_->ready.empty()) {
+              break;
+            }
+          }
+          auto pending = std::find_if(window_.begin(), window_.end(), [](const Slot& s) {
+            return !std::visit([](auto& f) { return f.done(); }, s.future);
+          });
+          if (pending == window_.end()) {
+            std::this_thread::yield();  // done; its callback is about to report it
+            continue;
+          }
+          if (!std::visit([&](auto& f) { return f.wait(remaining()); }, pending->future)) {
+            time_out();
+          }
+        }
+      }
+      std::uint64_t key = 0;
+      {
+        std::unique_lock lock(completions_->mutex);
+        auto ready = [&] {
+          return !completions_->ready.empty();
+        };
+        if (deadline_) {
+          if (!completions_->ready_cv.wait_until(lock, as_time_point(*deadline_), ready)) {
+            lock.unlock();
+            time_out();
+          }
+        } else {
+          completions_->ready_cv.wait(lock, ready);
+        }
+        key = completions_->ready.front();
+        completions_->ready.pop_front();
+      }
+      it = std::find_if(window_.begin(), window_.end(), [&](const Slot& s) { return s.key == key; });
+    }
+    Slot slot = std::move(*it);
+    window_.erase(it);
+    fill();  // top up before the caller consumes, so workers stay busy
+    extract(slot);
+    return true;
+  }
+
+  void extract(Slot& slot) {
+    if (recycler_) {
+      recycler_->give(std::move(results_.owned));
+    }
+    results_.owned.clear();
+    results_.errors.clear();
+    std::visit([&](auto& f) { extract_from(f, slot.count); }, slot.future);
+    size_ = results_.count;
+    error_index_ = 0;
+    if (auto_chunk_ && slot.count > 0) {
+      const auto ran = std::visit([](auto& f) { return f.running_time().count(); }, slot.future);
+      const auto per_item = std::max<std::int64_t>(1, ran / static_cast<std::int64_t>(slot.count));
+      const auto wanted = static_cast<std::size_t>(std::max<std::int64_t>(1, kAutoChunkTargetNs / per_item));
+      chunk_ = std::clamp<std::size_t>(wanted, 1, std::min(kMaxAutoChunk, chunk_ * 4));
+    }
+  }
+
+  // The chunk as a whole failed or was cancelled: each of its items carries that.
+  template <class F>
+  void fail_all(F& future, std::size_t count) {
+    std::exception_ptr error;
+    try {
+      future.get();
+    } catch (...) {
+      error = std::current_exception();
+    }
+    results_.owned.resize(count);
+    results_.values = results_.owned.data();
+    results_.count = count;
+    for (std::size_t i = 0; i < count; ++i) {
+      results_.errors.emplace_back(i, error);
+    }
+  }
+
+  void extract_from(Future<Values>& future, std::size_t count) {
+    if (future.state() != FutureState::done) {
+      fail_all(future, count);
+      return;
+    }
+    results_ = std::move(FutureAccess::core(future)->value());
+  }
+
+  void extract_from(Future<OutcomeChunk<R>>& future, std::size_t count) {
+    if (future.state() != FutureState::done) {
+      fail_all(future, count);
+      return;
+    }
+    auto& outcomes = FutureAccess::core(future)->value();
+    results_.owned.resize(outcomes.size());
+    results_.values = results_.owned.data();
+    results_.count = outcomes.size();
+    for (std::size_t i = 0; i < outcomes.size(); ++i) {
+      if (outcomes[i].ok()) {
+        Values::store(results_.values[i], std::move(outcomes[i]).value());
+      } else {
+        results_.errors.emplace_back(i, outcomes[i].error());
+      }
+    }
+  }
+
+  Timeout remaining() const {
+    if (!deadline_) {
+      return std::nullopt;
+    }
+    return std::chrono::nanoseconds(std::max<std::int64_t>(0, *deadline_ - now_ns()));
+  }
+  static Clock::time_point as_time_point(std::int64_t ns) {
+    return Clock::time_point(std::chrono::duration_cast<Clock::duration>(std::chrono::nanoseconds(ns)));
+  }
+
+  std::size_t size_ = 0;
+  std::size_t error_index_ = 0;
+  Values results_;
+
+  bool ordered_;
+  Deadline deadline_;
+  std::size_t buffer_;
+  std::size_t chunk_;
+  bool auto_chunk_;
+  std::size_t workers_;
+  bool started_ = false;
+  bool input_done_ = false;
+  bool finished_ = false;
+  std::exception_ptr input_error_;
+  std::deque<Slot> window_;
+  std::uint64_t next_key_ = 0;
+  std::shared_ptr<Completions> completions_;
+
+ public:
+  std::shared_ptr<ValueRecycler<R>> recycler_;  // set by callable maps
+  Executor* executor_ = nullptr;                // callable maps: runs queued chunks inline instead of blocking
+  std::shared_ptr<std::vector<R>> output_;      // map_all over a sized input: chunks write their results here
+};
+
+// Reads a range on the caller's thread. Copying mode: `convert` turns each
+// item into a chunk element and `submit` sends the vector (with the chunk's
+// offset in the input). In-place mode
+// (a sized random-access range the map owns, callable maps): `submit` gets a
+// shared view and an index range, and workers read the items themselves;
+// chunks share ownership of the view, so dropping the map never waits.
+template <class R, class View, class Elem, class Convert, class Submit, bool InPlace>
+class RangeMapEngine final : public MapEngine<R> {
+ public:
+  using typename MapEngine<R>::ChunkFuture;
+
+  template <class Options>
+  RangeMapEngine(View view, Convert convert, Submit submit, const Options& options, std::size_t workers)
+      : MapEngine<R>(options, workers),
+        view_(std::make_shared<View>(std::move(view))),
+        convert_(std::move(convert)),
+        submit_(std::move(submit)) {}
+
+ protected:
+  std::optional<std::pair<ChunkFuture, std::size_t>> submit_next(std::size_t n) override {
+    if constexpr (InPlace) {
+      const auto total = static_cast<std::size_t>(std::ranges::size(*view_));
+      if (offset_ >= total) {
+        return std::nullopt;
+      }
+      const auto count = std::min(n, total - offset_);
+      auto future = submit_(std::shared_ptr<const View>(view_), offset_, count);
+      offset_ += count;
+      return std::pair{ChunkFuture(std::move(future)), count};
+    } else {
+      if (!begun_) {
+        it_ = std::ranges::begin(*view_);
+        begun_ = true;
+      }
+      if (it_ == std::ranges::end(*view_)) {
+        return std::nullopt;
+      }
+      std::vector<Elem> items;
+      items.reserve(n);
+      for (; items.size() < n && it_ != std::ranges::end(*view_); ++it_) {
+        items.push_back(convert_(*it_));
+      }
+      const auto count = items.size();
+      auto future = submit_(std::move(items), offset_);
+      offset_ += count;
+      return std::pair{ChunkFuture(std::move(future)), count};
+    }
+  }
+  std::optional<std::size_t> input_size() const override {
+    if constexpr (std::ranges::sized_range<View>) {
+      return static_cast<std::size_t>(std::ranges::size(*view_));
+    } else {
+      return std::nullopt;
+    }
+  }
+
+ private:
+  std::shared_ptr<View> view_;
+  Convert convert_;
+  Submit submit_;
+  bool begun_ = false;
+  std::size_t offset_ = 0;
+  std::ranges::iterator_t<View> it_{};
+};
+
+template <class T>
+struct is_tuple_like : std::false_type {};
+template <class... T>
+struct is_tuple_like<std::tuple<T...>> : std::true_type {};
+template <class A, class B>
+struct is_tuple_like<std::pair<A, B>> : std::true_type {};
+template <class T, std::size_t N>
+struct is_tuple_like<std::array<T, N>> : std::true_type {};
+
+// A starmap item as plugin-call arguments: Args as is, a tuple element-wise.
+template <class Item>
+Args to_args(Item&& item) {
+  using D = std::remove_cvref_t<Item>;
+  if constexpr (std::is_same_v<D, Args>) {
+    return std::forward<Item>(item);
+  } else if constexpr (is_tuple_like<D>::value) {
+    return std::apply([](auto&&... v) { return Args{Value(std::forward<decltype(v)>(v))...}; },
+                      std::forward<Item>(item));
+  } else {
+    static_assert(std::is_same_v<D, Value>,
+                  "starmap items are troupe::Args, tuples, pairs or arrays (or Value arrays)");
+    return item.template get<Args>();
+  }
+}
+
+template <class R, class Range, class Elem, bool InPlace, class Convert, class Submit, class Options>
+std::unique_ptr<MapEngine<R>> make_map(Range&& range, Convert convert, Submit submit, const Options& options,
+                                       Executor& executor, bool eager, bool run_inline,
+                                       std::shared_ptr<ValueRecycler<R>> recycler = nullptr,
+                                       std::shared_ptr<std::vector<R>> output = nullptr) {
+  using View = std::views::all_t<Range>;
+  auto engine = std::make_unique<RangeMapEngine<R, View, Elem, Convert, Submit, InPlace>>(
+      std::views::all(std::forward<Range>(range)), std::move(convert), std::move(submit), options,
+      executor.max_workers());
+  engine->recycler_ = std::move(recycler);
+  engine->executor_ = run_inline ? &executor : nullptr;
+  engine->output_ = std::move(output);
+  if (eager) {
+    engine->make_eager();
+  }
+  return engine;
+}
+
+template <bool Star, class Range, class Options>
+std::unique_ptr<MapEngine<Value>> executor_map(Executor& executor, std::string task, Range&& range,
+                                               const Options& options, bool eager) {
+  auto submit = [&executor, task](std::vector<Args>&& items, std::size_t /*offset*/) {
+    return executor.submit_chunk(task, std::move(items));
+  };
+  auto convert = [](auto&& item) {
+    if constexpr (Star) {
+      return to_args(std::forward<decltype(item)>(item));
+    } else {
+      return Args{Value(std::forward<decltype(item)>(item))};
+    }
+  };
+  // Not run inline: a plugin task may need its worker's initializer state,
+  // which the iterating thread does not have.
+  return make_map<Value, Range, Args, false>(std::forward<Range>(range), convert, submit, options, executor, eager,
+                                             false);
+}
+
+// Submits a callable map's chunk as `items` items (ThreadPool's stats count items).
+struct PoolMapAccess {
+  template <class F>
+  static auto submit(ThreadPool& pool, std::size_t items, F&& fn) {
+    return pool.submit_items(items, std::forward<F>(fn));
+  }
+};
+
+template <bool Star, class F, class Range, class Options>
+auto pool_map(ThreadPool& pool, F&& fn, Range&& range, const Options& options, bool eager) -> std::unique_ptr<MapEngine<
+    typename map_result<Star, std::decay_t<F>, std::remove_cvref_t<std::ranges::range_reference_t<Range>>>::type>> {
+  using Elem = std::remove_cvref_t<std::ranges::range_reference_t<Range>>;
+  using Fn = std::decay_t<F>;
+  using R = typename map_result<Star, Fn, Elem>::type;
+  using View = std::views::all_t<Range>;
+  static_assert(!std::is_void_v<R>, "map needs a function that returns a value; use submit() for void work");
+  static_assert(!std::is_reference_v<R>, "map needs a function that returns a value, not a reference");
+  auto shared_fn = std::make_shared<Fn>(std::forward<F>(fn));
+  auto recycler = std::make_shared<ValueRecycler<R>>(options.buffer_size != 0 ? options.buffer_size + 2
+                                                                              : 4 * pool.max_workers() + 2);
+  auto convert = [](auto&& item) -> Elem {
+    return std::forward<decltype(item)>(item);
+  };
+  using Stored = typename ChunkValues<R>::Stored;
+  // map_all over a sized input: one output vector, each chunk writing its
+  // results in place (values() hands it over without copying).
+  std::shared_ptr<std::vector<R>> output;
+  if constexpr (std::is_same_v<Stored, R> && std::ranges::sized_range<Range>) {
+    if (eager) {
+      output = std::make_shared<std::vector<R>>(static_cast<std::size_t>(std::ranges::size(range)));
+    }
+  }
+  auto out_at = [](const std::shared_ptr<std::vector<R>>& out, std::size_t offset) -> Stored* {
+    if constexpr (std::is_same_v<Stored, R>) {
+      return out ? out->data() + offset : nullptr;
+    } else {
+      static_cast<void>(out);
+      static_cast<void>(offset);
+      return nullptr;
+    }
+  };
+  if constexpr (!std::is_lvalue_reference_v<Range> && std::ranges::random_access_range<const View> &&
+                std::ranges::sized_range<const View>) {
+    // The map owns the view (an rvalue range): workers read the items in place.
+    auto submit = [&pool, shared_fn, recycler, output, out_at](std::shared_ptr<const View> view, std::size_t offset,
+                                                               std::size_t count) {
+      return PoolMapAccess::submit(
+          pool, count, [shared_fn, recycler, output, out_at, view, offset, count](TaskContext& ctx) {
+            auto first = std::ranges::begin(*view) + static_cast<std::ranges::range_difference_t<const View>>(offset);
+            return run_chunk<R, Star>(
+                *shared_fn, count,
+                [&](std::size_t k) -> decltype(auto) {
+                  return first[static_cast<std::ranges::range_difference_t<const View>>(k)];
+                },
+                ctx, *recycler, out_at(output, offset));
+          });
+    };
+    return make_map<R, Range, Elem, true>(std::forward<Range>(range), convert, submit, options, pool, eager, true,
+                                          recycler, output);
+  } else {
+    auto submit = [&pool, shared_fn, recycler, output, out_at](std::vector<Elem>&& items, std::size_t offset) {
+      const auto count = items.size();
+      return PoolMapAccess::submit(
+          pool, count,
+          [shared_fn, recycler, output, out_at, offset, items = std::move(items)](TaskContext& ctx) mutable {
+            return run_chunk<R, Star>(
+                *shared_fn, items.size(), [&](std::size_t k) -> Elem& { return items[k]; }, ctx, *recycler,
+                out_at(output, offset));
+          });
+    };
+    return make_map<R, Range, Elem, false>(std::forward<Range>(range), convert, submit, options, pool, eager, true,
+                                           recycler, output);
+  }
+}
+
+template <class F, class Range>
+concept MapCallable = std::ranges::input_range<Range> &&
+    (std::is_invocable_v<std::decay_t<F>&, std::remove_cvref_t<std::ranges::range_reference_t<Range>>&> ||
+     std::is_invocable_v<std::decay_t<F>&, TaskContext&, std::remove_cvref_t<std::ranges::range_reference_t<Range>>&>);
+
+template <class F, class Elem>
+concept ApplicableTo = star_traits_t<std::decay_t<F>, Elem>::invocable;
+
+template <class F, class Range>
+concept StarmapCallable = std::ranges::input_range<Range> &&
+    is_tuple_like<std::remove_cvref_t<std::ranges::range_reference_t<Range>>>::value &&
+    ApplicableTo<F, std::remove_cvref_t<std::ranges::range_reference_t<Range>>>;
+
+}  // namespace troupe::detail
