@@ -45,7 +45,7 @@ class PluginChunkTask final : public FutureData<std::vector<Outcome<Value>>> {
       results.reserve(items_.size());
       const Kwargs no_kwargs;
       TaskContext ctx(task_, worker, cancel_flag());
-      run_chunk_items(
+      const ChunkTally tally = run_chunk_items(
           items_.size(), [&] { return ctx.cancelled(); },
           [&](std::size_t i) {
             try {
@@ -60,6 +60,7 @@ class PluginChunkTask final : public FutureData<std::vector<Outcome<Value>>> {
             results.emplace_back(std::make_exception_ptr(CancelledError("map item of '" + task_ + "' cancelled")));
           });
       items_ = {};
+      report_items(tally.ok, tally.failed, tally.cancelled);
       set_value(std::move(results));
     } catch (...) {
       set_exception(std::current_exception());
