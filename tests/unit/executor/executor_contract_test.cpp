@@ -456,12 +456,15 @@ TYPED_TEST(ExecutorContract, UnorderedMapYieldsChunksAsTheyComplete) {
   // otherwise pipeline it behind the long one).
   auto results =
       troupe::map(*pool, "testing.cancellable_sleep", sleeps, {.chunk_size = 1, .buffer_size = 2, .ordered = false});
+  // The first chunk sleeps until cancelled: the three short ones come out
+  // before it (a fourth ++ would wait for it).
   auto it = results.begin();
-  // The first chunk sleeps until cancelled: the short ones come out before it.
   for (int i = 0; i < 3; ++i) {
+    if (i > 0) {
+      ++it;
+    }
     ASSERT_NE(it, results.end());
     EXPECT_EQ(*it, true);
-    ++it;
   }
   results.cancel();  // the long one sees its flag and returns
   ASSERT_TRUE(pool->join(kPatience));
@@ -676,7 +679,7 @@ TYPED_TEST(ExecutorContract, ShutdownCancelPendingCancelsQueuedListsThemAndFlags
   for (const auto& c : pool->cancelled_tasks()) {
     cancelled_ids.insert(c.id);
     if (c.id == queued_chunk.id() || c.id == queued[0].id()) {
-      EXPECT_EQ(c.task, "testing.double");
+      EXPECT_THAT(c.task, HasSubstr("testing.double"));
     }
   }
   for (const auto& f : queued) {
@@ -745,8 +748,8 @@ TYPED_TEST(ExecutorContract, InitializerErrorBreaksThePoolCancelsAndListsPending
     futures[0].get(kPatience);
     ADD_FAILURE() << "get() did not throw";
   } catch (const troupe::InitializerError& e) {
-    EXPECT_THAT(e.what(), HasSubstr("no database"));
-    EXPECT_NE(troupe::nested_cause(e), nullptr);
+    EXPECT_NE(troupe::nested_cause(e), nullptr);  // the initializer's own error
+    EXPECT_THAT(troupe::describe_exception(std::current_exception()), HasSubstr("no database"));
   }
   std::set<std::uint64_t> listed;
   for (const auto& c : pool->cancelled_tasks()) {
@@ -782,7 +785,8 @@ TYPED_TEST(ExecutorContract, FinalizerErrorBreaksThePoolButKeepsDeliveredResults
     pool->check();
     ADD_FAILURE() << "check() did not throw";
   } catch (const troupe::FinalizerError& e) {
-    EXPECT_THAT(e.what(), HasSubstr("cannot flush"));
+    EXPECT_NE(troupe::nested_cause(e), nullptr);
+    EXPECT_THAT(troupe::describe_exception(std::current_exception()), HasSubstr("cannot flush"));
   }
   EXPECT_EQ(delivered.get(0s), 2);
 }
