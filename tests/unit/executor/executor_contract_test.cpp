@@ -54,7 +54,8 @@ class CountingInput : public std::ranges::view_interface<CountingInput> {
  public:
   struct State {
     std::atomic<std::int64_t> reads{0};
-    std::int64_t limit = -1;  // -1: endless
+    std::int64_t limit = -1;     // -1: endless
+    std::int64_t throw_at = -1;  // -1: never
   };
   class iterator {
    public:
@@ -63,6 +64,9 @@ class CountingInput : public std::ranges::view_interface<CountingInput> {
     iterator() = default;
     explicit iterator(State* s) : s_(s) {}
     std::int64_t operator*() const {
+      if (i_ == s_->throw_at) {
+        throw std::runtime_error("input broke at " + std::to_string(i_));
+      }
       s_->reads.fetch_add(1);
       return i_;
     }
@@ -125,6 +129,7 @@ TYPED_TEST(ExecutorContract, FutureGoesFromPendingToRunningToDone) {
   occupied.release();
   EXPECT_EQ(future.get(kPatience), 6);
   EXPECT_EQ(future.state(), FutureState::done);
+  EXPECT_GT(future.running_time(), 0ns);
   EXPECT_TRUE(future.done());
   EXPECT_TRUE(future.worker_id().has_value());
   EXPECT_GT(future.pending_time(), 0ns);
@@ -299,6 +304,23 @@ TYPED_TEST(ExecutorContract, ThrowingCallbackNeitherStopsLaterOnesNorHarmsThePoo
   EXPECT_EQ(pool->call("testing.double", 3).get(kPatience), 6);
 }
 
+TYPED_TEST(ExecutorContract, CallbackAddedWhileTheFutureCompletesRunsExactlyOnce) {
+  auto pool = this->make({.max_workers = 2});
+  constexpr int kFutures = 300;
+  std::vector<std::atomic<int>> runs(kFutures);
+  std::vector<Future<Value>> futures;
+  for (int i = 0; i < kFutures; ++i) {
+    futures.push_back(pool->call("testing.double", i));
+    futures.back().add_done_callback([&runs, i](const Future<Value>&) { runs[static_cast<std::size_t>(i)]++; });
+  }
+  ASSERT_TRUE(pool->join(kPatience));
+  EXPECT_TRUE(eventually(
+      [&] { return std::all_of(runs.begin(), runs.end(), [](const std::atomic<int>& r) { return r.load() >= 1; }); }));
+  for (int i = 0; i < kFutures; ++i) {
+    EXPECT_EQ(runs[static_cast<std::size_t>(i)].load(), 1) << i;
+  }
+}
+
 // ---- wait and as_completed -----------------------------------------------
 
 TYPED_TEST(ExecutorContract, WaitAllCompletedWithATimeoutReturnsThePartialSplit) {
@@ -468,6 +490,30 @@ TYPED_TEST(ExecutorContract, UnorderedMapYieldsChunksAsTheyComplete) {
   }
   results.cancel();  // the long one sees its flag and returns
   ASSERT_TRUE(pool->join(kPatience));
+}
+
+TYPED_TEST(ExecutorContract, InputErrorReachesTheCallerAfterEarlierItems) {
+  auto pool = this->make({.max_workers = 2});
+  CountingInput::State state;
+  state.throw_at = 5;
+  auto results = troupe::map(*pool, "testing.double", CountingInput(&state), {.chunk_size = 2});
+  std::vector<std::int64_t> seen;
+  try {
+    for (const auto& v : results) {
+      seen.push_back(v.template get<std::int64_t>());
+    }
+    ADD_FAILURE() << "the input's error did not arrive";
+  } catch (const std::runtime_error& e) {
+    EXPECT_THAT(e.what(), HasSubstr("input broke at 5"));
+  }
+  EXPECT_EQ(seen, (std::vector<std::int64_t>{0, 2, 4, 6, 8}));
+}
+
+TYPED_TEST(ExecutorContract, MapBeginTwiceIsAUsageError) {
+  auto pool = this->make();
+  auto results = troupe::map(*pool, "testing.double", std::vector<int>{1});
+  static_cast<void>(results.begin());
+  EXPECT_THROW(static_cast<void>(results.begin()), troupe::UsageError);
 }
 
 TYPED_TEST(ExecutorContract, ItemErrorIsRethrownAtItsPositionAndIterationGoesOn) {
@@ -714,6 +760,52 @@ TYPED_TEST(ExecutorContract, ShutdownTwiceIsSafeAndSubmitsAfterItAreUsageErrors)
   EXPECT_THROW(pool->check(), troupe::UsageError);
 }
 
+TYPED_TEST(ExecutorContract, ShutdownWhileOtherThreadsSubmitEndsEveryAcceptedTask) {
+  auto pool = this->make({.max_workers = 2});
+  constexpr int kThreads = 3;
+  std::vector<std::vector<Future<Value>>> accepted(kThreads);
+  std::atomic<int> refused{0};
+  std::atomic<int> started{0};
+  std::vector<std::thread> submitters;
+  for (int t = 0; t < kThreads; ++t) {
+    submitters.emplace_back([&, t] {
+      started.fetch_add(1);
+      for (int i = 0; i < 2000; ++i) {
+        try {
+          accepted[static_cast<std::size_t>(t)].push_back(pool->call("testing.double", i));
+        } catch (const troupe::UsageError&) {
+          refused.fetch_add(1);
+          return;
+        }
+      }
+    });
+  }
+  ASSERT_TRUE(eventually([&] { return started.load() == kThreads; }));
+  pool->shutdown({.wait = true, .cancel_pending = true});
+  for (auto& s : submitters) {
+    s.join();
+  }
+  for (const auto& futures : accepted) {
+    for (const auto& f : futures) {
+      ASSERT_TRUE(f.wait(kPatience)) << "an accepted task never ended: " << f.id();
+    }
+  }
+  EXPECT_EQ(pool->stats().queued, 0u);
+}
+
+TYPED_TEST(ExecutorContract, DestroyingThePoolRunsQueuedWorkAndLeavesFuturesValid) {
+  std::vector<Future<Value>> futures;
+  {
+    auto pool = this->make();
+    for (int i = 0; i < 20; ++i) {
+      futures.push_back(pool->call("testing.double", i));
+    }
+  }
+  for (int i = 0; i < 20; ++i) {
+    EXPECT_EQ(futures[static_cast<std::size_t>(i)].get(0s), 2 * i);
+  }
+}
+
 TYPED_TEST(ExecutorContract, JoinWaitsForEverythingAndLeavesThePoolUsable) {
   auto pool = this->make({.max_workers = 2});
   std::vector<Future<Value>> futures;
@@ -764,6 +856,21 @@ TYPED_TEST(ExecutorContract, InitializerErrorBreaksThePoolCancelsAndListsPending
   EXPECT_THROW(pool->call("testing.double", 1), troupe::InitializerError);
   EXPECT_THROW(pool->submit_chunk("testing.double", items_of({1})), troupe::BrokenPoolError);
   EXPECT_THROW(pool->check(), troupe::InitializerError);
+}
+
+TYPED_TEST(ExecutorContract, InitializerFailingOnOneLaterWorkerBreaksThePoolWhenItStarts) {
+  auto pool = this->make({.max_workers = 2, .initializer = Call{"testing.fail_on_worker", {1}, {}}});
+  EXPECT_EQ(pool->call("testing.double", 1).get(kPatience), 2);  // worker 0 is healthy
+  pool->spawn_workers(2);
+  EXPECT_TRUE(eventually([&] {
+    try {
+      pool->check();
+      return false;
+    } catch (const troupe::InitializerError& e) {
+      return troupe::describe_exception(std::current_exception()).find("worker 1") != std::string::npos;
+    }
+  }));
+  EXPECT_THROW(pool->call("testing.double", 1), troupe::InitializerError);
 }
 
 TYPED_TEST(ExecutorContract, BrokenPoolFailsEveryMapItemWithTheBreak) {

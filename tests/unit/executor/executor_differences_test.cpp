@@ -4,10 +4,12 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <mutex>
 #include <set>
+#include <stdexcept>
 #include <string>
 #include <thread>
 #include <vector>
@@ -167,6 +169,88 @@ TEST(ExecutorDiffersOnPurpose, AQueuedFutureStaysPendingBehindABusyWorkerOnThrea
 TEST(ExecutorDiffersOnPurpose, PluginCallsNeedARegistryOnThreadPools) {
   ThreadPool pool({.max_workers = 1});
   EXPECT_THROW(pool.call("testing.double", 1), troupe::UsageError);
+}
+
+TEST(ExecutorDiffersOnPurpose, APluginsOwnExceptionArrivesAsItselfOnThreadPools) {
+  auto pool = ThreadKind::make({});
+  try {
+    pool->call("testing.fail", "outer trouble").get(kPatience);
+    ADD_FAILURE() << "get() did not throw";
+  } catch (const troupe::RemoteError&) {
+    ADD_FAILURE() << "a thread pool runs the plugin in the host: nothing is remote";
+  } catch (const std::runtime_error& e) {
+    EXPECT_STREQ(e.what(), "outer trouble");
+  }
+}
+
+TEST(ExecutorDiffersOnPurpose, APluginsOwnExceptionArrivesAsARemoteErrorOnProcessPools) {
+  auto pool = ProcessKind::make({});
+  try {
+    pool->call("testing.fail", "outer trouble").get(kPatience);
+    ADD_FAILURE() << "get() did not throw";
+  } catch (const troupe::RemoteError& e) {
+    EXPECT_THAT(e.remote_type(), HasSubstr("TestingError"));
+    EXPECT_EQ(e.remote_message(), "outer trouble");
+    EXPECT_FALSE(e.stack_trace().empty());
+  }
+}
+
+TEST(ExecutorDiffersOnPurpose, RunningTasksFinishWhenAThreadPoolBreaks) {
+  auto pool = ThreadKind::make({.max_workers = 2, .initializer = troupe::Call{"testing.fail_on_worker", {1}, {}}});
+  auto running = pool->call("testing.cancellable_sleep", 60'000);
+  ASSERT_TRUE(eventually([&] { return running.state() == FutureState::running; }));
+  pool->spawn_workers(2);
+  ASSERT_TRUE(eventually([&] {
+    try {
+      pool->check();
+      return false;
+    } catch (const troupe::InitializerError&) {
+      return true;
+    }
+  }));
+  EXPECT_EQ(running.state(), FutureState::running);  // the break leaves it alone
+  running.cancel();
+  EXPECT_EQ(running.get(kPatience), false);
+}
+
+TEST(ExecutorDiffersOnPurpose, WorkInFlightIsCancelledWhenAProcessPoolBreaks) {
+  auto pool = ProcessKind::make({.max_workers = 2, .initializer = troupe::Call{"testing.fail_on_worker", {1}, {}}});
+  auto in_flight = pool->call("testing.cancellable_sleep", 60'000);
+  ASSERT_TRUE(eventually([&] { return pool->busy_workers() == 1; }));
+  pool->spawn_workers(2);
+  // Its worker is killed with the pool; the frame it had sent ends cancelled.
+  EXPECT_THROW(in_flight.get(kPatience), troupe::InitializerError);
+  EXPECT_EQ(in_flight.state(), FutureState::cancelled);
+  const auto listed = pool->cancelled_tasks();
+  EXPECT_TRUE(std::any_of(listed.begin(), listed.end(), [&](const auto& c) { return c.id == in_flight.id(); }));
+}
+
+TEST(ExecutorDiffersOnPurpose, JoinFromItsOwnTaskIsADeadlockErrorOnThreadPools) {
+  ThreadPool pool(ThreadKind::options({}));
+  auto f = pool.submit([&] { return pool.join(); });
+  EXPECT_THROW(f.get(kPatience), troupe::DeadlockError);
+}
+
+TEST(ExecutorDiffersOnPurpose, JoinFromADoneCallbackIsADeadlockErrorOnProcessPools) {
+  auto pool = ProcessKind::make({});
+  std::atomic<bool> refused{false};
+  std::atomic<bool> called{false};
+  auto f = pool->call("testing.cancellable_sleep", 60'000);  // not done before the callback is added
+  // Sent, so cancel() only sets its flag and the worker's answer completes
+  // it on the reactor (a pending one would run the callback here, on the
+  // cancelling thread).
+  ASSERT_TRUE(eventually([&] { return f.state() == FutureState::running && pool->busy_workers() == 1; }));
+  f.add_done_callback([&](const Future<Value>&) {
+    try {
+      pool->join();
+    } catch (const troupe::DeadlockError&) {
+      refused = true;
+    }
+    called = true;
+  });
+  f.cancel();
+  ASSERT_TRUE(eventually([&] { return called.load(); }));
+  EXPECT_TRUE(refused.load());
 }
 
 }  // namespace
