@@ -650,7 +650,9 @@ TYPED_TEST(ExecutorContract, MinWorkersAboveMaxWorkersIsAUsageError) {
 TYPED_TEST(ExecutorContract, QueueLimitFailPolicyThrowsQueueFullError) {
   auto pool = this->make({.queue_limit = 2, .queue_full_policy = troupe::QueueFullPolicy::fail});
   auto blocker = pool->call("testing.cancellable_sleep", 60'000);
-  ASSERT_TRUE(eventually([&] { return pool->busy_workers() == 1; }));
+  // Running, not just a worker that is busy starting: a thread pool's queue
+  // is FIFO per submitting thread only.
+  ASSERT_TRUE(eventually([&] { return blocker.state() == FutureState::running && pool->busy_workers() == 1; }));
   std::vector<Future<Value>> accepted;
   bool refused = false;
   for (int i = 0; i < 200 && !refused; ++i) {
@@ -671,7 +673,9 @@ TYPED_TEST(ExecutorContract, QueueLimitFailPolicyThrowsQueueFullError) {
 TYPED_TEST(ExecutorContract, QueueLimitBlockPolicyWaitsForRoom) {
   auto pool = this->make({.queue_limit = 2});
   auto blocker = pool->call("testing.cancellable_sleep", 60'000);
-  ASSERT_TRUE(eventually([&] { return pool->busy_workers() == 1; }));
+  // Running, not just a worker that is busy starting: a thread pool's queue
+  // is FIFO per submitting thread only.
+  ASSERT_TRUE(eventually([&] { return blocker.state() == FutureState::running && pool->busy_workers() == 1; }));
   // More than a process pool pipelines to its worker plus the limit: the
   // submitter must end up waiting for room.
   constexpr int kSubmits = 30;
@@ -876,7 +880,9 @@ TYPED_TEST(ExecutorContract, InitializerFailingOnOneLaterWorkerBreaksThePoolWhen
 TYPED_TEST(ExecutorContract, BrokenPoolFailsEveryMapItemWithTheBreak) {
   auto pool = this->make({.initializer = Call{"testing.fail_init", {"no database"}, {}}});
   int items = 0;
-  for (const auto& o : troupe::map(*pool, "testing.double", std::vector<int>{1, 2, 3}).outcomes()) {
+  // One chunk, accepted before the break: a later chunk's submit would race
+  // the break and may throw it from the iterator instead.
+  for (const auto& o : troupe::map(*pool, "testing.double", std::vector<int>{1, 2, 3}, {.chunk_size = 3}).outcomes()) {
     expect_outcome_throws<troupe::BrokenPoolError>(o);
     ++items;
   }

@@ -146,7 +146,7 @@ TEST(ExecutorDiffersOnPurpose, ACrashingTaskCostsOnlyItsWorkerOnProcessPools) {
 TEST(ExecutorDiffersOnPurpose, AFutureRunsFromWhenItIsSentOnProcessPools) {
   auto pool = ProcessKind::make({});
   auto blocker = pool->call("testing.cancellable_sleep", 60'000);
-  ASSERT_TRUE(eventually([&] { return pool->busy_workers() == 1; }));
+  ASSERT_TRUE(eventually([&] { return blocker.state() == FutureState::running && pool->busy_workers() == 1; }));
   auto next = pool->call("testing.double", 1);
   ASSERT_TRUE(eventually([&] { return next.state() == FutureState::running; }));
   EXPECT_FALSE(blocker.done());
@@ -158,7 +158,7 @@ TEST(ExecutorDiffersOnPurpose, AFutureRunsFromWhenItIsSentOnProcessPools) {
 TEST(ExecutorDiffersOnPurpose, AQueuedFutureStaysPendingBehindABusyWorkerOnThreadPools) {
   auto pool = ThreadKind::make({});
   auto blocker = pool->call("testing.cancellable_sleep", 60'000);
-  ASSERT_TRUE(eventually([&] { return pool->busy_workers() == 1; }));
+  ASSERT_TRUE(eventually([&] { return blocker.state() == FutureState::running && pool->busy_workers() == 1; }));
   auto next = pool->call("testing.double", 1);
   EXPECT_EQ(next.state(), FutureState::pending);
   EXPECT_TRUE(next.cancel());
