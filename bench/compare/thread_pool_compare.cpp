@@ -13,7 +13,6 @@
 //                      the RSS it adds (peak during the map minus RSS before it).
 // thread.scaling       CPU-bound map (a 2,000-round hash per item) on a pool of n workers vs
 //                      tbb::parallel_for in a task_arena of n, n = 1..cores (at least 1 and 2).
-#include <malloc.h>
 #include <oneapi/tbb/blocked_range.h>
 #include <oneapi/tbb/parallel_for.h>
 #include <oneapi/tbb/task_arena.h>
