@@ -452,6 +452,8 @@ TROUPE_COMPARISON("thread.lazy_map_rss", [](troupe::bench::Reporter& r) {
   auto growth = [&](const std::string& mode, bool keep_rate) {
     const auto figures = troupe::bench::run_child(mode);
     if (figures.size() != 2) {
+      std::fprintf(stderr, "troupe-compare: --child %s printed %zu figures, expected 2\n", mode.c_str(),
+                   figures.size());
       return -1.0;
     }
     if (keep_rate) {
