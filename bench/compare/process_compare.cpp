@@ -1,9 +1,12 @@
-// Process-pool comparisons (issue 4), troupe and its peers in one run:
+// Process-pool comparisons, troupe and its peers in one run, each line the
+// median of settings().rounds interleaved rounds (compare.hpp):
 //   process.submit_each  20,000 tiny tasks, 2 workers, submit all then await all,
 //                        vs ProcessPoolExecutor, loky, and the socketpair echo limit
 //   process.map          1,000,000 tiny items through map (default chunking), 2 workers,
 //                        vs ProcessPoolExecutor.map(chunksize=1000), multiprocessing.Pool.map(chunksize=1000)
 //   process.cold_start   a 2-worker pool from construction to its first result, vs ProcessPoolExecutor
+// The pools of submit_each and map are made and warmed once, before the
+// rounds, as the Python peers start their workers before their clock.
 // Python peers run bench/peers/process_peers.py with Debian's /usr/bin/python3.
 #include <signal.h>
 #include <spawn.h>
@@ -17,6 +20,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
+#include <memory>
 #include <ranges>
 #include <string>
 #include <thread>
@@ -31,6 +35,7 @@ extern char** environ;
 namespace {
 
 using Clock = std::chrono::steady_clock;
+using troupe::bench::interleaved;
 
 double seconds_since(Clock::time_point start) {
   return std::chrono::duration<double>(Clock::now() - start).count();
@@ -121,56 +126,50 @@ double echo_limit(std::size_t messages, std::size_t window) {
   return rate;
 }
 
-double troupe_submit_each(std::size_t tasks) {
-  troupe::ProcessPool pool(testing_plugin(), pool_options(2));
-  pool.spawn_workers(2);
+// A 2-worker pool with its workers up and warm, kept for every round (the
+// Python peers, too, start their workers before the clock).
+std::unique_ptr<troupe::ProcessPool> warm_pool() {
+  auto pool = std::make_unique<troupe::ProcessPool>(testing_plugin(), pool_options(2));
+  pool->spawn_workers(2);
   for (int i = 0; i < 100; ++i) {
-    pool.call("testing.double", i).get();
+    pool->call("testing.double", i).get();
   }
-  double best = 0;
+  return pool;
+}
+
+// Submits every task, then awaits all.
+double troupe_submit_each(troupe::ProcessPool& pool, std::size_t tasks) {
   std::vector<troupe::Future<troupe::Value>> futures;
   futures.reserve(tasks);
-  for (int run = 0; run < 3; ++run) {
-    futures.clear();
-    const auto start = Clock::now();
-    for (std::size_t i = 0; i < tasks; ++i) {
-      futures.push_back(pool.call("testing.double", static_cast<std::int64_t>(i)));
-    }
-    for (auto& f : futures) {
-      f.get();
-    }
-    best = std::max(best, static_cast<double>(tasks) / seconds_since(start));
+  const auto start = Clock::now();
+  for (std::size_t i = 0; i < tasks; ++i) {
+    futures.push_back(pool.call("testing.double", static_cast<std::int64_t>(i)));
   }
-  return best;
+  for (auto& f : futures) {
+    f.get();
+  }
+  return static_cast<double>(tasks) / seconds_since(start);
 }
 
-double troupe_map(std::size_t items) {
-  troupe::ProcessPool pool(testing_plugin(), pool_options(2));
-  pool.spawn_workers(2);
-  for (int i = 0; i < 100; ++i) {
-    pool.call("testing.double", i).get();
+double troupe_map(troupe::ProcessPool& pool, std::size_t items) {
+  const auto start = Clock::now();
+  std::int64_t total = 0;
+  for (const auto& v : troupe::map(pool, "testing.double", std::views::iota(std::int64_t{0}, std::int64_t(items)))) {
+    total += v.get<std::int64_t>();
   }
-  double best = 0;
-  for (int run = 0; run < 3; ++run) {
-    const auto start = Clock::now();
-    std::int64_t total = 0;
-    for (const auto& v : troupe::map(pool, "testing.double", std::views::iota(std::int64_t{0}, std::int64_t(items)))) {
-      total += v.get<std::int64_t>();
-    }
-    const double rate = static_cast<double>(items) / seconds_since(start);
-    const auto n = static_cast<std::int64_t>(items);
-    if (total != n * (n - 1)) {
-      std::fprintf(stderr, "process.map: wrong total %lld\n", static_cast<long long>(total));
-      return -1;
-    }
-    best = std::max(best, rate);
+  const double rate = static_cast<double>(items) / seconds_since(start);
+  const auto n = static_cast<std::int64_t>(items);
+  if (total != n * (n - 1)) {
+    std::fprintf(stderr, "process.map: wrong total %lld\n", static_cast<long long>(total));
+    return -1;
   }
-  return best;
+  return rate;
 }
 
-double troupe_cold_start_ms() {
+// Construction of a 2-worker pool to its first result, in ms: the median of `runs`.
+double troupe_cold_start_ms(int runs) {
   std::vector<double> times;
-  for (int run = 0; run < 7; ++run) {
+  for (int run = 0; run < runs; ++run) {
     const auto start = Clock::now();
     troupe::ProcessPool pool(testing_plugin(), pool_options(2));
     pool.call("testing.double", 1).get();
@@ -182,29 +181,35 @@ double troupe_cold_start_ms() {
 
 TROUPE_COMPARISON("process.submit_each", [](troupe::bench::Reporter& r) {
   constexpr std::size_t kTasks = 20'000;
-  const double troupe_rate = troupe_submit_each(kTasks);
-  const double ppe = python_peer("ppe_submit 20000 2");
-  const double loky = python_peer("loky_submit 20000 2");
-  const double echo = echo_limit(400'000, 1024);
-  r.ratio("process.submit_each", troupe_rate, "ProcessPoolExecutor", ppe, "tasks/s");
-  r.ratio("process.submit_each.loky", troupe_rate, "loky", loky, "tasks/s");
-  r.ratio("process.submit_each.echo_limit", troupe_rate, "socketpair echo", echo, "msgs/s");
+  const auto pool = warm_pool();
+  const auto s = interleaved({
+      [&] { return troupe_submit_each(*pool, kTasks); },
+      [] { return python_peer("ppe_submit 20000 2"); },
+      [] { return python_peer("loky_submit 20000 2"); },
+      [] { return echo_limit(400'000, 1024); },
+  });
+  r.ratio("process.submit_each", s[0], "ProcessPoolExecutor", s[1], "tasks/s");
+  r.ratio("process.submit_each.loky", s[0], "loky", s[2], "tasks/s");
+  r.ratio("process.submit_each.echo_limit", s[0], "socketpair echo", s[3], "msgs/s");
 });
 
 TROUPE_COMPARISON("process.map", [](troupe::bench::Reporter& r) {
   constexpr std::size_t kItems = 1'000'000;
-  const double troupe_rate = troupe_map(kItems);
-  const double ppe = python_peer("ppe_map 1000000 2 1000");
-  const double pool = python_peer("pool_map 1000000 2 1000");
-  r.ratio("process.map", troupe_rate, "ProcessPoolExecutor.map(chunksize=1000)", ppe, "items/s");
-  r.ratio("process.map.mp_pool", troupe_rate, "multiprocessing.Pool.map(chunksize=1000)", pool, "items/s");
+  const auto pool = warm_pool();
+  const auto s = interleaved({
+      [&] { return troupe_map(*pool, kItems); },
+      [] { return python_peer("ppe_map 1000000 2 1000"); },
+      [] { return python_peer("pool_map 1000000 2 1000"); },
+  });
+  r.ratio("process.map", s[0], "ProcessPoolExecutor.map(chunksize=1000)", s[1], "items/s");
+  r.ratio("process.map.mp_pool", s[0], "multiprocessing.Pool.map(chunksize=1000)", s[2], "items/s");
 });
 
 // The floor under any spawned worker on this machine: posix_spawn of
-// /bin/true and waiting for it (median of 7).
-double exec_floor_ms() {
+// /bin/true and waiting for it (median of `runs`).
+double exec_floor_ms(int runs) {
   std::vector<double> times;
-  for (int run = 0; run < 7; ++run) {
+  for (int run = 0; run < runs; ++run) {
     const auto start = Clock::now();
     pid_t pid = -1;
     char* argv[] = {const_cast<char*>("/bin/true"), nullptr};
@@ -218,11 +223,16 @@ double exec_floor_ms() {
   return times[times.size() / 2];
 }
 
+// Each round: the median of 3 starts on each side (a fresh Python process's
+// first executor also pays for imports, which a median of 3 drops).
 TROUPE_COMPARISON("process.cold_start", [](troupe::bench::Reporter& r) {
-  const double troupe_ms = troupe_cold_start_ms();
-  const double ppe = python_peer("ppe_cold 2");
-  r.ratio_lower_is_better("process.cold_start", troupe_ms, "ProcessPoolExecutor", ppe, "ms");
-  r.figure("process.cold_start.exec_floor", exec_floor_ms(), "ms");
+  const auto s = interleaved({
+      [] { return troupe_cold_start_ms(3); },
+      [] { return python_peer("ppe_cold 2 3"); },
+      [] { return exec_floor_ms(3); },
+  });
+  r.ratio_lower_is_better("process.cold_start", s[0], "ProcessPoolExecutor", s[1], "ms");
+  r.figure("process.cold_start.exec_floor", s[2], "ms");
 });
 
 }  // namespace

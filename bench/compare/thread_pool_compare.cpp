@@ -1,15 +1,18 @@
-// ThreadPool, Future and map beside their peers (issue 3's figures a-d).
+// ThreadPool, Future and map beside their peers. Each line is the median of
+// settings().rounds interleaved rounds (compare.hpp).
 //
-// a) 1M empty tasks, each with a future, all awaited, 2 workers:
-//    troupe vs raw tbb::task_group (no futures) and vs asio::thread_pool + std::promise.
-// b) map of 10M trivial items (x * 2), results consumed by iterating, vs
-//    tbb::parallel_for writing into a vector allocated and touched first;
-//    beside it, reference figures: the caller's reading loop alone, and two
-//    hand-built alternatives (all in one thread; a two-thread pipeline).
-// c) lazy map over an unsized generator of 10M items: peak RSS of that run.
-// d) CPU-bound scaling at 1, 2, 4, 8, 16 workers: a 2,000-round hash per item,
-//    troupe map vs tbb::parallel_for in an arena of the same size.
-#include <malloc.h>
+// thread.empty_tasks   1M empty tasks, each with a future, all awaited, 2 workers:
+//                      troupe vs raw tbb::task_group (no futures) and vs asio::thread_pool + std::promise.
+// thread.map           lazy map of 10M trivial items (x * 2), each result read by the caller, on a
+//                      default pool: vs tbb::parallel_for writing into a vector allocated and touched
+//                      first, and vs the best hand-made consumer (one thread computing each chunk into a
+//                      buffer and reading it); the share of items the pool's workers ran; reference
+//                      figures for the analysis in bench/README.md.
+// thread.map_collect   the same map collected into a std::vector vs tbb::parallel_for.
+// thread.lazy_map_rss  lazy map over an unsized generator of 10M items, in a fresh child process:
+//                      the RSS it adds (peak during the map minus RSS before it).
+// thread.scaling       CPU-bound map (a 2,000-round hash per item) on a pool of n workers vs
+//                      tbb::parallel_for in a task_arena of n, n = 1..cores (at least 1 and 2).
 #include <oneapi/tbb/blocked_range.h>
 #include <oneapi/tbb/parallel_for.h>
 #include <oneapi/tbb/task_arena.h>
@@ -21,6 +24,7 @@
 #include <boost/asio/thread_pool.hpp>
 #include <chrono>
 #include <cstdint>
+#include <cstdio>
 #include <fstream>
 #include <future>
 #include <ranges>
@@ -36,6 +40,8 @@
 namespace {
 
 using Clock = std::chrono::steady_clock;
+using troupe::bench::interleaved;
+using troupe::bench::Samples;
 
 double seconds_since(Clock::time_point start) {
   return std::chrono::duration<double>(Clock::now() - start).count();
@@ -46,6 +52,22 @@ template <class T>
 void keep(const T& value) {
   asm volatile("" : : "r,m"(value) : "memory");
 }
+
+// Items that counting map callables ran on this thread. After a map, the
+// iterating thread's own count says how many items it ran itself (the map
+// lets it run chunks no worker has started); the pool's workers ran the rest.
+thread_local long t_items_run = 0;
+
+// The share of a map's `total` items that ran on the pool's workers, for a
+// map made by `run` on the calling thread with a callable that counts.
+template <class Run>
+double worker_share(long total, Run&& run) {
+  const long before = t_items_run;
+  run();
+  return 1.0 - static_cast<double>(t_items_run - before) / static_cast<double>(total);
+}
+
+// ---- thread.empty_tasks -------------------------------------------------------
 
 constexpr std::size_t kEmptyTasks = 1'000'000;
 
@@ -98,21 +120,18 @@ double asio_promise_empty_tasks() {
 }
 
 TROUPE_COMPARISON("thread.empty_tasks", [](troupe::bench::Reporter& r) {
-  // Best of three each, interleaved, so drift hits both sides alike.
-  double troupe_rate = 0, group_rate = 0, asio_rate = 0;
-  for (int round = 0; round < 3; ++round) {
-    troupe_rate = std::max(troupe_rate, troupe_empty_tasks());
-    group_rate = std::max(group_rate, tbb_task_group_empty_tasks());
-    asio_rate = std::max(asio_rate, asio_promise_empty_tasks());
-  }
-  r.ratio("thread.empty_tasks_vs_task_group", troupe_rate, "tbb::task_group", group_rate, "tasks/s");
-  r.ratio("thread.empty_tasks_vs_asio_promise", troupe_rate, "asio+promise", asio_rate, "tasks/s");
+  const auto s = interleaved({troupe_empty_tasks, tbb_task_group_empty_tasks, asio_promise_empty_tasks});
+  r.ratio("thread.empty_tasks_vs_task_group", s[0], "tbb::task_group", s[1], "tasks/s");
+  r.ratio("thread.empty_tasks_vs_asio_promise", s[0], "asio+promise", s[2], "tasks/s");
 });
+
+// ---- thread.map -----------------------------------------------------------------
 
 constexpr long kMapItems = 10'000'000;
 constexpr long kBoundChunk = 16384;  // the map's automatic chunk size for this input
 
-// One pool for every round, as the tbb side keeps its global workers.
+// The lazy map as a user writes it, every result read in turn. The pool is
+// made once for every round, as the tbb side keeps its global workers.
 double troupe_map_items(troupe::ThreadPool& pool) {
   long sum = 0;
   const auto start = Clock::now();
@@ -123,6 +142,24 @@ double troupe_map_items(troupe::ThreadPool& pool) {
   const double rate = static_cast<double>(kMapItems) / seconds_since(start);
   keep(sum);
   return rate;
+}
+
+// The same map with a callable that counts where it ran (not timed: the
+// count is a memory update per item, which the timed kernel does not have).
+double troupe_map_worker_share(troupe::ThreadPool& pool) {
+  return worker_share(kMapItems, [&] {
+    long sum = 0;
+    for (long v : troupe::map(
+             pool,
+             [](long x) {
+               ++t_items_run;
+               return x * 2;
+             },
+             std::views::iota(0L, kMapItems))) {
+      sum += v;
+    }
+    keep(sum);
+  });
 }
 
 double tbb_parallel_for_items(std::vector<long>& out) {
@@ -174,8 +211,9 @@ double iteration_bound_items() {
   return rate;
 }
 
-// The calling thread alone computes each chunk into a buffer, then reads
-// it: a map with no workers, every result made in the reader's own cache.
+// The best hand-made consumer measured: the calling thread alone computes
+// each chunk into a buffer, then reads it (a map with no workers, every
+// result made in the reader's own cache).
 double one_thread_items() {
   std::vector<long> chunk(kBoundChunk);
   long sum = 0;
@@ -229,26 +267,98 @@ TROUPE_COMPARISON("thread.map", [](troupe::bench::Reporter& r) {
   troupe::ThreadPool pool;  // default size: cpu_count()
   pool.spawn_workers(pool.max_workers());
   std::vector<long> out(static_cast<std::size_t>(kMapItems), 0);  // allocated and touched before the clock
-  double troupe_rate = 0, tbb_rate = 0, bound_rate = 0, one_thread_rate = 0, handoff_rate = 0;
-  for (int round = 0; round < 3; ++round) {
-    troupe_rate = std::max(troupe_rate, troupe_map_items(pool));
-    tbb_rate = std::max(tbb_rate, tbb_parallel_for_items(out));
-    bound_rate = std::max(bound_rate, iteration_bound_items());
-    one_thread_rate = std::max(one_thread_rate, one_thread_items());
-    handoff_rate = std::max(handoff_rate, handoff_pipeline_items());
-  }
-  r.ratio("thread.map_10m", troupe_rate, "tbb::parallel_for", tbb_rate, "items/s");
-  // Reference figures, not troupe, each with its ratio to the same tbb run:
-  // the caller's own reading loop, the caller doing all the work itself,
-  // and a hand-written producer/consumer pair.
-  auto reference = [&](const std::string& name, double rate) {
+  const auto s = interleaved({
+      [&] { return troupe_map_items(pool); },
+      [&] { return tbb_parallel_for_items(out); },
+      one_thread_items,
+      [&] { return troupe_map_worker_share(pool) * 100; },
+      iteration_bound_items,
+      handoff_pipeline_items,
+  });
+  r.ratio("thread.map_10m", s[0], "tbb::parallel_for", s[1], "items/s");
+  r.ratio("thread.map_10m_vs_one_thread", s[0], "one thread", s[2], "items/s");
+  r.figure("thread.map_10m_worker_share", s[3], "% of items");
+  // Reference figures, not troupe, each with its ratio to the same tbb
+  // rounds: the caller's own reading loop, the caller doing all the work
+  // itself, and a hand-written producer/consumer pair.
+  auto reference = [&](const std::string& name, const Samples& rate) {
     r.figure(name, rate, "items/s");
-    r.figure(name + "_vs_parallel_for", rate / tbb_rate, "x");
+    r.figure(name + "_vs_parallel_for", Samples{{rate.median() / s[1].median()}}, "x");
   };
-  reference("thread.map_10m_ref_iteration_only", bound_rate);
-  reference("thread.map_10m_ref_one_thread", one_thread_rate);
-  reference("thread.map_10m_ref_handoff_pipeline", handoff_rate);
+  reference("thread.map_10m_ref_iteration_only", s[4]);
+  reference("thread.map_10m_ref_one_thread", s[2]);
+  reference("thread.map_10m_ref_handoff_pipeline", s[5]);
 });
+
+// ---- thread.map_collect ---------------------------------------------------------
+
+// Collects a map of fn over 0..n-1 into a vector with today's API: the lazy
+// map read into a reserved vector (map_all read the same way ran 3x slower
+// here: it makes every chunk's buffer at once). The one place to switch to
+// map_all(...).values() once that lands.
+template <class F>
+std::vector<long> collect_map(troupe::ThreadPool& pool, F fn, long n) {
+  std::vector<long> out;
+  out.reserve(static_cast<std::size_t>(n));
+  for (long v : troupe::map(pool, fn, std::views::iota(0L, n))) {
+    out.push_back(v);
+  }
+  return out;
+}
+
+double troupe_collect_items(troupe::ThreadPool& pool) {
+  const auto start = Clock::now();
+  const std::vector<long> out = collect_map(
+      pool, [](long x) { return x * 2; }, kMapItems);
+  const double rate = static_cast<double>(kMapItems) / seconds_since(start);
+  keep(out.back());
+  return rate;
+}
+
+double troupe_collect_worker_share(troupe::ThreadPool& pool) {
+  return worker_share(kMapItems, [&] {
+    const std::vector<long> out = collect_map(
+        pool,
+        [](long x) {
+          ++t_items_run;
+          return x * 2;
+        },
+        kMapItems);
+    keep(out.back());
+  });
+}
+
+// Reference: one thread making a fresh vector of the results (allocation
+// and page faults in the clock, as in a collected map; parallel_for's vector
+// is made before its clock).
+double fresh_vector_items() {
+  const auto start = Clock::now();
+  std::vector<long> out;
+  out.reserve(static_cast<std::size_t>(kMapItems));
+  for (long i = 0; i < kMapItems; ++i) {
+    out.push_back(i * 2);
+  }
+  const double rate = static_cast<double>(kMapItems) / seconds_since(start);
+  keep(out.back());
+  return rate;
+}
+
+TROUPE_COMPARISON("thread.map_collect", [](troupe::bench::Reporter& r) {
+  troupe::ThreadPool pool;
+  pool.spawn_workers(pool.max_workers());
+  std::vector<long> out(static_cast<std::size_t>(kMapItems), 0);
+  const auto s = interleaved({
+      [&] { return troupe_collect_items(pool); },
+      [&] { return tbb_parallel_for_items(out); },
+      [&] { return troupe_collect_worker_share(pool) * 100; },
+      fresh_vector_items,
+  });
+  r.ratio("thread.map_collect_10m", s[0], "tbb::parallel_for", s[1], "items/s");
+  r.figure("thread.map_collect_10m_worker_share", s[2], "% of items");
+  r.figure("thread.map_collect_10m_ref_fresh_vector_one_thread", s[3], "items/s");
+});
+
+// ---- thread.lazy_map_rss --------------------------------------------------------
 
 // An unsized generator: 0, 1, 2, ... n-1, produced on demand.
 class Generator : public std::ranges::view_interface<Generator> {
@@ -280,11 +390,12 @@ class Generator : public std::ranges::view_interface<Generator> {
   long n_ = 0;
 };
 
-double peak_rss_mib() {
+// A /proc/self/status field in MiB (VmRSS: now, VmHWM: peak), -1 if absent.
+double status_mib(const std::string& field) {
   std::ifstream status("/proc/self/status");
   std::string key;
   while (status >> key) {
-    if (key == "VmHWM:") {
+    if (key == field) {
       double kib = 0;
       status >> kib;
       return kib / 1024.0;
@@ -293,13 +404,25 @@ double peak_rss_mib() {
   return -1;
 }
 
-TROUPE_COMPARISON("thread.lazy_map_rss", [](troupe::bench::Reporter& r) {
-  // Give freed heap back to the OS, then reset the peak (Linux >= 4.0), so
-  // earlier comparisons' vectors and futures do not count.
-  malloc_trim(0);
-  std::ofstream("/proc/self/clear_refs") << "5";
-  const double before = peak_rss_mib();
+// In a fresh process, so no earlier comparison's heap counts: a default pool
+// with its workers up, optionally a small map first, then the 10M-item lazy
+// map. Prints its RSS growth (MiB: peak during the map minus RSS before it)
+// and its rate (items/s).
+int lazy_map_rss_child(bool warm_up) {
   troupe::ThreadPool pool;
+  pool.spawn_workers(pool.max_workers());
+  if (warm_up) {
+    long sum = 0;
+    for (long v : troupe::map(
+             pool, [](long x) { return x * 2; }, Generator(100'000))) {
+      sum += v;
+    }
+    keep(sum);
+  }
+  // Resets VmHWM to the current RSS (Linux >= 4.0), so the peak read after
+  // the map is the map's own (or the warm-up's, were it higher).
+  std::ofstream("/proc/self/clear_refs") << "5";
+  const double before = status_mib("VmRSS:");
   long sum = 0;
   const auto start = Clock::now();
   for (long v : troupe::map(
@@ -308,10 +431,46 @@ TROUPE_COMPARISON("thread.lazy_map_rss", [](troupe::bench::Reporter& r) {
   }
   const double rate = static_cast<double>(kMapItems) / seconds_since(start);
   keep(sum);
+  const double peak = status_mib("VmHWM:");
+  if (before < 0 || peak < 0) {
+    std::fprintf(stderr, "lazy_map_rss: /proc/self/status has no VmRSS/VmHWM\n");
+    return 1;
+  }
+  std::printf("%.6g %.6g\n", peak - before, rate);
+  return 0;
+}
+
+// After a 100,000-item map on the same pool: what the 10M-item map's size
+// adds, with the workers' allocators (tbbmalloc, glibc arenas) already set
+// up by the pool's first use.
+TROUPE_CHILD_MODE("lazy_map_rss", [] { return lazy_map_rss_child(true); });
+// The pool's first map: the same plus that one-time set-up.
+TROUPE_CHILD_MODE("lazy_map_rss_first_use", [] { return lazy_map_rss_child(false); });
+
+TROUPE_COMPARISON("thread.lazy_map_rss", [](troupe::bench::Reporter& r) {
+  Samples rate;
+  auto growth = [&](const std::string& mode, bool keep_rate) {
+    const auto figures = troupe::bench::run_child(mode);
+    if (figures.size() != 2) {
+      std::fprintf(stderr, "troupe-compare: --child %s printed %zu figures, expected 2\n", mode.c_str(),
+                   figures.size());
+      return -1.0;
+    }
+    if (keep_rate) {
+      rate.values.push_back(figures[1]);
+    }
+    return figures[0];
+  };
+  const auto s = interleaved({
+      [&] { return growth("lazy_map_rss", true); },
+      [&] { return growth("lazy_map_rss_first_use", false); },
+  });
+  r.figure("thread.lazy_map_10m_generator_rss_growth", s[0], "MiB");
+  r.figure("thread.lazy_map_10m_generator_rss_growth_first_use", s[1], "MiB");
   r.figure("thread.lazy_map_10m_generator_rate", rate, "items/s");
-  r.figure("thread.lazy_map_10m_generator_peak_rss", peak_rss_mib(), "MiB");
-  r.note("peak RSS before the lazy map (after reset): " + std::to_string(before) + " MiB");
 });
+
+// ---- thread.scaling -------------------------------------------------------------
 
 // A fixed compute kernel: 2,000 rounds of FNV-1a-style hashing.
 std::uint64_t kernel(std::uint64_t x) {
@@ -322,26 +481,31 @@ std::uint64_t kernel(std::uint64_t x) {
   return h;
 }
 
-constexpr long kScalingItems = 200'000;
+constexpr long kScalingItems = 100'000;
 
-double troupe_scaling(std::size_t workers) {
-  troupe::ThreadPool pool({.max_workers = workers});
-  pool.spawn_workers(workers);
+// The map on `pool` as a user writes it; counts the items the iterating
+// thread ran (one increment beside 2,000 multiplications: not measurable).
+double troupe_scaling_items(troupe::ThreadPool& pool, Samples& share) {
   std::uint64_t acc = 0;
+  const long before = t_items_run;
   const auto start = Clock::now();
   for (auto v : troupe::map(
-           pool, [](long x) { return kernel(static_cast<std::uint64_t>(x)); }, std::views::iota(0L, kScalingItems))) {
+           pool,
+           [](long x) {
+             ++t_items_run;
+             return kernel(static_cast<std::uint64_t>(x));
+           },
+           std::views::iota(0L, kScalingItems))) {
     acc ^= v;
   }
-  const double t = seconds_since(start);
+  const double rate = static_cast<double>(kScalingItems) / seconds_since(start);
   keep(acc);
-  return t;
+  share.values.push_back(100.0 * (1.0 - static_cast<double>(t_items_run - before) / kScalingItems));
+  return rate;
 }
 
-double tbb_scaling(std::size_t workers) {
-  tbb::task_arena arena(static_cast<int>(workers));
-  std::vector<std::uint64_t> out(static_cast<std::size_t>(kScalingItems), 0);
-  double t = 0;
+double tbb_scaling_items(tbb::task_arena& arena, std::vector<std::uint64_t>& out) {
+  double rate = 0;
   arena.execute([&] {
     const auto start = Clock::now();
     tbb::parallel_for(tbb::blocked_range<long>(0, kScalingItems), [&](const tbb::blocked_range<long>& range) {
@@ -349,28 +513,31 @@ double tbb_scaling(std::size_t workers) {
         out[static_cast<std::size_t>(i)] = kernel(static_cast<std::uint64_t>(i));
       }
     });
-    t = seconds_since(start);
+    rate = static_cast<double>(kScalingItems) / seconds_since(start);
   });
   keep(out.back());
-  return t;
+  return rate;
 }
 
 TROUPE_COMPARISON("thread.scaling", [](troupe::bench::Reporter& r) {
-  r.note("CPU-bound scaling, 200k items x 2,000 hash rounds; speedup = time(1 worker) / time(n); cores here: " +
-         std::to_string(troupe::cpu_count()));
-  double troupe_one = 0, tbb_one = 0;
-  for (std::size_t n : {1u, 2u, 4u, 8u, 16u}) {
-    double troupe_t = 1e300, tbb_t = 1e300;
-    for (int round = 0; round < 2; ++round) {
-      troupe_t = std::min(troupe_t, troupe_scaling(n));
-      tbb_t = std::min(tbb_t, tbb_scaling(n));
-    }
-    if (n == 1) {
-      troupe_one = troupe_t;
-      tbb_one = tbb_t;
-    }
-    r.ratio("thread.scaling_speedup_" + std::to_string(n) + "w", troupe_one / troupe_t, "tbb::parallel_for",
-            tbb_one / tbb_t, "x");
+  const std::size_t cores = std::max<std::size_t>(2, troupe::cpu_count());
+  r.note(
+      "CPU-bound map, 100k items x 2,000 hash rounds: a pool of n workers vs tbb::parallel_for in an arena of n; "
+      "cores here: " +
+      std::to_string(troupe::cpu_count()));
+  std::vector<std::uint64_t> out(static_cast<std::size_t>(kScalingItems), 0);
+  for (std::size_t n = 1; n <= cores; ++n) {
+    troupe::ThreadPool pool({.max_workers = n});
+    pool.spawn_workers(n);
+    tbb::task_arena arena(static_cast<int>(n));
+    Samples share;
+    const auto s = interleaved({
+        [&] { return troupe_scaling_items(pool, share); },
+        [&] { return tbb_scaling_items(arena, out); },
+    });
+    const std::string name = "thread.scaling_" + std::to_string(n) + "w";
+    r.ratio(name, s[0], "tbb::parallel_for", s[1], "items/s");
+    r.figure(name + "_worker_share", share, "% of items");
   }
 });
 

@@ -8,10 +8,11 @@ Run by troupe-compare in the same run as troupe's side (Debian's
   loky_submit N W      tasks/s: the same with loky
   ppe_map N W CHUNK    items/s: ProcessPoolExecutor.map(chunksize=CHUNK) over N ints
   pool_map N W CHUNK   items/s: multiprocessing.Pool.map(chunksize=CHUNK) over N ints
-  ppe_cold W           ms: ProcessPoolExecutor construction to the first result (median of 7)
+  ppe_cold W RUNS      ms: ProcessPoolExecutor construction to the first result (median of RUNS)
 
 Workers are started before the clock (a warm-up map) except for ppe_cold.
-Each rate is the best of 3 runs, as on troupe's side.
+Each rate is one timed run: troupe-compare calls this script once per round,
+between troupe's rounds, and takes the median of the rounds.
 """
 import multiprocessing as mp
 import statistics
@@ -24,22 +25,15 @@ def double(x):
     return 2 * x
 
 
-def best_of(runs, fn):
-    return max(fn() for _ in range(runs))
-
-
 def submit_each(make_executor, n, workers):
     with make_executor(workers) as executor:
         list(executor.map(double, range(100)))
 
-        def once():
-            start = time.perf_counter()
-            futures = [executor.submit(double, i) for i in range(n)]
-            for f in futures:
-                f.result()
-            return n / (time.perf_counter() - start)
-
-        return best_of(3, once)
+        start = time.perf_counter()
+        futures = [executor.submit(double, i) for i in range(n)]
+        for f in futures:
+            f.result()
+        return n / (time.perf_counter() - start)
 
 
 def loky_executor(workers):
@@ -52,31 +46,25 @@ def ppe_map(n, workers, chunk):
     with ProcessPoolExecutor(workers) as executor:
         list(executor.map(double, range(100)))
 
-        def once():
-            start = time.perf_counter()
-            total = sum(executor.map(double, range(n), chunksize=chunk))
-            assert total == n * (n - 1)
-            return n / (time.perf_counter() - start)
-
-        return best_of(3, once)
+        start = time.perf_counter()
+        total = sum(executor.map(double, range(n), chunksize=chunk))
+        assert total == n * (n - 1)
+        return n / (time.perf_counter() - start)
 
 
 def pool_map(n, workers, chunk):
     with mp.Pool(workers) as pool:
         pool.map(double, range(100))
 
-        def once():
-            start = time.perf_counter()
-            total = sum(pool.map(double, range(n), chunksize=chunk))
-            assert total == n * (n - 1)
-            return n / (time.perf_counter() - start)
-
-        return best_of(3, once)
+        start = time.perf_counter()
+        total = sum(pool.map(double, range(n), chunksize=chunk))
+        assert total == n * (n - 1)
+        return n / (time.perf_counter() - start)
 
 
-def ppe_cold(workers):
+def ppe_cold(workers, runs):
     times = []
-    for _ in range(7):
+    for _ in range(runs):
         start = time.perf_counter()
         executor = ProcessPoolExecutor(workers)
         executor.submit(double, 1).result()
