@@ -36,6 +36,7 @@
 #include "process/error_record.hpp"
 #include "process/frame_codec.hpp"
 #include "process/worker_page.hpp"
+#include "troupe/detail/chunk_loop.hpp"
 #include "troupe/registry.hpp"
 #include "troupe/sdk/task_context.hpp"
 #include "troupe/sdk/worker.hpp"
@@ -400,6 +401,80 @@ class WorkerProcess {
     tp::end_frame(scratch_, part.frame);
   }
 
+  // One chunk frame being run: where its items come from and the part its outcomes go to.
+  struct ChunkRun {
+    std::uint64_t id;
+    std::string_view name;
+    const troupe::TaskInfo* info;
+    tp::MsgpackReader& reader;
+    std::int64_t now;
+    Part part{};
+  };
+
+  // Runs item i (its args are next in the frame) and appends its outcome.
+  bool run_item(ChunkRun& run, std::size_t i, std::size_t count) {
+    run.reader.args_into(args_);
+    begin_item(run.id, i, run.now);
+    const auto item_at = scratch_.size();
+    tp::MsgpackWriter writer(scratch_);
+    bool ok = true;
+    t_last_throw.reset();
+    try {
+      troupe::TaskContext context(run.info->signature.qualified_name, *worker_, &cancel_);
+      const troupe::Value value = run.info->invoke(context, args_, no_kwargs_);
+      writer.uinteger(static_cast<std::uint64_t>(tp::ItemStatus::ok));
+      writer.value(value);
+    } catch (...) {
+      scratch_.resize(item_at);
+      writer.uinteger(static_cast<std::uint64_t>(tp::ItemStatus::error));
+      writer.value(tp::error_record_from_current(take_trace()));
+      ok = false;
+    }
+    run.now = now_ns();
+    ok = fit_item(run, i, item_at) && ok;
+    ++run.part.count;
+    if (run.now - run.part.opened_ns >= 100'000'000 && i + 1 < count) {
+      close_part(run.part, false, rss_after(0, run.now));
+      emit();
+      flush();
+      run.part = open_part(run.id, i + 1, run.now);
+    }
+    return ok;
+  }
+
+  // An item never run because the chunk was cancelled: its args are skipped.
+  void skip_item(ChunkRun& run, std::size_t) {
+    run.reader.args_into(args_);
+    tp::MsgpackWriter(scratch_).uinteger(static_cast<std::uint64_t>(tp::ItemStatus::cancelled));
+    ++run.part.count;
+  }
+
+  // Keeps the open part under max_frame: an item that does not fit moves to a
+  // fresh part; one that fits in no part becomes a ResultTooLargeError. False
+  // when the item's value was replaced by that error.
+  bool fit_item(ChunkRun& run, std::size_t i, std::size_t item_at) {
+    constexpr std::size_t trailer = 10;  // bool last + uint64 rss
+    if (scratch_.size() - run.part.frame - 4 + trailer <= max_frame_) {
+      return true;
+    }
+    const std::size_t item_size = scratch_.size() - item_at;
+    if (run.part.count > 0) {
+      std::vector<std::uint8_t> item(scratch_.begin() + static_cast<std::ptrdiff_t>(item_at), scratch_.end());
+      scratch_.resize(item_at);
+      close_part(run.part, false, rss_after(0, run.now));
+      emit();
+      run.part = open_part(run.id, i, run.now);
+      scratch_.insert(scratch_.end(), item.begin(), item.end());
+    }
+    if (scratch_.size() - run.part.frame - 4 + trailer <= max_frame_) {
+      return true;
+    }
+    scratch_.resize(scratch_.size() - item_size);
+    tp::MsgpackWriter(scratch_).uinteger(static_cast<std::uint64_t>(tp::ItemStatus::error));
+    tp::MsgpackWriter(scratch_).value(too_large(run.name, item_size));
+    return false;
+  }
+
   void run_chunk(tp::MsgpackReader& reader) {
     const std::uint64_t id = reader.uinteger();
     const std::string_view name = reader.str();
@@ -426,57 +501,22 @@ class WorkerProcess {
         return;
       }
     }
-    const troupe::Kwargs no_kwargs;
     const auto chunk_start = now_ns();
-    auto now = chunk_start;
-    Part part = open_part(id, 0, now);
-    for (std::uint64_t i = 0; i < count; ++i) {
-      reader.args_into(args_);
-      begin_item(id, i, now);
-      const auto item_at = scratch_.size();
-      tp::MsgpackWriter writer(scratch_);
-      t_last_throw.reset();
-      try {
-        troupe::TaskContext context(info->signature.qualified_name, *worker_, &cancel_);
-        const troupe::Value value = info->invoke(context, args_, no_kwargs);
-        writer.boolean(true);
-        writer.value(value);
-      } catch (...) {
-        scratch_.resize(item_at);
-        writer.boolean(false);
-        writer.value(tp::error_record_from_current(take_trace()));
-      }
-      now = now_ns();
-      // Trailer room: bool + uint64 rss.
-      constexpr std::size_t trailer = 10;
-      if (scratch_.size() - part.frame - 4 + trailer > max_frame_) {
-        const std::size_t item_size = scratch_.size() - item_at;
-        if (part.count > 0) {
-          // Move this item into a fresh part.
-          std::vector<std::uint8_t> item(scratch_.begin() + static_cast<std::ptrdiff_t>(item_at), scratch_.end());
-          scratch_.resize(item_at);
-          close_part(part, false, rss_after(0, now));
-          emit();
-          part = open_part(id, i, now);
-          scratch_.insert(scratch_.end(), item.begin(), item.end());
-        }
-        if (scratch_.size() - part.frame - 4 + trailer > max_frame_) {
-          scratch_.resize(scratch_.size() - item_size);
-          tp::MsgpackWriter(scratch_).boolean(false);
-          tp::MsgpackWriter(scratch_).value(too_large(name, item_size));
-        }
-      }
-      ++part.count;
-      if (now - part.opened_ns >= 100'000'000 && i + 1 < count) {
-        close_part(part, false, rss_after(0, now));
-        emit();
-        flush();
-        part = open_part(id, i + 1, now);
-      }
-    }
+    ChunkRun run{id, name, info, reader, chunk_start};
+    run.part = open_part(id, 0, run.now);
+    // The host forwards a cancel through the shared page; reading it before
+    // each item stops the chunk within one item (the monitor's 100 ms poll
+    // only feeds TaskContext::cancelled()).
+    const auto is_cancelled = [&] {
+      return cancel_.load(std::memory_order_relaxed) || page_->cancel_id.load(std::memory_order_acquire) == id;
+    };
+    troupe::detail::run_chunk_items(
+        count, is_cancelled, [&](std::size_t i) { return run_item(run, i, count); },
+        [&](std::size_t i) { skip_item(run, i); });
+    const auto now = run.now;
     record_duration(now - chunk_start);
     const std::uint64_t rss = rss_after(now - chunk_start, now);
-    close_part(part, true, rss);
+    close_part(run.part, true, rss);
     after_task(rss);
     emit();
     end_frame_run();
@@ -576,6 +616,7 @@ class WorkerProcess {
   std::unordered_map<std::string, const troupe::TaskInfo*> tasks_;
   troupe::Args args_;
   troupe::Kwargs kwargs_;
+  const troupe::Kwargs no_kwargs_;
   std::atomic<bool> cancel_{false};
   std::atomic<std::uint64_t> running_id_{0};
   std::atomic<std::uint64_t> running_item_{0};

@@ -237,6 +237,17 @@ TROUPE_PLUGIN(testing, "1.0.0") {
         out << worker.id() << '\n';
       },
       "Append the worker id to a file (proves the finalizer ran)", troupe::arg("path"));
+  // Appended for the process pool's retirement tests: a finalizer that takes
+  // a while, so a worker killed right after its shutdown frame leaves no line.
+  plugin.finalizer(
+      "slow_write_file",
+      [](troupe::Worker& worker, const std::string& path, std::int64_t ms) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(ms));
+        std::ofstream out(path, std::ios::app);
+        out << worker.id() << '\n';
+      },
+      "Sleep ms, then append the worker id to a file (proves a slow finalizer ran)", troupe::arg("path"),
+      troupe::arg("ms"));
   // Appended for the process pool's tests: a map chunk whose item `at` crashes its worker.
   plugin.task(
       "abort_at",

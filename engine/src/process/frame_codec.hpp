@@ -32,11 +32,15 @@ enum class Message : std::uint8_t {
   init_failed = 11,  // error record
   result = 12,       // uint id, uint rss, value
   error = 13,        // uint id, uint rss, error record
-  chunk_part = 14,   // uint id, uint rss, uint first, bool last, u32 count, count x (bool ok, value | error record)
+  chunk_part = 14,   // uint id, uint first, u32 count, count x item, bool last, uint rss
+                     // item: uint ItemStatus, then value (ok) | error record (error) | nothing (cancelled)
   heartbeat = 15,    // uint rss, uint running id (0: idle), uint item, uint running_us
   retiring = 16,     // str reason, uint rss: the worker takes no more tasks; frames it still gets are dropped
   bye = 17,          // nil | error record (the finalizer's)
 };
+
+// How one item of a chunk part ended.
+enum class ItemStatus : std::uint8_t { ok = 0, error = 1, cancelled = 2 };
 
 inline constexpr std::size_t frame_header_size = 5;
 // A frame body never exceeds this many bytes minus the header; the pool's max_frame.

@@ -208,6 +208,7 @@ struct ProcessPool::Core {
     ev.events = EPOLLIN;
     ev.data.u64 = 0;
     ::epoll_ctl(epoll_fd, EPOLL_CTL_ADD, wake_fd, &ev);
+    grace = options.shutdown_grace;  // retiring workers (idle, recycled) get it too, not only shutdown()
     rng.seed(std::random_device{}());
     reactor = std::thread([this] { run(); });
     reactor_id = reactor.get_id();
@@ -924,6 +925,22 @@ struct ProcessPool::Core {
     shared->ended();
   }
 
+  void read_item(tp::MsgpackReader& reader, Job& job, std::size_t at) {
+    switch (static_cast<tp::ItemStatus>(reader.uinteger())) {
+      case tp::ItemStatus::ok:
+        reader.value_into(job.outcomes[at].value());
+        return;
+      case tp::ItemStatus::error:
+        job.outcomes[at] = Outcome<Value>(tp::exception_from_record(reader.value()));
+        return;
+      case tp::ItemStatus::cancelled:
+        job.outcomes[at] = Outcome<Value>(std::make_exception_ptr(
+            CancelledError("map item " + std::to_string(at) + " of '" + job.task + "' cancelled")));
+        return;
+    }
+    throw tp::FrameError("a chunk item with an unknown status");
+  }
+
   void handle_frame(Slot& slot, const tp::FrameView& frame) {
     tp::MsgpackReader reader(frame.body, frame.end);
     const auto now = now_ns();
@@ -981,11 +998,7 @@ struct ProcessPool::Core {
           job->outcomes.resize(job->items);
         }
         for (std::uint64_t i = 0; i < count; ++i) {
-          if (reader.boolean()) {
-            reader.value_into(job->outcomes[first + i].value());
-          } else {
-            job->outcomes[first + i] = Outcome<Value>(tp::exception_from_record(reader.value()));
-          }
+          read_item(reader, *job, first + i);
         }
         job->reported = first + count;
         const bool last = reader.boolean();
@@ -1402,7 +1415,7 @@ struct ProcessPool::Core {
   std::exception_ptr broken_cause;
   bool stopping = false;
   ProcessShutdownOptions stop_options;
-  std::chrono::nanoseconds grace{0};
+  std::chrono::nanoseconds grace{0};  // shutdown_grace until shutdown() names its own
   std::size_t peak_pending = 0;
   std::size_t published_peak = 0;
   bool at_max = false;  // the last time work arrived, every worker was busy at max_workers

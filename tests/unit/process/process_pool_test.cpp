@@ -220,7 +220,7 @@ TEST(ProcessPool, ChunkPartWhoseRangeWrapsIsAProtocolError) {
   writer.uinteger(1);                                          // first: item 0 is reported
   writer.uinteger(std::numeric_limits<std::uint64_t>::max());  // count: 1 + count wraps to 0
   for (int item = 0; item < 3; ++item) {                       // more outcomes than the chunk has
-    writer.boolean(true);
+    writer.uinteger(static_cast<std::uint64_t>(detail::process::ItemStatus::ok));
     writer.value(Value(item));
   }
   writer.boolean(true);  // last
@@ -508,6 +508,46 @@ TEST(ProcessPool, FinalizersRunOnGracefulShutdown) {
   std::filesystem::remove(path);
 }
 
+// Lines in the file a finalizer appends to (one per worker that ran it).
+std::size_t finalizer_lines(const std::filesystem::path& path) {
+  std::ifstream in(path);
+  std::size_t lines = 0;
+  for (std::string line; std::getline(in, line);) {
+    ++lines;
+  }
+  return lines;
+}
+
+TEST(ProcessPool, IdleRetiredWorkerRunsItsFinalizerWithinGrace) {
+  const auto path = std::filesystem::temp_directory_path() / ("troupe-idle-fini-" + std::to_string(::getpid()));
+  std::filesystem::remove(path);
+  auto options = small(1);
+  options.idle_timeout = 50ms;
+  options.finalizer = Call{"testing.slow_write_file", {path.string(), 300}, {}};
+  ProcessPool pool(testing_plugin(), options);
+  EXPECT_EQ(pool.call("testing.double", 1).get(), 2);
+  ASSERT_TRUE(eventually([&] { return pool.workers() == 0; }));
+  EXPECT_EQ(pool.stats().retired.idle_timeout, 1u);
+  EXPECT_EQ(pool.stats().retired.crash, 0u);
+  EXPECT_EQ(finalizer_lines(path), 1u);
+  std::filesystem::remove(path);
+}
+
+TEST(ProcessPool, RecycledWorkerRunsItsFinalizerWithinGrace) {
+  const auto path = std::filesystem::temp_directory_path() / ("troupe-recycle-fini-" + std::to_string(::getpid()));
+  std::filesystem::remove(path);
+  auto options = small(1);
+  options.max_tasks_per_worker = 1;
+  options.finalizer = Call{"testing.slow_write_file", {path.string(), 300}, {}};
+  ProcessPool pool(testing_plugin(), options);
+  EXPECT_EQ(pool.call("testing.double", 1).get(), 2);
+  EXPECT_EQ(pool.call("testing.double", 2).get(), 4);
+  ASSERT_TRUE(eventually([&] { return pool.stats().retired.max_tasks == 2; }));
+  ASSERT_TRUE(eventually([&] { return pool.workers() == 0; }));
+  EXPECT_EQ(finalizer_lines(path), 2u);
+  std::filesystem::remove(path);
+}
+
 TEST(ProcessPool, SubmitAfterShutdownIsAUsageError) {
   ProcessPool pool(testing_plugin(), small(1));
   pool.shutdown();
@@ -703,6 +743,27 @@ TEST(ProcessPool, CrashMidChunkFailsItsUnreportedItems) {
     }
   }
   EXPECT_EQ(pool.call("testing.double", 1).get(), 2);
+}
+
+TEST(ProcessPool, CancelledChunkStopsBetweenItems) {
+  ProcessPool pool(testing_plugin(), small(1));
+  std::vector<Args> items(100, Args{20});  // 2 s if every item ran
+  auto chunk = pool.submit_chunk("testing.sleep", items);
+  ASSERT_TRUE(eventually([&] { return chunk.state() == FutureState::running; }));
+  std::this_thread::sleep_for(100ms);
+  EXPECT_FALSE(chunk.cancel());  // running: the flag, which the chunk loop reads between items
+  const auto outcomes = chunk.get(30s);
+  ASSERT_EQ(outcomes.size(), items.size());
+  std::size_t ran = 0;
+  while (ran < outcomes.size() && outcomes[ran].ok()) {
+    ++ran;
+  }
+  EXPECT_GT(ran, 0u);
+  EXPECT_LT(ran, items.size() / 2);
+  for (std::size_t i = ran; i < outcomes.size(); ++i) {
+    EXPECT_THROW(outcomes[i].rethrow(), CancelledError) << "item " << i;
+  }
+  EXPECT_EQ(pool.call("testing.double", 2).get(), 4);  // the worker goes on
 }
 
 TEST(ProcessPool, HungChunkItemTimesOut) {
