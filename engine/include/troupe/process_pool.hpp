@@ -23,9 +23,12 @@
 // deaths within crash_storm.within), breaks the pool (BrokenPoolError,
 // cause nested); a fresh pool can replace it.
 // Thread safety: every member may be called from any thread.
-// Hazards: the host never loads the plugins itself; unknown task names and
-// wrong arguments come back as RemoteError (remote_type() names the
-// troupe error). Up to a few frames are pipelined to each worker, and a
+// An unknown task name is UnknownTaskError and arguments that do not bind
+// (wrong type, out of range, missing) ArgumentError, as on a ThreadPool,
+// each with the worker's RemoteError as its nested cause. stats() counts
+// items: a map chunk of N items is N submitted, each item completed, failed
+// or cancelled, counted before its future completes.
+// Hazards: the host never loads the plugins itself. Up to a few frames are pipelined to each worker, and a
 // future counts as running once it was sent; cancel() on it then only sets
 // the cooperative flag, which the running task sees within ~100 ms. Done
 // callbacks run on the reactor thread: keep them short, and never call

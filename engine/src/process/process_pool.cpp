@@ -86,6 +86,13 @@ struct Job {
   detail::Promise<ChunkResult> chunk_promise;
   ChunkResult outcomes;
   std::size_t reported = 0;  // chunk items whose outcome arrived
+  // Reported chunk items by outcome; they reach the pool's counters when the chunk ends.
+  std::size_t ok_items = 0;
+  std::size_t failed_items = 0;
+  std::size_t cancelled_items = 0;
+
+  // What the pool's item counters count: a call is one item, a chunk its items.
+  std::size_t units() const { return chunk ? items : 1; }
 
   bool cancel_requested() const {
     return (chunk ? chunk_promise.cancel_flag() : call.cancel_flag())->load(std::memory_order_relaxed);
@@ -279,7 +286,7 @@ struct ProcessPool::Core {
       if (reactor_exited) {
         throw UsageError("ProcessPool '" + options.name + "' was shut down; it takes no more work");
       }
-      accept(promise);
+      accept(promise, job->units());
       job->set_promise(std::move(promise));
       inbox.push_back(std::move(job));
       inbox_size.store(inbox.size(), std::memory_order_seq_cst);
@@ -289,14 +296,14 @@ struct ProcessPool::Core {
 
   // Registers the future's cancel hook and the counters of an accepted job.
   template <class T>
-  void accept(detail::Promise<T>& promise) {
+  void accept(detail::Promise<T>& promise, std::size_t units) {
     shared->queued.fetch_add(1, std::memory_order_seq_cst);
     shared->outstanding.fetch_add(1, std::memory_order_seq_cst);
-    submitted.fetch_add(1, std::memory_order_relaxed);
-    promise.on_cancel([s = shared] {
+    submitted.fetch_add(units, std::memory_order_relaxed);
+    promise.on_cancel([s = shared, units] {
       // A pending future cancelled by its owner: the reactor drops it when it gets there.
       s->queued.fetch_sub(1, std::memory_order_seq_cst);
-      s->cancelled.fetch_add(1, std::memory_order_relaxed);
+      s->cancelled.fetch_add(units, std::memory_order_relaxed);
       s->ended();
       s->notify();
     });
@@ -564,14 +571,16 @@ struct ProcessPool::Core {
       std::lock_guard lock(state_mutex);
       cancelled_list.push_back(CancelledTask{job.id, job.task});
     }
+    // Counted before the future completes; taken back if its owner was first.
+    shared->cancelled.fetch_add(job.units(), std::memory_order_relaxed);
     if (job.cancel(cause)) {
       if (queued && !job.started) {
         shared->queued.fetch_sub(1, std::memory_order_seq_cst);
       }
-      shared->cancelled.fetch_add(1, std::memory_order_relaxed);
       shared->ended();
       return;
     }
+    shared->cancelled.fetch_sub(job.units(), std::memory_order_relaxed);
     // Its owner cancelled it first (the cancel hook did the counting): not ours to list.
     std::lock_guard lock(state_mutex);
     for (auto it = cancelled_list.rbegin(); it != cancelled_list.rend(); ++it) {
@@ -925,15 +934,26 @@ struct ProcessPool::Core {
     shared->ended();
   }
 
+  // The item counters for a chunk that ends now: its reported items by
+  // outcome, plus `lost` items that failed with their worker.
+  void count_items(const Job& job, std::size_t lost) {
+    completed.fetch_add(job.ok_items, std::memory_order_relaxed);
+    failed.fetch_add(job.failed_items + lost, std::memory_order_relaxed);
+    shared->cancelled.fetch_add(job.cancelled_items, std::memory_order_relaxed);
+  }
+
   void read_item(tp::MsgpackReader& reader, Job& job, std::size_t at) {
     switch (static_cast<tp::ItemStatus>(reader.uinteger())) {
       case tp::ItemStatus::ok:
         reader.value_into(job.outcomes[at].value());
+        ++job.ok_items;
         return;
       case tp::ItemStatus::error:
         job.outcomes[at] = Outcome<Value>(tp::exception_from_record(reader.value()));
+        ++job.failed_items;
         return;
       case tp::ItemStatus::cancelled:
+        ++job.cancelled_items;
         job.outcomes[at] = Outcome<Value>(std::make_exception_ptr(
             CancelledError("map item " + std::to_string(at) + " of '" + job.task + "' cancelled")));
         return;
@@ -970,9 +990,8 @@ struct ProcessPool::Core {
         const std::uint64_t id = reader.uinteger();
         slot.last_rss = reader.uinteger();
         Job* job = head(slot, id);
-        if (job->call.set_value(reader.value())) {
-          completed.fetch_add(1, std::memory_order_relaxed);
-        }
+        completed.fetch_add(1, std::memory_order_relaxed);  // a started future ends only here
+        job->call.set_value(reader.value());
         pop_head(slot, now);
         return;
       }
@@ -980,9 +999,9 @@ struct ProcessPool::Core {
         const std::uint64_t id = reader.uinteger();
         slot.last_rss = reader.uinteger();
         Job* job = head(slot, id);
-        if (job->fail(tp::exception_from_record(reader.value()))) {
-          failed.fetch_add(1, std::memory_order_relaxed);
-        }
+        auto error = tp::exception_from_record(reader.value());
+        failed.fetch_add(job->units(), std::memory_order_relaxed);  // a chunk that could not run fails every item
+        job->fail(std::move(error));
         pop_head(slot, now);
         return;
       }
@@ -1004,9 +1023,11 @@ struct ProcessPool::Core {
         const bool last = reader.boolean();
         slot.last_rss = reader.uinteger();
         if (last) {
-          if (job->chunk_promise.set_value(std::move(job->outcomes))) {
-            completed.fetch_add(1, std::memory_order_relaxed);
+          if (job->reported != job->items) {
+            throw tp::FrameError("the last chunk part left items unreported");
           }
+          count_items(*job, 0);
+          job->chunk_promise.set_value(std::move(job->outcomes));
           pop_head(slot, now);
         }
         return;
@@ -1189,15 +1210,13 @@ struct ProcessPool::Core {
   }
 
   void fail_job_crashed(Job& job, const WorkerExit& exit) {
-    bool ended = false;
     if (job.chunk) {
-      ended = job.finish_chunk_with(
+      count_items(job, job.items - job.reported);
+      job.finish_chunk_with(
           [&](std::size_t i) { return std::make_exception_ptr(WorkerCrashedError(exit, job.task, job.id, i)); });
     } else {
-      ended = job.fail(std::make_exception_ptr(WorkerCrashedError(exit, job.task, job.id)));
-    }
-    if (ended) {
       failed.fetch_add(1, std::memory_order_relaxed);
+      job.fail(std::make_exception_ptr(WorkerCrashedError(exit, job.task, job.id)));
     }
     shared->ended();
   }
@@ -1226,21 +1245,18 @@ struct ProcessPool::Core {
                  std::uint64_t running_item) {
     JobPtr job = std::move(slot.inflight.front());
     slot.inflight.pop_front();
-    bool ended = false;
     if (job->chunk) {
       const std::size_t running = std::max<std::size_t>(job->reported, static_cast<std::size_t>(running_item));
-      ended = job->finish_chunk_with([&](std::size_t i) {
+      count_items(*job, job->items - job->reported);
+      job->finish_chunk_with([&](std::size_t i) {
         if (first_error && i == running) {
           return first_error;
         }
         return std::make_exception_ptr(WorkerCrashedError(exit, job->task, job->id, i));
       });
     } else {
-      ended =
-          job->fail(first_error ? first_error : std::make_exception_ptr(WorkerCrashedError(exit, job->task, job->id)));
-    }
-    if (ended) {
       failed.fetch_add(1, std::memory_order_relaxed);
+      job->fail(first_error ? first_error : std::make_exception_ptr(WorkerCrashedError(exit, job->task, job->id)));
     }
     shared->ended();
   }

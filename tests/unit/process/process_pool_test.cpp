@@ -135,18 +135,78 @@ TEST(ProcessPool, RemoteExceptionKeepsTypeMessageCausesAndTrace) {
   EXPECT_THAT(report, HasSubstr("remote stack trace:"));
 }
 
-TEST(ProcessPool, WrongArgumentsComeBackAsRemoteArgumentError) {
-  ProcessPool pool(testing_plugin(), small(1));
-  const auto error = expect_throws<RemoteError>([&] { pool.call("testing.double", "not a number").get(); });
-  EXPECT_EQ(error.remote_type(), "troupe::ArgumentError");
-  EXPECT_THAT(error.what(), HasSubstr("testing.double"));
+// The remote record stays reachable as the nested cause.
+RemoteError remote_cause(const std::exception_ptr& cause) {
+  try {
+    std::rethrow_exception(cause);
+  } catch (const RemoteError& e) {
+    return e;
+  } catch (...) {
+  }
+  ADD_FAILURE() << "the nested cause is not a RemoteError";
+  return RemoteError("", "", "");
 }
 
-TEST(ProcessPool, UnknownTaskComesBackAsRemoteUnknownTaskError) {
+TEST(ProcessPool, WrongArgumentsAreAnArgumentErrorWithTheRemoteCause) {
   ProcessPool pool(testing_plugin(), small(1));
-  const auto error = expect_throws<RemoteError>([&] { pool.call("testing.nope").get(); });
-  EXPECT_EQ(error.remote_type(), "troupe::UnknownTaskError");
+  const auto error = expect_throws<ArgumentError>([&] { pool.call("testing.double", "not a number").get(); });
+  EXPECT_THAT(error.what(), HasSubstr("testing.double"));
+  ASSERT_TRUE(error.cause);
+  EXPECT_EQ(remote_cause(error.cause).remote_type(), "troupe::ArgumentError");
+}
+
+TEST(ProcessPool, ValueOutOfTheParametersRangeIsAnArgumentError) {
+  ProcessPool pool(testing_plugin(), small(1));
+  const auto error = expect_throws<ArgumentError>(
+      [&] { pool.call("testing.exit", std::int64_t{1} << 40).get(); });  // exit takes an int
+  EXPECT_THAT(error.what(), HasSubstr("out of range"));
+  const auto unsigned_error = expect_throws<ArgumentError>(
+      [&] { pool.call("testing.double", std::numeric_limits<std::uint64_t>::max()).get(); });
+  EXPECT_THAT(unsigned_error.what(), HasSubstr("testing.double"));
   EXPECT_EQ(pool.call("testing.double", 2).get(), 4);
+}
+
+TEST(ProcessPool, UnknownTaskIsAnUnknownTaskErrorWithTheRemoteCause) {
+  ProcessPool pool(testing_plugin(), small(1));
+  const auto error = expect_throws<UnknownTaskError>([&] { pool.call("testing.nope").get(); });
+  EXPECT_THAT(error.what(), HasSubstr("testing.nope"));
+  ASSERT_TRUE(error.cause);
+  EXPECT_EQ(remote_cause(error.cause).remote_type(), "troupe::UnknownTaskError");
+  EXPECT_EQ(pool.call("testing.double", 2).get(), 4);
+}
+
+TEST(ProcessPool, StatsCountChunkItems) {
+  ProcessPool pool(testing_plugin(), small(1));
+  std::vector<Args> items;
+  for (int i = 0; i < 10; ++i) {
+    items.push_back(i % 3 == 0 ? Args{"x"} : Args{i});  // items 0, 3, 6, 9 fail
+  }
+  auto chunk = pool.submit_chunk("testing.double", items);
+  auto call = pool.call("testing.double", 1);
+  // The counters are updated before the futures complete: no wait needed after get().
+  chunk.get();
+  call.get();
+  const auto stats = pool.stats();
+  EXPECT_EQ(stats.submitted, 11u);
+  EXPECT_EQ(stats.completed, 7u);
+  EXPECT_EQ(stats.failed, 4u);
+  EXPECT_EQ(stats.cancelled, 0u);
+}
+
+TEST(ProcessPool, StatsCountCancelledChunkItems) {
+  ProcessPool pool(testing_plugin(), small(1));
+  auto running = pool.call("testing.sleep", 200);
+  ASSERT_TRUE(eventually([&] { return running.state() == FutureState::running; }));
+  std::vector<Future<Value>> fill;
+  for (int i = 0; i < 64; ++i) {
+    fill.push_back(pool.call("testing.sleep", 1));  // fills the worker's pipeline
+  }
+  auto queued = pool.submit_chunk("testing.double", std::vector<Args>(25, Args{1}));
+  if (queued.cancel()) {
+    EXPECT_EQ(pool.stats().cancelled, 25u);
+  }
+  EXPECT_TRUE(pool.join(30s));
+  EXPECT_EQ(pool.stats().submitted, 1u + 64u + 25u);
 }
 
 TEST(ProcessPool, AbortedWorkerFailsOnlyItsTask) {
@@ -716,13 +776,13 @@ TEST(ProcessPool, ChunkCapturesEachItemsError) {
   EXPECT_THROW(outcomes[1].value(), RemoteError);
   const auto mixed = pool.submit_chunk("testing.double", {Args{1}, Args{"x"}, Args{3}}).get();
   EXPECT_EQ(mixed[0].value(), 2);
-  EXPECT_THROW(mixed[1].value(), RemoteError);
+  EXPECT_THROW(mixed[1].value(), ArgumentError);
   EXPECT_EQ(mixed[2].value(), 6);
 }
 
 TEST(ProcessPool, ChunkOfAnUnknownTaskFailsAsAWhole) {
   ProcessPool pool(testing_plugin(), small(1));
-  EXPECT_THROW(pool.submit_chunk("testing.nope", {Args{1}}).get(), RemoteError);
+  EXPECT_THROW(pool.submit_chunk("testing.nope", {Args{1}}).get(), UnknownTaskError);
 }
 
 TEST(ProcessPool, CrashMidChunkFailsItsUnreportedItems) {
