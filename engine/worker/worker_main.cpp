@@ -16,6 +16,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <boost/stacktrace.hpp>
 #include <cerrno>
@@ -35,6 +36,7 @@
 
 #include "process/error_record.hpp"
 #include "process/frame_codec.hpp"
+#include "process/protocol.hpp"
 #include "process/worker_page.hpp"
 #include "troupe/detail/chunk_loop.hpp"
 #include "troupe/registry.hpp"
@@ -104,6 +106,7 @@ class WorkerProcess {
     handshake();
     monitor_ = std::thread([this] { monitor_loop(); });
     for (;;) {
+      look_ahead_for_revokes();
       tp::FrameView frame{};
       while (!in_.next(frame)) {
         if (!read_some(false)) {
@@ -123,7 +126,7 @@ class WorkerProcess {
   bool read_some(bool block) {
     auto space = in_.prepare();
     for (;;) {
-      const ssize_t n = ::recv(fd_, space.data(), space.size(), block ? 0 : MSG_DONTWAIT);
+      const long n = tp::recv_with_fds(fd_, space.data(), space.size(), block ? 0 : MSG_DONTWAIT, incoming_fds_);
       if (n > 0) {
         in_.commit(static_cast<std::size_t>(n));
         return true;
@@ -209,19 +212,9 @@ class WorkerProcess {
 
   [[noreturn]] void fail_start(const troupe::Value& record) {
     scratch_.clear();
-    const auto at = tp::begin_frame(scratch_, Message::init_failed);
-    tp::MsgpackWriter(scratch_).value(record);
-    tp::end_frame(scratch_, at);
+    tp::write_frame(scratch_, tp::InitFailed{record});
     send_all(scratch_.data(), scratch_.size());
     quit(3);
-  }
-
-  static troupe::Call call_from(const troupe::Value& v) {
-    troupe::Call call;
-    call.task = v.at("task").get<std::string>();
-    call.args = v.at("args").get<troupe::Args>();
-    call.kwargs = v.at("kwargs").get<troupe::Kwargs>();
-    return call;
   }
 
   void handshake() {
@@ -232,25 +225,23 @@ class WorkerProcess {
     if (frame.type != Message::hello) {
       fail_start(tp::error_record("troupe::Error", "the first frame from the host was not hello"));
     }
-    troupe::Value hello;
     try {
-      tp::MsgpackReader reader(frame.body, frame.end);
-      hello = reader.value();
-      max_tasks_ = hello.at("max_tasks").get<std::uint64_t>();
-      max_memory_ = hello.at("max_memory").get<std::uint64_t>();
-      max_frame_ = hello.at("max_frame").get<std::uint64_t>();
-      worker_.emplace(hello.at("worker_id").get<std::size_t>(), hello.at("pool").get<std::string>());
-      for (const auto& path : hello.at("plugins")) {
-        registry_.load(path.get<std::string>());
+      tp::Hello hello = tp::read_frame<tp::Hello>(frame);
+      max_tasks_ = hello.max_tasks;
+      max_memory_ = hello.max_memory;
+      max_frame_ = hello.max_frame;
+      worker_.emplace(static_cast<std::size_t>(hello.worker_id), hello.pool);
+      for (const auto& path : hello.plugins) {
+        registry_.load(path);
       }
-      if (!hello.at("finalizer").is_null()) {
-        finalizer_ = call_from(hello.at("finalizer"));
+      finalizer_ = std::move(hello.finalizer);
+      if (finalizer_) {
         registry_.finalizer(finalizer_->task);  // unknown names fail at start, not at exit
       }
-      if (!hello.at("initializer").is_null()) {
-        const troupe::Call init = call_from(hello.at("initializer"));
+      if (hello.initializer) {
         t_last_throw.reset();
-        registry_.initializer(init.task).invoke(*worker_, init.args, init.kwargs);
+        registry_.initializer(hello.initializer->task)
+            .invoke(*worker_, hello.initializer->args, hello.initializer->kwargs);
       }
     } catch (...) {
       fail_start(tp::error_record_from_current(take_trace()));
@@ -259,12 +250,83 @@ class WorkerProcess {
     scratch_.clear();
     rss_ = read_rss();
     rss_read_ns_ = now_ns();
-    const auto at = tp::begin_frame(scratch_, Message::ready);
-    tp::MsgpackWriter(scratch_).uinteger(static_cast<std::uint64_t>(::getpid()));
-    tp::MsgpackWriter(scratch_).uinteger(rss_);
-    tp::end_frame(scratch_, at);
+    tp::Ready ready{static_cast<std::uint64_t>(::getpid()), rss_, {}};
+    for (const troupe::Plugin* plugin : registry_.plugins()) {
+      for (const auto& task : plugin->descriptor().tasks) {
+        ready.tasks.push_back(task.signature);
+      }
+    }
+    tp::write_frame(scratch_, ready);
     send_all(scratch_.data(), scratch_.size());
     scratch_.clear();
+  }
+
+  // ---- revoke and descriptors ------------------------------------------------
+
+  // The host bumps the page's revoke epoch once a revoke frame is wholly in
+  // the channel: read everything there is and note the ids of every revoke
+  // frame buffered, so the frames they name are answered `revoked` instead
+  // of run. Only between frames: reading may move the buffer under a view.
+  void look_ahead_for_revokes() {
+    const std::uint64_t epoch = page_->revoke_epoch.load(std::memory_order_acquire);
+    if (epoch == revoke_epoch_seen_) {
+      return;
+    }
+    revoke_epoch_seen_ = epoch;
+    while (read_some(false)) {
+    }
+    in_.peek([this](const tp::FrameView& frame) {
+      if (frame.type != Message::revoke) {
+        return;
+      }
+      tp::MsgpackReader reader(frame.body, frame.end);
+      tp::Revoke revoke;
+      try {
+        tp::decode(reader, revoke);
+      } catch (const tp::FrameError&) {
+        quit(4);
+      }
+      revoked_.insert(revoked_.end(), revoke.ids.begin(), revoke.ids.end());
+    });
+  }
+
+  bool answer_if_revoked(std::uint64_t id) {
+    const auto it = std::find(revoked_.begin(), revoked_.end(), id);
+    if (it == revoked_.end()) {
+      return false;
+    }
+    revoked_.erase(it);
+    tp::write_frame(scratch_, tp::Revoked{id});
+    emit();
+    return true;
+  }
+
+  // A revoke frame reached in order: the frames it names are behind it, run
+  // or revoked already; their ids are no longer needed.
+  void forget_revokes(tp::MsgpackReader& reader) {
+    tp::Revoke revoke;
+    tp::decode(reader, revoke);
+    for (const auto id : revoke.ids) {
+      if (const auto it = std::find(revoked_.begin(), revoked_.end(), id); it != revoked_.end()) {
+        revoked_.erase(it);
+      }
+    }
+  }
+
+  void take_descriptors(tp::MsgpackReader& reader) {
+    tp::Descriptors message;
+    tp::decode(reader, message);
+    if (message.ids.size() > incoming_fds_.size()) {
+      quit(4);  // a protocol error: the descriptors did not come with the frame
+    }
+    for (std::size_t i = 0; i < message.ids.size(); ++i) {
+      auto [it, added] = descriptors_.try_emplace(message.ids[i], incoming_fds_[i]);
+      if (!added) {
+        ::close(it->second);
+        it->second = incoming_fds_[i];
+      }
+    }
+    incoming_fds_.erase(incoming_fds_.begin(), incoming_fds_.begin() + static_cast<std::ptrdiff_t>(message.ids.size()));
   }
 
   // ---- frames ---------------------------------------------------------------
@@ -277,6 +339,12 @@ class WorkerProcess {
         return;
       case Message::chunk:
         run_chunk(reader);
+        return;
+      case Message::revoke:
+        forget_revokes(reader);
+        return;
+      case Message::descriptors:
+        take_descriptors(reader);
         return;
       case Message::shutdown:
         shut_down();
@@ -294,8 +362,6 @@ class WorkerProcess {
   }
 
   void begin_item(std::uint64_t id, std::uint64_t item, std::int64_t now) {
-    running_since_ns_.store(now, std::memory_order_relaxed);
-    running_item_.store(item, std::memory_order_relaxed);
     running_id_.store(id, std::memory_order_relaxed);
     page_->item_started_ns.store(now, std::memory_order_relaxed);
     page_->item.store(item, std::memory_order_relaxed);
@@ -319,12 +385,14 @@ class WorkerProcess {
   void record_duration(std::int64_t ns) { ewma_task_ns_ = 0.8 * ewma_task_ns_ + 0.2 * static_cast<double>(ns); }
 
   void run_task(tp::MsgpackReader& reader) {
-    const std::uint64_t id = reader.uinteger();
-    const std::string_view name = reader.str();
-    reader.args_into(args_);
-    reader.kwargs_into(kwargs_);
+    tp::decode(reader, task_);
+    const std::uint64_t id = task_.id;
+    const std::string_view name = task_.task;
     if (retiring_) {
       return;  // the host put it back in its queue
+    }
+    if (answer_if_revoked(id)) {
+      return;
     }
     maybe_flush_before_task();
     cancel_.store(false, std::memory_order_relaxed);
@@ -336,31 +404,23 @@ class WorkerProcess {
     try {
       const troupe::TaskInfo& info = lookup(name);
       troupe::TaskContext context(info.signature.qualified_name, *worker_, &cancel_);
-      result = info.invoke(context, args_, kwargs_);
+      result = info.invoke(context, task_.args, task_.kwargs);
     } catch (...) {
       record = tp::error_record_from_current(take_trace());
     }
     const auto end = now_ns();
     record_duration(end - start);
     const std::uint64_t rss = rss_after(end - start, end);
-    auto at = tp::begin_frame(scratch_, result ? Message::result : Message::error);
-    tp::MsgpackWriter writer(scratch_);
-    writer.uinteger(id);
-    writer.uinteger(rss);
+    const auto at = scratch_.size();
     if (result) {
-      writer.value(*result);
-      if (scratch_.size() - at - 4 > max_frame_) {
-        const auto size = scratch_.size() - at;
+      const auto size = tp::write_frame(scratch_, tp::Result{id, rss, std::move(*result)});
+      if (size - 4 > max_frame_) {
         scratch_.resize(at);
-        at = tp::begin_frame(scratch_, Message::error);
-        writer.uinteger(id);
-        writer.uinteger(rss);
-        writer.value(too_large(name, size));
+        tp::write_frame(scratch_, tp::Failure{id, rss, too_large(name, size)});
       }
     } else {
-      writer.value(record);
+      tp::write_frame(scratch_, tp::Failure{id, rss, std::move(record)});
     }
-    tp::end_frame(scratch_, at);
     after_task(rss);
     emit();
     end_frame_run();
@@ -386,9 +446,8 @@ class WorkerProcess {
     Part part;
     part.frame = tp::begin_frame(scratch_, Message::chunk_part);
     tp::MsgpackWriter writer(scratch_);
-    writer.uinteger(id);
-    writer.uinteger(first);
-    part.count_at = writer.u32_placeholder();
+    tp::encode(writer, tp::ChunkPart{id, first, 0});
+    part.count_at = tp::chunk_part_count_offset(scratch_);
     part.opened_ns = now;
     return part;
   }
@@ -396,8 +455,7 @@ class WorkerProcess {
   void close_part(Part& part, bool last, std::uint64_t rss) {
     tp::MsgpackWriter writer(scratch_);
     writer.patch_u32(part.count_at, part.count);
-    writer.boolean(last);
-    writer.uinteger(rss);
+    tp::encode(writer, tp::ChunkPartTail{last, rss});
     tp::end_frame(scratch_, part.frame);
   }
 
@@ -413,7 +471,7 @@ class WorkerProcess {
 
   // Runs item i (its args are next in the frame) and appends its outcome.
   bool run_item(ChunkRun& run, std::size_t i, std::size_t count) {
-    run.reader.args_into(args_);
+    tp::decode_chunk_item(run.reader, task_.args);
     begin_item(run.id, i, run.now);
     const auto item_at = scratch_.size();
     tp::MsgpackWriter writer(scratch_);
@@ -421,13 +479,10 @@ class WorkerProcess {
     t_last_throw.reset();
     try {
       troupe::TaskContext context(run.info->signature.qualified_name, *worker_, &cancel_);
-      const troupe::Value value = run.info->invoke(context, args_, no_kwargs_);
-      writer.uinteger(static_cast<std::uint64_t>(tp::ItemStatus::ok));
-      writer.value(value);
+      tp::encode_item_ok(writer, run.info->invoke(context, task_.args, no_kwargs_));
     } catch (...) {
       scratch_.resize(item_at);
-      writer.uinteger(static_cast<std::uint64_t>(tp::ItemStatus::error));
-      writer.value(tp::error_record_from_current(take_trace()));
+      tp::encode_item_error(writer, tp::error_record_from_current(take_trace()));
       ok = false;
     }
     run.now = now_ns();
@@ -444,8 +499,9 @@ class WorkerProcess {
 
   // An item never run because the chunk was cancelled: its args are skipped.
   void skip_item(ChunkRun& run, std::size_t) {
-    run.reader.args_into(args_);
-    tp::MsgpackWriter(scratch_).uinteger(static_cast<std::uint64_t>(tp::ItemStatus::cancelled));
+    tp::decode_chunk_item(run.reader, task_.args);
+    tp::MsgpackWriter writer(scratch_);
+    tp::encode_item_cancelled(writer);
     ++run.part.count;
   }
 
@@ -470,16 +526,21 @@ class WorkerProcess {
       return true;
     }
     scratch_.resize(scratch_.size() - item_size);
-    tp::MsgpackWriter(scratch_).uinteger(static_cast<std::uint64_t>(tp::ItemStatus::error));
-    tp::MsgpackWriter(scratch_).value(too_large(run.name, item_size));
+    tp::MsgpackWriter writer(scratch_);
+    tp::encode_item_error(writer, too_large(run.name, item_size));
     return false;
   }
 
   void run_chunk(tp::MsgpackReader& reader) {
-    const std::uint64_t id = reader.uinteger();
-    const std::string_view name = reader.str();
-    const std::uint64_t count = reader.uinteger();
+    tp::Chunk chunk;
+    tp::decode(reader, chunk);
+    const std::uint64_t id = chunk.id;
+    const std::string_view name = chunk.task;
+    const std::uint64_t count = chunk.count;
     if (retiring_) {
+      return;
+    }
+    if (answer_if_revoked(id)) {
       return;
     }
     maybe_flush_before_task();
@@ -490,12 +551,7 @@ class WorkerProcess {
         info = &lookup(name);
       } catch (...) {
         // The chunk as a whole cannot run: its future fails.
-        const auto at = tp::begin_frame(scratch_, Message::error);
-        tp::MsgpackWriter writer(scratch_);
-        writer.uinteger(id);
-        writer.uinteger(rss_);
-        writer.value(tp::error_record_from_current(std::string()));
-        tp::end_frame(scratch_, at);
+        tp::write_frame(scratch_, tp::Failure{id, rss_, tp::error_record_from_current(std::string())});
         after_task(rss_);
         emit();
         return;
@@ -525,36 +581,30 @@ class WorkerProcess {
   // Recycling: the worker decides, right after the task that crossed a limit.
   void after_task(std::uint64_t rss) {
     ++tasks_done_;
-    const char* reason = nullptr;
+    std::optional<tp::RetireReason> reason;
     if (max_memory_ != 0 && rss > max_memory_) {
-      reason = "max_memory_per_worker";
+      reason = tp::RetireReason::max_memory;
     } else if (max_tasks_ != 0 && tasks_done_ >= max_tasks_) {
-      reason = "max_tasks_per_worker";
+      reason = tp::RetireReason::max_tasks;
     }
-    if (reason != nullptr) {
+    if (reason) {
       retiring_ = true;
-      const auto at = tp::begin_frame(scratch_, Message::retiring);
-      tp::MsgpackWriter writer(scratch_);
-      writer.str(reason);
-      writer.uinteger(rss);
-      tp::end_frame(scratch_, at);
+      tp::write_frame(scratch_, tp::Retiring{*reason, rss});
     }
   }
 
   [[noreturn]] void shut_down() {
-    troupe::Value outcome;  // null: the finalizer ran (or there was none)
+    tp::Bye bye;
     if (finalizer_) {
       t_last_throw.reset();
       try {
         registry_.finalizer(finalizer_->task).invoke(*worker_, finalizer_->args, finalizer_->kwargs);
       } catch (...) {
-        outcome = tp::error_record_from_current(take_trace());
+        bye.finalizer_error = tp::error_record_from_current(take_trace());
       }
     }
     worker_->clear();
-    const auto at = tp::begin_frame(scratch_, Message::bye);
-    tp::MsgpackWriter(scratch_).value(outcome);
-    tp::end_frame(scratch_, at);
+    tp::write_frame(scratch_, bye);
     emit();
     flush();
     quit(0);
@@ -581,16 +631,9 @@ class WorkerProcess {
         continue;
       }
       beat.clear();
-      const auto at = tp::begin_frame(beat, Message::heartbeat);
-      tp::MsgpackWriter writer(beat);
       const std::uint64_t rss = read_rss();
       page_->rss.store(rss, std::memory_order_relaxed);
-      writer.uinteger(rss);
-      writer.uinteger(id);
-      writer.uinteger(running_item_.load(std::memory_order_relaxed));
-      const auto since = running_since_ns_.load(std::memory_order_relaxed);
-      writer.uinteger(static_cast<std::uint64_t>(std::max<std::int64_t>(0, now_ns() - since) / 1000));
-      tp::end_frame(beat, at);
+      tp::write_frame(beat, tp::Heartbeat{rss});
       send_all(beat.data(), beat.size());
     }
   }
@@ -614,13 +657,14 @@ class WorkerProcess {
   std::optional<troupe::Worker> worker_;
   std::optional<troupe::Call> finalizer_;
   std::unordered_map<std::string, const troupe::TaskInfo*> tasks_;
-  troupe::Args args_;
-  troupe::Kwargs kwargs_;
+  tp::Task task_;  // the frame being decoded; its Args/Kwargs storage is reused
   const troupe::Kwargs no_kwargs_;
+  std::vector<int> incoming_fds_;                       // arrived with the channel's bytes, not yet claimed
+  std::unordered_map<std::uint64_t, int> descriptors_;  // the host's descriptors, by its id
+  std::vector<std::uint64_t> revoked_;                  // ids seen in buffered revoke frames
+  std::uint64_t revoke_epoch_seen_ = 0;
   std::atomic<bool> cancel_{false};
   std::atomic<std::uint64_t> running_id_{0};
-  std::atomic<std::uint64_t> running_item_{0};
-  std::atomic<std::int64_t> running_since_ns_{0};
   std::uint64_t rss_ = 0;
   std::int64_t rss_read_ns_ = 0;
   double ewma_task_ns_ = 0;

@@ -26,9 +26,11 @@
 
 #include "process/error_record.hpp"
 #include "process/frame_codec.hpp"
+#include "process/protocol.hpp"
 #include "process/spawn.hpp"
 #include "process/worker_page.hpp"
 #include "troupe/cpu_count.hpp"
+#include "troupe/detail/spelling.hpp"
 #include "troupe/errors.hpp"
 
 namespace troupe {
@@ -85,7 +87,9 @@ struct Job {
   detail::Promise<Value> call;
   detail::Promise<ChunkResult> chunk_promise;
   ChunkResult outcomes;
-  std::size_t reported = 0;  // chunk items whose outcome arrived
+  std::size_t reported = 0;                         // chunk items whose outcome arrived
+  std::optional<std::chrono::nanoseconds> timeout;  // per task (per item of a chunk); none: the pool's task_timeout
+  bool revoke_sent = false;
   // Reported chunk items by outcome; they reach the pool's counters when the chunk ends.
   std::size_t ok_items = 0;
   std::size_t failed_items = 0;
@@ -124,6 +128,9 @@ struct Job {
 };
 
 using JobPtr = std::unique_ptr<Job>;
+
+// The workers' tasks by qualified name, from their ready message.
+using TaskTable = std::unordered_map<std::string, Signature>;
 
 // What submitters, cancel hooks and the reactor share; outlives the pool
 // while a future's cancel hook may still run.
@@ -174,6 +181,8 @@ struct Slot {
   bool expected_exit = false;  // bye, init_failed, or killed by the pool on purpose
   bool timed_out = false;      // killed for task_timeout
   std::uint64_t timed_out_id = 0;
+  std::chrono::nanoseconds timed_out_after{0};
+  bool revoke_unflushed = false;  // a revoke frame is in `out`: bump the page's revoke epoch once it is sent
   std::uint64_t timed_out_item = 0;
   bool start_timed_out = false;
   bool killed_for_shutdown = false;
@@ -315,27 +324,47 @@ struct ProcessPool::Core {
         tp::format_bytes(options.max_frame) + "; pass less (or a path to a file), or raise max_frame"));
   }
 
-  Future<Value> submit_call(Call call) {
+  // The task table the first ready worker sent, once there is one: names
+  // are checked before anything is sent.
+  std::exception_ptr unknown_task(const std::string& task) const {
+    const TaskTable* table = task_table.load(std::memory_order_acquire);
+    if (table == nullptr || table->contains(task)) {
+      return nullptr;
+    }
+    std::vector<std::string> names;
+    names.reserve(table->size());
+    for (const auto& [name, signature] : *table) {
+      names.push_back(name);
+    }
+    return std::make_exception_ptr(UnknownTaskError("no task named '" + task + "' in the plugins of ProcessPool '" +
+                                                    options.name + "'" + detail::did_you_mean(task, names)));
+  }
+
+  std::exception_ptr cannot_encode(const std::string& task, const std::exception& e) const {
+    return std::make_exception_ptr(
+        ArgumentError("the arguments of " + task + " cannot be encoded for a worker process: " + e.what()));
+  }
+
+  Future<Value> submit_call(Call call, std::optional<std::chrono::nanoseconds> timeout) {
     throw_if_unavailable();
     const std::uint64_t id = next_id.fetch_add(1, std::memory_order_relaxed);
     auto [future, promise] = detail::make_future_pair<Value>(id);
+    if (auto error = unknown_task(call.task)) {
+      promise.set_exception(std::move(error));
+      return future;
+    }
     auto job = std::make_unique<Job>();
     job->id = id;
+    job->timeout = timeout;
     try {
-      const auto at = tp::begin_frame(job->frame, Message::task);
-      tp::MsgpackWriter writer(job->frame);
-      writer.uinteger(id);
-      writer.str(call.task);
-      writer.args(call.args);
-      writer.kwargs(call.kwargs);
-      const auto size = tp::end_frame(job->frame, at);
+      tp::Task message{id, call.task, std::move(call.args), std::move(call.kwargs)};
+      const auto size = tp::write_frame(job->frame, message);
       if (size - 4 > options.max_frame) {
         promise.set_exception(too_large_argument(call.task, size));
         return future;
       }
     } catch (const std::exception& e) {
-      promise.set_exception(std::make_exception_ptr(
-          ArgumentError("the arguments of " + call.task + " cannot be encoded for a worker process: " + e.what())));
+      promise.set_exception(cannot_encode(call.task, e));
       return future;
     }
     wait_for_room();
@@ -344,14 +373,20 @@ struct ProcessPool::Core {
     return future;
   }
 
-  Future<ChunkResult> submit_chunk(std::string task, std::vector<Args> items) {
+  Future<ChunkResult> submit_chunk(std::string task, std::vector<Args> items,
+                                   std::optional<std::chrono::nanoseconds> timeout) {
     throw_if_unavailable();
     const std::uint64_t id = next_id.fetch_add(1, std::memory_order_relaxed);
     auto [future, promise] = detail::make_future_pair<ChunkResult>(id);
+    if (auto error = items.empty() ? nullptr : unknown_task(task)) {  // an empty chunk is the ping
+      promise.set_exception(std::move(error));
+      return future;
+    }
     auto job = std::make_unique<Job>();
     job->id = id;
     job->chunk = true;
     job->items = items.size();
+    job->timeout = timeout;
     try {
       std::size_t estimate = 32 + task.size();
       if (!items.empty() && items.front().size() == 1 && items.front().front().is_number()) {
@@ -360,11 +395,9 @@ struct ProcessPool::Core {
       job->frame.reserve(estimate);
       const auto at = tp::begin_frame(job->frame, Message::chunk);
       tp::MsgpackWriter writer(job->frame);
-      writer.uinteger(id);
-      writer.str(task);
-      writer.uinteger(items.size());
+      tp::encode(writer, tp::Chunk{id, task, items.size()});
       for (const auto& item : items) {
-        writer.args(item);
+        tp::encode_chunk_item(writer, item);
       }
       const auto size = tp::end_frame(job->frame, at);
       if (size - 4 > options.max_frame) {
@@ -373,8 +406,7 @@ struct ProcessPool::Core {
         return future;
       }
     } catch (const std::exception& e) {
-      promise.set_exception(std::make_exception_ptr(
-          ArgumentError("the arguments of " + task + " cannot be encoded for a worker process: " + e.what())));
+      promise.set_exception(cannot_encode(task, e));
       return future;
     }
     wait_for_room();
@@ -605,6 +637,9 @@ struct ProcessPool::Core {
         for (auto& job : slot->inflight) {
           job->request_cancel();
         }
+        if (!opts.kill_workers) {
+          revoke_cancelled(*slot);
+        }
       }
     }
     if (opts.kill_workers) {
@@ -628,13 +663,6 @@ struct ProcessPool::Core {
         return i;
       }
     }
-  }
-
-  Value call_value(const std::optional<Call>& call) const {
-    if (!call) {
-      return nullptr;
-    }
-    return Value{{"task", call->task}, {"args", call->args}, {"kwargs", call->kwargs}};
   }
 
   void spawn() {
@@ -673,21 +701,18 @@ struct ProcessPool::Core {
         max_tasks += std::uniform_int_distribution<std::uint64_t>(0, options.recycle_jitter)(rng);
       }
     }
-    Value plugin_list = Value::array();
+    tp::Hello hello{slot->id,
+                    options.name,
+                    {},
+                    options.initializer,
+                    options.finalizer,
+                    max_tasks,
+                    options.max_memory_per_worker.value_or(0),
+                    options.max_frame};
     for (const auto& p : plugins) {
-      plugin_list.push_back(p.string());
+      hello.plugins.push_back(p.string());
     }
-    const Value hello{{"worker_id", slot->id},
-                      {"pool", options.name},
-                      {"plugins", std::move(plugin_list)},
-                      {"initializer", call_value(options.initializer)},
-                      {"finalizer", call_value(options.finalizer)},
-                      {"max_tasks", max_tasks},
-                      {"max_memory", options.max_memory_per_worker.value_or(0)},
-                      {"max_frame", options.max_frame}};
-    const auto at = tp::begin_frame(slot->out, Message::hello);
-    tp::MsgpackWriter(slot->out).value(hello);
-    tp::end_frame(slot->out, at);
+    tp::write_frame(slot->out, hello);
     {
       std::lock_guard lock(state_mutex);
       ++stats.spawned;
@@ -789,8 +814,7 @@ struct ProcessPool::Core {
     slot.phase = Phase::stopping;
     slot.term_at = now_ns() + grace.count();
     if (slot.channel_open) {
-      const auto at = tp::begin_frame(slot.out, Message::shutdown);
-      tp::end_frame(slot.out, at);
+      tp::write_frame(slot.out, tp::Shutdown{});
     }
   }
 
@@ -860,6 +884,10 @@ struct ProcessPool::Core {
     slot.out.clear();
     slot.out_pos = 0;
     set_write_interest(slot, false);
+    if (slot.revoke_unflushed) {
+      slot.revoke_unflushed = false;
+      slot.page->revoke_epoch.fetch_add(1, std::memory_order_release);  // the revoke is wholly in the channel
+    }
   }
 
   void flush_all() {
@@ -943,13 +971,12 @@ struct ProcessPool::Core {
   }
 
   void read_item(tp::MsgpackReader& reader, Job& job, std::size_t at) {
-    switch (static_cast<tp::ItemStatus>(reader.uinteger())) {
+    switch (tp::decode_item(reader, job.outcomes[at].value(), record)) {
       case tp::ItemStatus::ok:
-        reader.value_into(job.outcomes[at].value());
         ++job.ok_items;
         return;
       case tp::ItemStatus::error:
-        job.outcomes[at] = Outcome<Value>(tp::exception_from_record(reader.value()));
+        job.outcomes[at] = Outcome<Value>(tp::exception_from_record(record));
         ++job.failed_items;
         return;
       case tp::ItemStatus::cancelled:
@@ -958,114 +985,142 @@ struct ProcessPool::Core {
             CancelledError("map item " + std::to_string(at) + " of '" + job.task + "' cancelled")));
         return;
     }
-    throw tp::FrameError("a chunk item with an unknown status");
   }
 
   void handle_frame(Slot& slot, const tp::FrameView& frame) {
-    tp::MsgpackReader reader(frame.body, frame.end);
     const auto now = now_ns();
     switch (frame.type) {
-      case Message::ready: {
-        reader.uinteger();
-        slot.last_rss = reader.uinteger();
-        slot.phase = Phase::ready;
-        slot.idle_since_ns = now;
-        return;
-      }
-      case Message::init_failed: {
-        const auto remote = tp::exception_from_record(reader.value());
-        slot.expected_exit = true;
-        {
-          std::lock_guard lock(state_mutex);
-          ++stats.retired.crash;
-        }
-        break_pool(nest(remote,
-                        InitializerError((options.initializer ? "the initializer " + options.initializer->task
-                                                              : std::string("loading the plugins")) +
-                                         " failed in worker " + std::to_string(slot.id) + " (pid " +
-                                         std::to_string(slot.pid) + "): " + what_of(remote) + "; the pool is broken")));
-        return;
-      }
+      case Message::ready:
+        return on_ready(slot, tp::read_frame<tp::Ready>(frame), now);
+      case Message::init_failed:
+        return on_init_failed(slot, tp::read_frame<tp::InitFailed>(frame));
       case Message::result: {
-        const std::uint64_t id = reader.uinteger();
-        slot.last_rss = reader.uinteger();
-        Job* job = head(slot, id);
+        auto result = tp::read_frame<tp::Result>(frame);
+        slot.last_rss = result.rss;
+        Job* job = head(slot, result.id);
         completed.fetch_add(1, std::memory_order_relaxed);  // a started future ends only here
-        job->call.set_value(reader.value());
+        job->call.set_value(std::move(result.value));
         pop_head(slot, now);
         return;
       }
       case Message::error: {
-        const std::uint64_t id = reader.uinteger();
-        slot.last_rss = reader.uinteger();
-        Job* job = head(slot, id);
-        auto error = tp::exception_from_record(reader.value());
+        const auto failure = tp::read_frame<tp::Failure>(frame);
+        slot.last_rss = failure.rss;
+        Job* job = head(slot, failure.id);
+        auto error = tp::exception_from_record(failure.error);
         failed.fetch_add(job->units(), std::memory_order_relaxed);  // a chunk that could not run fails every item
         job->fail(std::move(error));
         pop_head(slot, now);
         return;
       }
-      case Message::chunk_part: {
-        const std::uint64_t id = reader.uinteger();
-        const std::uint64_t first = reader.uinteger();
-        const std::uint64_t count = reader.uinteger();
-        Job* job = head(slot, id);
-        if (first != job->reported || count > job->items - first) {  // no `first + count`: it can wrap
-          throw tp::FrameError("a chunk part out of order");
-        }
-        if (job->outcomes.empty()) {
-          job->outcomes.resize(job->items);
-        }
-        for (std::uint64_t i = 0; i < count; ++i) {
-          read_item(reader, *job, first + i);
-        }
-        job->reported = first + count;
-        const bool last = reader.boolean();
-        slot.last_rss = reader.uinteger();
-        if (last) {
-          if (job->reported != job->items) {
-            throw tp::FrameError("the last chunk part left items unreported");
-          }
-          count_items(*job, 0);
-          job->chunk_promise.set_value(std::move(job->outcomes));
-          pop_head(slot, now);
-        }
+      case Message::chunk_part:
+        return on_chunk_part(slot, frame, now);
+      case Message::heartbeat:
+        slot.last_rss = tp::read_frame<tp::Heartbeat>(frame).rss;  // the timers read the shared page
         return;
-      }
-      case Message::heartbeat: {
-        // rss, running id, item, running µs: the timers read the shared page; the RSS is kept.
-        slot.last_rss = reader.uinteger();
-        return;
-      }
-      case Message::retiring: {
-        const std::string reason(reader.str());
-        slot.last_rss = reader.uinteger();
-        slot.retiring = true;
-        requeue_unstarted(slot, 0);
-        send_shutdown(slot);
-        std::lock_guard lock(state_mutex);
-        if (reason == "max_memory_per_worker") {
-          ++stats.retired.memory;
-        } else {
-          ++stats.retired.max_tasks;
-        }
-        return;
-      }
-      case Message::bye: {
-        slot.expected_exit = true;
-        if (!reader.next_is_nil()) {
-          const auto remote = tp::exception_from_record(reader.value());
-          break_pool(nest(remote,
-                          FinalizerError((options.finalizer ? "the finalizer " + options.finalizer->task
-                                                            : std::string("the finalizer")) +
-                                         " failed in worker " + std::to_string(slot.id) + " (pid " +
-                                         std::to_string(slot.pid) + "): " + what_of(remote) + "; the pool is broken")));
-        }
-        return;
-      }
+      case Message::retiring:
+        return on_retiring(slot, tp::read_frame<tp::Retiring>(frame));
+      case Message::bye:
+        return on_bye(slot, tp::read_frame<tp::Bye>(frame));
+      case Message::revoked:
+        return on_revoked(slot, tp::read_frame<tp::Revoked>(frame).id);
       default:
-        throw tp::FrameError("unknown message type " + std::to_string(static_cast<int>(frame.type)));
+        throw tp::FrameError("unexpected message type " + std::to_string(static_cast<int>(frame.type)) +
+                             " from a worker");
     }
+  }
+
+  void on_ready(Slot& slot, tp::Ready&& ready, std::int64_t now) {
+    slot.last_rss = ready.rss;
+    slot.phase = Phase::ready;
+    slot.idle_since_ns = now;
+    if (task_table.load(std::memory_order_acquire) == nullptr) {
+      // Every worker loads the same plugins: the first table is the pool's.
+      auto table = std::make_unique<TaskTable>();
+      for (auto& signature : ready.tasks) {
+        std::string name = signature.qualified_name;
+        table->emplace(std::move(name), std::move(signature));
+      }
+      task_table_owner = std::move(table);
+      task_table.store(task_table_owner.get(), std::memory_order_release);
+    }
+  }
+
+  void on_init_failed(Slot& slot, const tp::InitFailed& message) {
+    const auto remote = tp::exception_from_record(message.error);
+    slot.expected_exit = true;
+    {
+      std::lock_guard lock(state_mutex);
+      ++stats.retired.crash;
+    }
+    break_pool(
+        nest(remote, InitializerError((options.initializer ? "the initializer " + options.initializer->task
+                                                           : std::string("loading the plugins")) +
+                                      " failed in worker " + std::to_string(slot.id) + " (pid " +
+                                      std::to_string(slot.pid) + "): " + what_of(remote) + "; the pool is broken")));
+  }
+
+  void on_chunk_part(Slot& slot, const tp::FrameView& frame, std::int64_t now) {
+    tp::MsgpackReader reader(frame.body, frame.end);
+    tp::ChunkPart part;
+    tp::decode(reader, part);
+    Job* job = head(slot, part.id);
+    if (part.first != job->reported || part.count > job->items - part.first) {  // no `first + count`: it can wrap
+      throw tp::FrameError("a chunk part out of order");
+    }
+    if (job->outcomes.empty()) {
+      job->outcomes.resize(job->items);
+    }
+    for (std::uint64_t i = 0; i < part.count; ++i) {
+      read_item(reader, *job, part.first + i);
+    }
+    job->reported = part.first + part.count;
+    tp::ChunkPartTail tail;
+    tp::decode(reader, tail);
+    if (!reader.at_end()) {
+      throw tp::FrameError("trailing bytes after a chunk part");
+    }
+    slot.last_rss = tail.rss;
+    if (tail.last) {
+      if (job->reported != job->items) {
+        throw tp::FrameError("the last chunk part left items unreported");
+      }
+      count_items(*job, 0);
+      job->chunk_promise.set_value(std::move(job->outcomes));
+      pop_head(slot, now);
+    }
+  }
+
+  void on_retiring(Slot& slot, const tp::Retiring& message) {
+    slot.last_rss = message.rss;
+    slot.retiring = true;
+    requeue_unstarted(slot, 0);
+    send_shutdown(slot);
+    std::lock_guard lock(state_mutex);
+    ++(message.reason == tp::RetireReason::max_memory ? stats.retired.memory : stats.retired.max_tasks);
+  }
+
+  void on_bye(Slot& slot, const tp::Bye& bye) {
+    slot.expected_exit = true;
+    if (bye.finalizer_error) {
+      const auto remote = tp::exception_from_record(*bye.finalizer_error);
+      break_pool(nest(
+          remote, FinalizerError(
+                      (options.finalizer ? "the finalizer " + options.finalizer->task : std::string("the finalizer")) +
+                      " failed in worker " + std::to_string(slot.id) + " (pid " + std::to_string(slot.pid) +
+                      "): " + what_of(remote) + "; the pool is broken")));
+    }
+  }
+
+  // A frame the worker had not started when our revoke reached it.
+  void on_revoked(Slot& slot, std::uint64_t id) {
+    head(slot, id);  // answered in the frame's place: it must be the head
+    JobPtr job = std::move(slot.inflight.front());
+    slot.inflight.pop_front();
+    if (slot.inflight.empty()) {
+      slot.idle_since_ns = now_ns();
+    }
+    cancel_job(*job, nullptr, false);
   }
 
   // Jobs sent to `slot` from position `from` on go back to the front of the queue.
@@ -1151,7 +1206,7 @@ struct ProcessPool::Core {
         const std::optional<std::size_t> item =
             job.chunk ? std::optional<std::size_t>(static_cast<std::size_t>(slot.timed_out_item)) : std::nullopt;
         auto timeout_error =
-            std::make_exception_ptr(TaskTimeoutError(job.task, job.id, *options.task_timeout, slot.id, slot.pid, item));
+            std::make_exception_ptr(TaskTimeoutError(job.task, job.id, slot.timed_out_after, slot.id, slot.pid, item));
         fail_head(slot, timeout_error, exit, slot.timed_out_item);
       }
       requeue_unstarted(slot, 0);
@@ -1288,6 +1343,26 @@ struct ProcessPool::Core {
     shared->notify();
   }
 
+  // Frames sent but not started whose futures were cancelled (or whose pool
+  // shuts down with cancel_pending): the worker answers `revoked` for them.
+  void revoke_cancelled(Slot& slot) {
+    if (slot.inflight.empty() || !slot.channel_open || slot.phase == Phase::stopping) {
+      return;
+    }
+    const std::uint64_t running = slot.page->running_id.load(std::memory_order_acquire);
+    tp::Revoke revoke;
+    for (auto& job : slot.inflight) {
+      if (job->id != running && !job->revoke_sent && job->cancel_requested()) {
+        job->revoke_sent = true;
+        revoke.ids.push_back(job->id);
+      }
+    }
+    if (!revoke.ids.empty()) {
+      tp::write_frame(slot.out, revoke);
+      slot.revoke_unflushed = true;
+    }
+  }
+
   // A running frame whose future was cancelled (or whose pool shuts down
   // with cancel_pending): tell the worker through the shared page.
   void forward_cancel(Slot& slot) {
@@ -1305,6 +1380,28 @@ struct ProcessPool::Core {
     }
   }
 
+  // The timeout of frame `id` in flight on `slot`: its own, else task_timeout.
+  std::optional<std::chrono::nanoseconds> timeout_of(const Slot& slot, std::uint64_t id) const {
+    for (const auto& job : slot.inflight) {  // the running frame is nearly always the head
+      if (job->id == id) {
+        return job->timeout ? job->timeout : options.task_timeout;
+      }
+    }
+    return options.task_timeout;
+  }
+
+  // When the running item of a busy slot times out; between frames (not
+  // running yet), look again soon.
+  std::int64_t next_task_deadline(const Slot& slot) const {
+    const std::uint64_t running = slot.page->running_id.load(std::memory_order_acquire);
+    const auto timeout = timeout_of(slot, running != 0 ? running : slot.inflight.front()->id);
+    if (!timeout) {
+      return INT64_MAX;
+    }
+    return running != 0 ? slot.page->item_started_ns.load(std::memory_order_relaxed) + timeout->count()
+                        : now_ns() + std::min<std::int64_t>(timeout->count(), 50'000'000);
+  }
+
   int next_timeout_ms() const {
     std::int64_t next = INT64_MAX;
     for (const auto& [token, slot] : slots) {
@@ -1314,12 +1411,8 @@ struct ProcessPool::Core {
       if (slot->phase == Phase::starting) {
         next = std::min(next, slot->spawned_ns + options.startup_timeout.count());
       }
-      if (options.task_timeout && !slot->inflight.empty() && !slot->timed_out) {
-        // Not running yet (or between frames): look again soon.
-        const bool running = slot->page->running_id.load(std::memory_order_acquire) != 0;
-        next = std::min(
-            next, running ? slot->page->item_started_ns.load(std::memory_order_relaxed) + options.task_timeout->count()
-                          : now_ns() + std::min<std::int64_t>(options.task_timeout->count(), 50'000'000));
+      if (!slot->inflight.empty() && !slot->timed_out) {
+        next = std::min(next, next_task_deadline(*slot));
       }
       if (options.idle_timeout && slot->phase == Phase::ready && slot->inflight.empty()) {
         next = std::min(next, slot->idle_since_ns + options.idle_timeout->count());
@@ -1340,17 +1433,25 @@ struct ProcessPool::Core {
 
   void check_timers() {
     const auto now = now_ns();
+    const bool scan_for_revokes = now >= next_revoke_scan_ns;
+    if (scan_for_revokes) {
+      next_revoke_scan_ns = now + 20'000'000;
+    }
     for (auto& [token, slot] : slots) {
       forward_cancel(*slot);
+      if (scan_for_revokes) {
+        revoke_cancelled(*slot);
+      }
       if (slot->phase == Phase::starting && !slot->start_timed_out &&
           now - slot->spawned_ns >= options.startup_timeout.count()) {
         slot->start_timed_out = true;
         ::kill(slot->pid, SIGKILL);
       }
       const std::uint64_t running_id = slot->page->running_id.load(std::memory_order_acquire);
-      if (options.task_timeout && running_id != 0 && !slot->timed_out &&
-          now - slot->page->item_started_ns.load(std::memory_order_relaxed) >= options.task_timeout->count()) {
+      const auto timeout = running_id != 0 && !slot->timed_out ? timeout_of(*slot, running_id) : std::nullopt;
+      if (timeout && now - slot->page->item_started_ns.load(std::memory_order_relaxed) >= timeout->count()) {
         slot->timed_out = true;
+        slot->timed_out_after = *timeout;
         slot->timed_out_id = running_id;
         slot->timed_out_item = slot->page->item.load(std::memory_order_relaxed);
         slot->expected_exit = true;
@@ -1421,9 +1522,14 @@ struct ProcessPool::Core {
   std::atomic<std::uint64_t> submitted{0};
   std::atomic<std::uint64_t> completed{0};
   std::atomic<std::uint64_t> failed{0};
+  // Published once by the reactor, read by submitters.
+  std::atomic<const TaskTable*> task_table{nullptr};
+  std::unique_ptr<const TaskTable> task_table_owner;
 
   // Reactor-only.
   std::deque<JobPtr> pending;
+  Value record;  // scratch for a chunk item's error record
+  std::int64_t next_revoke_scan_ns = 0;
   std::unordered_map<std::uint64_t, std::unique_ptr<Slot>> slots;
   std::uint64_t next_token = 1;
   std::vector<bool> used_ids;
@@ -1457,11 +1563,20 @@ ProcessPool::~ProcessPool() {
 }
 
 Future<Value> ProcessPool::submit_call(Call call) {
-  return core_->submit_call(std::move(call));
+  return core_->submit_call(std::move(call), std::nullopt);
 }
 
 Future<std::vector<Outcome<Value>>> ProcessPool::submit_chunk(std::string task, std::vector<Args> items) {
-  return core_->submit_chunk(std::move(task), std::move(items));
+  return core_->submit_chunk(std::move(task), std::move(items), std::nullopt);
+}
+
+Future<Value> ProcessPool::submit_call(Call call, std::chrono::nanoseconds timeout) {
+  return core_->submit_call(std::move(call), timeout);
+}
+
+Future<std::vector<Outcome<Value>>> ProcessPool::submit_chunk(std::string task, std::vector<Args> items,
+                                                              std::chrono::nanoseconds timeout) {
+  return core_->submit_chunk(std::move(task), std::move(items), timeout);
 }
 
 void ProcessPool::shutdown(const ProcessShutdownOptions& options) {

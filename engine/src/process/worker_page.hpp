@@ -19,6 +19,9 @@ struct WorkerPage {
   std::atomic<std::int64_t> item_started_ns;  // CLOCK_MONOTONIC, when that item started
   std::atomic<std::uint64_t> rss;             // bytes, refreshed after tasks and by the heartbeat
   std::atomic<std::uint64_t> cancel_id;       // host -> worker: cancel requested for this running id
+  // host -> worker: bumped once a revoke frame is wholly in the channel, so
+  // the worker looks ahead in what it has buffered before its next frame.
+  std::atomic<std::uint64_t> revoke_epoch;
 };
 
 static_assert(sizeof(WorkerPage) <= worker_page_size);

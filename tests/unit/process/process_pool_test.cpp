@@ -175,6 +175,69 @@ TEST(ProcessPool, UnknownTaskIsAnUnknownTaskErrorWithTheRemoteCause) {
   EXPECT_EQ(pool.call("testing.double", 2).get(), 4);
 }
 
+TEST(ProcessPool, UnknownTaskIsRefusedBeforeSendingOnceWorkersReportedTheirTasks) {
+  ProcessPool pool(testing_plugin(), small(1));
+  EXPECT_EQ(pool.call("testing.double", 1).get(), 2);  // a worker is ready: the pool has its task table
+  auto refused = pool.call("testing.doubel");
+  EXPECT_EQ(refused.state(), FutureState::failed);  // failed in the caller, nothing sent
+  const auto error = expect_throws<UnknownTaskError>([&] { refused.get(); });
+  EXPECT_THAT(error.what(), HasSubstr("testing.doubel"));
+  EXPECT_THAT(error.what(), HasSubstr("testing.double"));  // did you mean
+  auto chunk = pool.submit_chunk("testing.nope", {Args{1}});
+  EXPECT_EQ(chunk.state(), FutureState::failed);
+  EXPECT_THROW(chunk.get(), UnknownTaskError);
+  EXPECT_EQ(pool.stats().submitted, 1u);
+}
+
+TEST(ProcessPool, PerCallTimeoutOverridesTaskTimeout) {
+  auto options = small(1);
+  options.task_timeout = 100ms;
+  ProcessPool pool(testing_plugin(), options);
+  EXPECT_EQ(pool.submit_call(Call{"testing.sleep", {300}, {}}, 30s).get(), 300);  // longer than task_timeout
+  const auto error = expect_throws<TaskTimeoutError>([&] {
+    pool.submit_call(Call{"testing.sleep", {60'000}, {}}, 200ms).get();
+  });
+  EXPECT_EQ(error.timeout(), 200ms);
+  const auto outcomes = pool.submit_chunk("testing.sleep", {Args{1}, Args{300}, Args{1}}, 30s).get();
+  EXPECT_EQ(outcomes[1].value(), 300);
+}
+
+TEST(ProcessPool, PerCallTimeoutWithoutATaskTimeout) {
+  ProcessPool pool(testing_plugin(), small(1));
+  EXPECT_THROW(pool.submit_call(Call{"testing.sleep", {60'000}, {}}, 200ms).get(), TaskTimeoutError);
+  // Items before the one that timed out may die unreported with the worker (WorkerCrashedError).
+  const auto outcomes = pool.submit_chunk("testing.sleep", {Args{1}, Args{60'000}}, 200ms).get();
+  EXPECT_THROW(outcomes[1].value(), TaskTimeoutError);
+  EXPECT_EQ(pool.call("testing.double", 3).get(), 6);
+}
+
+TEST(ProcessPool, CancellingASentButUnstartedFutureRevokesIt) {
+  ProcessPool pool(testing_plugin(), small(1));
+  auto running = pool.call("testing.sleep", 500);
+  ASSERT_TRUE(eventually([&] { return pool.busy_workers() == 1; }));
+  auto sent = pool.call("testing.double", 5);  // pipelined behind the sleep on the one worker
+  ASSERT_TRUE(eventually([&] { return sent.state() == FutureState::running; }));
+  EXPECT_FALSE(sent.cancel());  // sent: cancel() cannot take it back itself
+  EXPECT_THROW(sent.get(10s), CancelledError);
+  EXPECT_EQ(running.get(), 500);  // the running task was not touched
+  const auto listed = pool.cancelled_tasks();
+  ASSERT_EQ(listed.size(), 1u);
+  EXPECT_EQ(listed[0].id, sent.id());
+  EXPECT_EQ(pool.stats().cancelled, 1u);
+  EXPECT_EQ(pool.call("testing.double", 6).get(), 12);
+}
+
+TEST(ProcessPool, ShutdownWithCancelPendingRevokesSentFrames) {
+  ProcessPool pool(testing_plugin(), small(1));
+  auto running = pool.call("testing.sleep", 300);
+  ASSERT_TRUE(eventually([&] { return pool.busy_workers() == 1; }));
+  auto sent = pool.call("testing.sleep", 1);
+  ASSERT_TRUE(eventually([&] { return sent.state() == FutureState::running; }));
+  pool.shutdown({.wait = true, .cancel_pending = true});
+  EXPECT_EQ(running.get(), 300);
+  EXPECT_EQ(sent.state(), FutureState::cancelled);
+}
+
 TEST(ProcessPool, StatsCountChunkItems) {
   ProcessPool pool(testing_plugin(), small(1));
   std::vector<Args> items;
@@ -263,12 +326,11 @@ TEST(ProcessPool, CorruptFrameFromAPluginKillsOnlyThatWorker) {
   EXPECT_EQ(pool.stats().crashes_by_cause.at("protocol error"), 1u);
 }
 
-// A chunk part whose item range only fits when `first + count` wraps
-// around: the host must refuse it rather than write past the chunk's
-// outcomes. Item 0 takes 150 ms, so the worker closes its part after it
-// (parts close once 100 ms old) and sends it; item 1 waits 500 ms more, then
-// forges the next part.
-TEST(ProcessPool, ChunkPartWhoseRangeWrapsIsAProtocolError) {
+// A chunk part that claims more items than the chunk has left: the host
+// must refuse it rather than write past the chunk's outcomes (a count can
+// no longer wrap `first + count`: the protocol caps it at 2^32 - 1). Item 0 takes 150 ms, so the worker closes its part
+// after it (parts close once 100 ms old) and sends it; item 1 waits 500 ms more, then forges the next part.
+TEST(ProcessPool, ChunkPartPastTheChunksItemsIsAProtocolError) {
   ProcessPool pool(testing_plugin(), small(1));
   auto probe = pool.call("testing.double", 1);
   EXPECT_EQ(probe.get(), 2);
@@ -278,7 +340,7 @@ TEST(ProcessPool, ChunkPartWhoseRangeWrapsIsAProtocolError) {
   detail::process::MsgpackWriter writer(forged);
   writer.uinteger(chunk_id);
   writer.uinteger(1);                                          // first: item 0 is reported
-  writer.uinteger(std::numeric_limits<std::uint64_t>::max());  // count: 1 + count wraps to 0
+  writer.uinteger(std::numeric_limits<std::uint32_t>::max());  // count: far more than the one item left
   for (int item = 0; item < 3; ++item) {                       // more outcomes than the chunk has
     writer.uinteger(static_cast<std::uint64_t>(detail::process::ItemStatus::ok));
     writer.value(Value(item));
