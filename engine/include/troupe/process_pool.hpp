@@ -110,6 +110,10 @@ struct ProcessShutdownOptions {
 #pragma GCC diagnostic ignored "-Woverloaded-virtual"
 
 namespace detail {
+namespace process {
+class PoolCore;  // engine/src/process/pool_core.hpp
+}  // namespace process
+
 // Routes Executor::shutdown(ShutdownOptions) to the process pool's own
 // shutdown, which hides it (so `pool.shutdown({.wait = false})` is not ambiguous).
 class ProcessExecutor : public Executor {
@@ -162,12 +166,10 @@ class ProcessPool final : public detail::ProcessExecutor {
   // Process ids of the live workers (for tests and diagnostics).
   std::vector<std::int64_t> worker_pids() const;
 
-  struct Core;  // engine/src/process/
-
  private:
   void shutdown_processes(const ProcessShutdownOptions& options) override;
 
-  std::unique_ptr<Core> core_;
+  std::unique_ptr<detail::process::PoolCore> core_;
 };
 
 #pragma GCC diagnostic pop
