@@ -8,7 +8,6 @@
 // task runs. It exits on a shutdown frame (after the finalizer), on EOF of
 // its channel, and when its parent changes (the host died): it never
 // outlives its host.
-#include <dlfcn.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/mman.h>
@@ -18,7 +17,6 @@
 
 #include <algorithm>
 #include <atomic>
-#include <boost/stacktrace.hpp>
 #include <cerrno>
 #include <chrono>
 #include <condition_variable>
@@ -27,10 +25,8 @@
 #include <cstring>
 #include <mutex>
 #include <optional>
-#include <sstream>
 #include <string>
 #include <thread>
-#include <typeinfo>
 #include <unordered_map>
 #include <vector>
 
@@ -38,6 +34,7 @@
 #include "process/frame_codec.hpp"
 #include "process/protocol.hpp"
 #include "process/worker_page.hpp"
+#include "throw_trace.hpp"
 #include "troupe/detail/chunk_loop.hpp"
 #include "troupe/registry.hpp"
 #include "troupe/sdk/task_context.hpp"
@@ -47,44 +44,6 @@ namespace {
 
 namespace tp = troupe::detail::process;
 using tp::Message;
-
-// ---- stack traces captured where an exception is thrown ---------------------
-
-thread_local std::optional<boost::stacktrace::stacktrace> t_last_throw;
-thread_local bool t_capturing = false;
-
-using CxaThrow = void (*)(void*, std::type_info*, void (*)(void*));
-
-CxaThrow real_cxa_throw() {
-  static const CxaThrow real = reinterpret_cast<CxaThrow>(::dlsym(RTLD_NEXT, "__cxa_throw"));
-  return real;
-}
-
-std::string take_trace() {
-  if (!t_last_throw) {
-    return {};
-  }
-  static std::mutex cache_mutex;
-  static std::unordered_map<const void*, std::string> cache;  // symbolizing is slow; frames repeat
-  std::string text;
-  std::size_t index = 0;
-  for (const auto& frame : *t_last_throw) {
-    std::string line;
-    {
-      std::lock_guard lock(cache_mutex);
-      auto it = cache.find(frame.address());
-      if (it == cache.end()) {
-        std::ostringstream out;
-        out << frame;
-        it = cache.emplace(frame.address(), out.str()).first;
-      }
-      line = it->second;
-    }
-    text += std::to_string(index++) + "# " + line + "\n";
-  }
-  t_last_throw.reset();
-  return text;
-}
 
 std::int64_t now_ns() {
   return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now().time_since_epoch())
@@ -97,7 +56,8 @@ std::int64_t now_ns() {
 
 class WorkerProcess {
  public:
-  WorkerProcess(int fd, tp::WorkerPage* page, pid_t parent) : fd_(fd), page_(page), parent_(parent) {
+  WorkerProcess(int fd, tp::WorkerPage* page, pid_t parent, std::unordered_map<std::uint64_t, int> descriptors)
+      : fd_(fd), page_(page), parent_(parent), descriptors_(std::move(descriptors)) {
     statm_fd_ = ::open("/proc/self/statm", O_RDONLY | O_CLOEXEC);
     page_size_ = static_cast<std::uint64_t>(::sysconf(_SC_PAGESIZE));
   }
@@ -239,12 +199,12 @@ class WorkerProcess {
         registry_.finalizer(finalizer_->task);  // unknown names fail at start, not at exit
       }
       if (hello.initializer) {
-        t_last_throw.reset();
+        troupe::worker::forget_last_throw();
         registry_.initializer(hello.initializer->task)
             .invoke(*worker_, hello.initializer->args, hello.initializer->kwargs);
       }
     } catch (...) {
-      fail_start(tp::error_record_from_current(take_trace()));
+      fail_start(tp::error_record_from_current(troupe::worker::take_trace()));
     }
     in_.set_max_frame(max_frame_ + 16);  // frames read past hello stay buffered
     scratch_.clear();
@@ -400,13 +360,13 @@ class WorkerProcess {
     begin_item(id, 0, start);
     std::optional<troupe::Value> result;
     troupe::Value record;
-    t_last_throw.reset();
+    troupe::worker::forget_last_throw();
     try {
       const troupe::TaskInfo& info = lookup(name);
       troupe::TaskContext context(info.signature.qualified_name, *worker_, &cancel_);
       result = info.invoke(context, task_.args, task_.kwargs);
     } catch (...) {
-      record = tp::error_record_from_current(take_trace());
+      record = tp::error_record_from_current(troupe::worker::take_trace());
     }
     const auto end = now_ns();
     record_duration(end - start);
@@ -476,13 +436,13 @@ class WorkerProcess {
     const auto item_at = scratch_.size();
     tp::MsgpackWriter writer(scratch_);
     bool ok = true;
-    t_last_throw.reset();
+    troupe::worker::forget_last_throw();
     try {
       troupe::TaskContext context(run.info->signature.qualified_name, *worker_, &cancel_);
       tp::encode_item_ok(writer, run.info->invoke(context, task_.args, no_kwargs_));
     } catch (...) {
       scratch_.resize(item_at);
-      tp::encode_item_error(writer, tp::error_record_from_current(take_trace()));
+      tp::encode_item_error(writer, tp::error_record_from_current(troupe::worker::take_trace()));
       ok = false;
     }
     run.now = now_ns();
@@ -596,11 +556,11 @@ class WorkerProcess {
   [[noreturn]] void shut_down() {
     tp::Bye bye;
     if (finalizer_) {
-      t_last_throw.reset();
+      troupe::worker::forget_last_throw();
       try {
         registry_.finalizer(finalizer_->task).invoke(*worker_, finalizer_->args, finalizer_->kwargs);
       } catch (...) {
-        bye.finalizer_error = tp::error_record_from_current(take_trace());
+        bye.finalizer_error = tp::error_record_from_current(troupe::worker::take_trace());
       }
     }
     worker_->clear();
@@ -673,24 +633,6 @@ class WorkerProcess {
 
 }  // namespace
 
-// Every throw in the worker (plugins included) records where it happened, so
-// a remote error carries the throw site's stack, not the catch site's.
-namespace __cxxabiv1 {
-extern "C" [[noreturn]] void __cxa_throw(void* object, std::type_info* type, void (*destructor)(void*)) {
-  if (!t_capturing) {
-    t_capturing = true;
-    try {
-      t_last_throw.emplace(1, 48);
-    } catch (...) {
-      t_last_throw.reset();
-    }
-    t_capturing = false;
-  }
-  real_cxa_throw()(object, type, destructor);
-  __builtin_unreachable();
-}
-}  // namespace __cxxabiv1
-
 int main(int argc, char** argv) {
   // Die with the host. The check after it closes the race with a host that
   // died before prctl ran.
@@ -698,8 +640,15 @@ int main(int argc, char** argv) {
   int channel = -1;
   int page_fd = -1;
   long parent = -1;
+  std::unordered_map<std::uint64_t, int> inherited;  // --descriptor ID:FD, the host's table entries
   for (int i = 1; i + 1 < argc; i += 2) {
-    if (std::strcmp(argv[i], "--channel") == 0) {
+    if (std::strcmp(argv[i], "--descriptor") == 0) {
+      char* colon = nullptr;
+      const auto id = std::strtoull(argv[i + 1], &colon, 10);
+      if (colon != nullptr && *colon == ':') {
+        inherited[id] = std::atoi(colon + 1);
+      }
+    } else if (std::strcmp(argv[i], "--channel") == 0) {
       channel = std::atoi(argv[i + 1]);
     } else if (std::strcmp(argv[i], "--page") == 0) {
       page_fd = std::atoi(argv[i + 1]);
@@ -724,6 +673,7 @@ int main(int argc, char** argv) {
     return 5;
   }
   ::close(page_fd);
-  static WorkerProcess worker(channel, static_cast<tp::WorkerPage*>(page), static_cast<pid_t>(parent));
+  static WorkerProcess worker(channel, static_cast<tp::WorkerPage*>(page), static_cast<pid_t>(parent),
+                              std::move(inherited));
   worker.run();
 }

@@ -237,6 +237,17 @@ TROUPE_PLUGIN(testing, "1.0.0") {
         out << worker.id() << '\n';
       },
       "Append the worker id to a file (proves the finalizer ran)", troupe::arg("path"));
+  // Appended for the spawn test: proves a descriptor the worker inherited is open in it.
+  plugin.task(
+      "write_fd",
+      [](std::int64_t fd, const std::string& text) {
+        const auto n = ::write(static_cast<int>(fd), text.data(), text.size());
+        if (n != static_cast<ssize_t>(text.size())) {
+          throw TestingError("write to fd " + std::to_string(fd) + " failed: " + std::strerror(errno));
+        }
+        return static_cast<std::int64_t>(n);
+      },
+      "Write text to the worker's descriptor fd", troupe::arg("fd"), troupe::arg("text"));
   // Appended for the process pool's retirement tests: a finalizer that takes
   // a while, so a worker killed right after its shutdown frame leaves no line.
   plugin.finalizer(
