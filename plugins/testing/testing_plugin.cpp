@@ -237,6 +237,20 @@ TROUPE_PLUGIN(testing, "1.0.0") {
         out << worker.id() << '\n';
       },
       "Append the worker id to a file (proves the finalizer ran)", troupe::arg("path"));
+  // Appended for the revoke tests: proves the task started (a test waits for
+  // the file) before it sleeps.
+  plugin.task(
+      "announce_then_sleep",
+      [](const std::string& path, std::int64_t ms) {
+        {
+          std::ofstream out(path + ".tmp");
+          out << getpid() << '\n';
+        }
+        std::rename((path + ".tmp").c_str(), path.c_str());
+        std::this_thread::sleep_for(std::chrono::milliseconds(ms));
+        return ms;
+      },
+      "Write the worker's pid to path, then sleep ms and return ms", troupe::arg("path"), troupe::arg("ms"));
   // Appended for the spawn test: proves a descriptor the worker inherited is open in it.
   plugin.task(
       "write_fd",

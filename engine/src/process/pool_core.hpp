@@ -140,6 +140,7 @@ class PoolCore {
   // Reactor-only.
   Value record;  // scratch for a chunk item's error record
   std::int64_t next_revoke_scan_ns = 0;
+  bool some_job_timed = false;  // a job with its own timeout was ever submitted
   std::deque<std::pair<std::int64_t, std::exception_ptr>> crashes;
   std::exception_ptr broken_cause;
   bool stopping = false;

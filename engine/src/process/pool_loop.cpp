@@ -64,6 +64,7 @@ void PoolCore::take_inbox() {
       cancel_job(*job, broken_cause, true);
       continue;
     }
+    some_job_timed = some_job_timed || job->timeout.has_value();
     dispatcher_.push_back(std::move(job));
   }
   if (spawn_now > 0 && !broken_cause && !stopping) {
@@ -245,6 +246,9 @@ std::optional<std::chrono::nanoseconds> PoolCore::timeout_of(const WorkerProcess
 // When the running item of a busy worker times out; between frames (not
 // running yet), look again soon.
 std::int64_t PoolCore::next_task_deadline(const WorkerProcess& w) const {
+  if (!options.task_timeout && !some_job_timed) {
+    return INT64_MAX;  // the common case: no timeouts, nothing to look up per loop
+  }
   const std::uint64_t running = w.page->running_id.load(std::memory_order_acquire);
   const auto timeout = timeout_of(w, running != 0 ? running : w.inflight.front()->id);
   if (!timeout) {
@@ -284,6 +288,9 @@ int PoolCore::next_timeout_ms() const {
 }
 
 void PoolCore::check_task_timeout(WorkerProcess& w, std::int64_t now) {
+  if (!options.task_timeout && !some_job_timed) {
+    return;
+  }
   const std::uint64_t running_id = w.page->running_id.load(std::memory_order_acquire);
   if (running_id == 0 || w.exit_reason == ExitReason::task_timeout) {
     return;

@@ -212,11 +212,13 @@ TEST(ProcessPool, PerCallTimeoutWithoutATaskTimeout) {
 }
 
 TEST(ProcessPool, CancellingASentButUnstartedFutureRevokesIt) {
+  const auto started = std::filesystem::temp_directory_path() / ("troupe-revoke1-" + std::to_string(::getpid()));
+  std::filesystem::remove(started);
   ProcessPool pool(testing_plugin(), small(1));
-  auto running = pool.call("testing.sleep", 500);
-  ASSERT_TRUE(eventually([&] { return pool.busy_workers() == 1; }));
+  auto running = pool.call("testing.announce_then_sleep", started.string(), 500);
   auto sent = pool.call("testing.double", 5);  // pipelined behind the sleep on the one worker
-  ASSERT_TRUE(eventually([&] { return sent.state() == FutureState::running; }));
+  ASSERT_TRUE(eventually([&] { return std::filesystem::exists(started); }));
+  ASSERT_TRUE(eventually([&] { return sent.state() == FutureState::running; }));  // sent, not started
   EXPECT_FALSE(sent.cancel());  // sent: cancel() cannot take it back itself
   EXPECT_THROW(sent.get(10s), CancelledError);
   EXPECT_EQ(running.get(), 500);  // the running task was not touched
@@ -225,17 +227,21 @@ TEST(ProcessPool, CancellingASentButUnstartedFutureRevokesIt) {
   EXPECT_EQ(listed[0].id, sent.id());
   EXPECT_EQ(pool.stats().cancelled, 1u);
   EXPECT_EQ(pool.call("testing.double", 6).get(), 12);
+  std::filesystem::remove(started);
 }
 
 TEST(ProcessPool, ShutdownWithCancelPendingRevokesSentFrames) {
+  const auto started = std::filesystem::temp_directory_path() / ("troupe-revoke-" + std::to_string(::getpid()));
+  std::filesystem::remove(started);
   ProcessPool pool(testing_plugin(), small(1));
-  auto running = pool.call("testing.sleep", 300);
-  ASSERT_TRUE(eventually([&] { return pool.busy_workers() == 1; }));
-  auto sent = pool.call("testing.sleep", 1);
+  auto running = pool.call("testing.announce_then_sleep", started.string(), 300);
+  auto sent = pool.call("testing.sleep", 1);                                  // pipelined behind it on the one worker
+  ASSERT_TRUE(eventually([&] { return std::filesystem::exists(started); }));  // the first one runs
   ASSERT_TRUE(eventually([&] { return sent.state() == FutureState::running; }));
   pool.shutdown({.wait = true, .cancel_pending = true});
   EXPECT_EQ(running.get(), 300);
   EXPECT_EQ(sent.state(), FutureState::cancelled);
+  std::filesystem::remove(started);
 }
 
 TEST(ProcessPool, StatsCountChunkItems) {
