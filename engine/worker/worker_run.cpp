@@ -149,7 +149,10 @@ bool WorkerProcess::run_item(ChunkRun& run, std::size_t i, std::size_t count) {
     ok = false;
   }
   run.now = now_ns();
-  ok = fit_item(run, i, item_at) && ok;
+  constexpr std::size_t trailer = 10;  // bool last + uint64 rss
+  if (scratch_.size() - run.part.frame - 4 + trailer > max_frame_) {
+    ok = fit_item(run, i, item_at) && ok;
+  }
   ++run.part.count;
   if (run.now - run.part.opened_ns >= 100'000'000 && i + 1 < count) {
     close_part(run.part, false, rss_after(0, run.now));

@@ -23,14 +23,6 @@ JobPtr Dispatcher::pop_front() {
   return job;
 }
 
-std::size_t Dispatcher::depth(const WorkerProcess& w) {
-  if (w.ewma_ns <= 0) {
-    return 8;
-  }
-  const double frames = 4'000'000.0 / w.ewma_ns;
-  return static_cast<std::size_t>(std::clamp(frames, 4.0, 1024.0));
-}
-
 // An idle ready worker, else a starting one with nothing queued.
 WorkerProcess* Dispatcher::idle_or_starting(std::size_t& starting) {
   for (auto& [token, w] : supervisor_.workers()) {

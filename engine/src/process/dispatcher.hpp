@@ -39,7 +39,13 @@ class Dispatcher {
 
   // How many frames `w` may have in flight: about 4 ms of its measured work,
   // never fewer than 4 (8 before anything was measured), at most 1024.
-  static std::size_t depth(const WorkerProcess& w);
+  static std::size_t depth(const WorkerProcess& w) {
+    if (w.ewma_ns <= 0) {
+      return 8;
+    }
+    const double frames = 4'000'000.0 / w.ewma_ns;
+    return frames <= 4.0 ? 4 : frames >= 1024.0 ? 1024 : static_cast<std::size_t>(frames);
+  }
 
   // Jobs sent to `w` from position `from` on go back to the front of the queue.
   void requeue_unstarted(WorkerProcess& w, std::size_t from = 0);

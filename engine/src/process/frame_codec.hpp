@@ -61,6 +61,9 @@ class MsgpackWriter {
   explicit MsgpackWriter(std::vector<std::uint8_t>& out) noexcept : out_(&out) {}
 
   void nil() { put(0xc0); }
+  // A positive fixint: one byte for v < 128 (uinteger() keeps the uint
+  // formats, two bytes even for 0). For small enums on hot paths.
+  void fixint(std::uint8_t v) { put(v & 0x7f); }
   void boolean(bool b) { put(b ? 0xc3 : 0xc2); }
   void integer(std::int64_t v);
   void uinteger(std::uint64_t v);
@@ -95,6 +98,8 @@ class MsgpackReader {
   void nil();
   bool boolean();
   std::uint64_t uinteger();
+  // uinteger() with the positive fixint (what fixint() writes) read inline.
+  std::uint64_t small_uinteger() { return p_ < end_ && *p_ <= 0x7f ? *p_++ : uinteger(); }
   std::int64_t integer();
   std::string_view str();
   std::size_t array_header();

@@ -102,6 +102,13 @@ struct Shared {
       notify();
     }
   }
+  // A queued job of `units` items cancelled by its owner.
+  void cancelled_pending(std::size_t units) {
+    queued.fetch_sub(1, std::memory_order_seq_cst);
+    cancelled.fetch_add(units, std::memory_order_relaxed);
+    ended();
+    notify();
+  }
 };
 
 // `outer` with `cause` as its nested exception.

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <type_traits>
 
 #include "process/spawn.hpp"
 #include "troupe/cpu_count.hpp"
@@ -124,13 +125,14 @@ void PoolCore::accept(detail::Promise<T>& promise, std::size_t units) {
   shared->queued.fetch_add(1, std::memory_order_seq_cst);
   shared->outstanding.fetch_add(1, std::memory_order_seq_cst);
   submitted.fetch_add(units, std::memory_order_relaxed);
-  promise.on_cancel([s = shared, units] {
-    // A pending future cancelled by its owner: the reactor drops it when it gets there.
-    s->queued.fetch_sub(1, std::memory_order_seq_cst);
-    s->cancelled.fetch_add(units, std::memory_order_relaxed);
-    s->ended();
-    s->notify();
-  });
+  // A pending future cancelled by its owner: the reactor drops it when it
+  // gets there. A call's hook captures the shared state alone, which
+  // std::function stores without allocating (the submit path is hot).
+  if constexpr (std::is_same_v<T, Value>) {
+    promise.on_cancel([s = shared] { s->cancelled_pending(1); });
+  } else {
+    promise.on_cancel([s = shared, units] { s->cancelled_pending(units); });
+  }
 }
 
 std::exception_ptr PoolCore::too_large_argument(const std::string& task, std::size_t size) const {
@@ -143,7 +145,18 @@ std::exception_ptr PoolCore::too_large_argument(const std::string& task, std::si
 // are checked before anything is sent.
 std::exception_ptr PoolCore::unknown_task(const std::string& task) const {
   const TaskTable* table = task_table.load(std::memory_order_acquire);
-  if (table == nullptr || table->contains(task)) {
+  if (table == nullptr) {
+    return nullptr;
+  }
+  // Submitters mostly repeat one name: a string compare instead of a hash lookup per submit.
+  thread_local const TaskTable* known_in = nullptr;
+  thread_local std::string known;
+  if (known_in == table && known == task) {
+    return nullptr;
+  }
+  if (table->contains(task)) {
+    known_in = table;
+    known = task;
     return nullptr;
   }
   std::vector<std::string> names;

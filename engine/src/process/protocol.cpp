@@ -288,36 +288,6 @@ void decode(MsgpackReader& r, Revoked& m) {
   m.id = r.uinteger();
 }
 
-void encode_item_ok(MsgpackWriter& w, const Value& value) {
-  w.uinteger(static_cast<std::uint64_t>(ItemStatus::ok));
-  w.value(value);
-}
-
-void encode_item_error(MsgpackWriter& w, const Value& record) {
-  w.uinteger(static_cast<std::uint64_t>(ItemStatus::error));
-  w.value(record);
-}
-
-void encode_item_cancelled(MsgpackWriter& w) {
-  w.uinteger(static_cast<std::uint64_t>(ItemStatus::cancelled));
-}
-
-ItemStatus decode_item(MsgpackReader& r, Value& value, Value& record) {
-  const std::uint64_t status = r.uinteger();
-  switch (status) {
-    case static_cast<std::uint64_t>(ItemStatus::ok):
-      r.value_into(value);
-      return ItemStatus::ok;
-    case static_cast<std::uint64_t>(ItemStatus::error):
-      r.value_into(record);
-      return ItemStatus::error;
-    case static_cast<std::uint64_t>(ItemStatus::cancelled):
-      return ItemStatus::cancelled;
-    default:
-      throw FrameError("a chunk item with an unknown status " + std::to_string(status));
-  }
-}
-
 namespace {
 
 template <class M>
