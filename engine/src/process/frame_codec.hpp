@@ -123,6 +123,7 @@ class MsgpackReader {
   };
   std::size_t counted_header(const ContainerFormat& format);
   void value_into(Value& out, int depth);
+  void other_into(Value& out, std::uint8_t b);
   void fill_array(std::vector<Value>& out, std::size_t n, int depth);
   const std::uint8_t* p_;
   const std::uint8_t* end_;
