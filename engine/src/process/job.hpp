@@ -78,8 +78,13 @@ struct Job {
 
 using JobPtr = std::unique_ptr<Job>;
 
-// The workers' tasks by qualified name, from their ready message.
-using TaskTable = std::unordered_map<std::string, Signature>;
+// The workers' tasks by qualified name, from their ready message. `serial`
+// is unique in the process (tables of pools long gone included), so a cache
+// keyed by it never mistakes one pool's table for another's.
+struct TaskTable {
+  std::unordered_map<std::string, Signature> tasks;
+  std::uint64_t serial = 0;
+};
 
 // What submitters, cancel hooks and the reactor share; outlives the pool
 // while a future's cancel hook may still run.

@@ -149,19 +149,19 @@ std::exception_ptr PoolCore::unknown_task(const std::string& task) const {
     return nullptr;
   }
   // Submitters mostly repeat one name: a string compare instead of a hash lookup per submit.
-  thread_local const TaskTable* known_in = nullptr;
+  thread_local std::uint64_t known_in = 0;
   thread_local std::string known;
-  if (known_in == table && known == task) {
+  if (known_in == table->serial && known == task) {
     return nullptr;
   }
-  if (table->contains(task)) {
-    known_in = table;
+  if (table->tasks.contains(task)) {
+    known_in = table->serial;
     known = task;
     return nullptr;
   }
   std::vector<std::string> names;
-  names.reserve(table->size());
-  for (const auto& [name, signature] : *table) {
+  names.reserve(table->tasks.size());
+  for (const auto& [name, signature] : table->tasks) {
     names.push_back(name);
   }
   return std::make_exception_ptr(UnknownTaskError("no task named '" + task + "' in the plugins of ProcessPool '" +

@@ -141,10 +141,12 @@ void PoolCore::on_ready(WorkerProcess& w, Ready&& ready, std::int64_t now) {
   w.idle_since_ns = now;
   if (task_table.load(std::memory_order_acquire) == nullptr) {
     // Every worker loads the same plugins: the first table is the pool's.
+    static std::atomic<std::uint64_t> serials{1};
     auto table = std::make_unique<TaskTable>();
+    table->serial = serials.fetch_add(1, std::memory_order_relaxed);
     for (auto& signature : ready.tasks) {
       std::string name = signature.qualified_name;
-      table->emplace(std::move(name), std::move(signature));
+      table->tasks.emplace(std::move(name), std::move(signature));
     }
     task_table_owner = std::move(table);
     task_table.store(task_table_owner.get(), std::memory_order_release);

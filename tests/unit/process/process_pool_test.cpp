@@ -189,6 +189,20 @@ TEST(ProcessPool, UnknownTaskIsRefusedBeforeSendingOnceWorkersReportedTheirTasks
   EXPECT_EQ(pool.stats().submitted, 1u);
 }
 
+TEST(ProcessPool, KnownTaskNamesDoNotCarryOverToAnotherPool) {
+  {
+    ProcessPool first(testing_plugin(), small(1));
+    EXPECT_EQ(first.call("testing.double", 1).get(), 2);
+    EXPECT_EQ(first.call("testing.double", 2).get(), 4);  // known to this thread now
+  }
+  ProcessPool second({test::plugin_path("text")}, small(1));
+  second.spawn_workers(1);
+  ASSERT_TRUE(eventually([&] { return second.free_workers() == 1; }));  // its table has arrived
+  auto refused = second.call("testing.double", 3);
+  EXPECT_EQ(refused.state(), FutureState::failed);
+  EXPECT_THROW(refused.get(), UnknownTaskError);
+}
+
 TEST(ProcessPool, PerCallTimeoutOverridesTaskTimeout) {
   auto options = small(1);
   options.task_timeout = 100ms;
