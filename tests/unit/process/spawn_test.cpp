@@ -1,6 +1,7 @@
 // spawn_worker and the worker's side of the protocol, without a pool: a
 // worker started with an inherited descriptor answers hello with its task
-// table, and a task it runs finds the descriptor open.
+// table, a task it runs finds the descriptor open, and descriptors passed
+// after start land in its table.
 #include "process/spawn.hpp"
 
 #include <fcntl.h>
@@ -11,6 +12,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <filesystem>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -59,7 +61,7 @@ void send_message(int channel, const M& m) {
   send_frame(channel, bytes);
 }
 
-TEST(Spawn, WorkerInheritsTheDescriptorsItIsGiven) {
+TEST(Spawn, WorkerKeepsInheritedAndPassedDescriptors) {
   int pipe_fds[2];
   ASSERT_EQ(::pipe2(pipe_fds, O_CLOEXEC), 0);
   const SpawnedWorker worker =
@@ -85,6 +87,30 @@ TEST(Spawn, WorkerInheritsTheDescriptorsItIsGiven) {
   char text[5];
   ASSERT_EQ(::read(pipe_fds[0], text, 5), 5);
   EXPECT_EQ(std::string(text, 5), "hello");
+
+  // Descriptors after start: one more open in the worker per new id; the
+  // same id again replaces (and closes) the one it had.
+  const auto open_fds = [&] {
+    std::size_t n = 0;
+    for ([[maybe_unused]] const auto& entry :
+         std::filesystem::directory_iterator("/proc/" + std::to_string(worker.pid) + "/fd")) {
+      ++n;
+    }
+    return n;
+  };
+  const std::size_t before = open_fds();
+  int extra[2];
+  ASSERT_EQ(::pipe2(extra, O_CLOEXEC), 0);
+  for (int round = 0; round < 2; ++round) {
+    std::vector<std::uint8_t> bytes;
+    write_frame(bytes, Descriptors{{11}});
+    ASSERT_EQ(send_with_fds(worker.channel, bytes.data(), bytes.size(), {extra[1]}), static_cast<long>(bytes.size()));
+    send_message(worker.channel, Task{2 + static_cast<std::uint64_t>(round), "testing.double", {1}, {}});
+    EXPECT_EQ(next_frame<Result>(worker.channel, in).value, 2);  // frames run in order: the descriptors were taken
+    EXPECT_EQ(open_fds(), before + 1);
+  }
+  ::close(extra[0]);
+  ::close(extra[1]);
 
   send_message(worker.channel, Shutdown{});
   EXPECT_FALSE(next_frame<Bye>(worker.channel, in).finalizer_error);
