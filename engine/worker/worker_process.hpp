@@ -173,7 +173,8 @@ class WorkerProcess {
   std::optional<troupe::Worker> worker_;
   std::optional<troupe::Call> finalizer_;
   std::unordered_map<std::string, const troupe::TaskInfo*> tasks_;
-  tp::Task task_;  // the frame being decoded; its Args/Kwargs storage is reused
+  tp::Task task_;                 // the frame being decoded; its Args/Kwargs storage is reused
+  std::uint64_t timeout_ns_ = 0;  // the running frame's per-item timeout (0: none)
   const troupe::Kwargs no_kwargs_;
   std::vector<int> incoming_fds_;                       // arrived with the channel's bytes, not yet claimed
   std::unordered_map<std::uint64_t, int> descriptors_;  // the host's descriptors, by its id

@@ -50,6 +50,8 @@ const troupe::TaskInfo& WorkerProcess::lookup(std::string_view name) {
 void WorkerProcess::begin_item(std::uint64_t id, std::uint64_t item, std::int64_t now) {
   running_id_.store(id, std::memory_order_relaxed);
   page_->item_started_ns.store(now, std::memory_order_relaxed);
+  page_->item_deadline_ns.store(timeout_ns_ != 0 ? now + static_cast<std::int64_t>(timeout_ns_) : 0,
+                                std::memory_order_relaxed);
   page_->item.store(item, std::memory_order_relaxed);
   page_->running_id.store(id, std::memory_order_release);
 }
@@ -69,6 +71,7 @@ void WorkerProcess::maybe_flush_before_task() {
 
 void WorkerProcess::run_task(tp::MsgpackReader& reader) {
   tp::decode(reader, task_);
+  timeout_ns_ = task_.timeout_ns;
   const std::uint64_t id = task_.id;
   const std::string_view name = task_.task;
   if (retiring_) {
@@ -196,6 +199,7 @@ bool WorkerProcess::fit_item(ChunkRun& run, std::size_t i, std::size_t item_at) 
 void WorkerProcess::run_chunk(tp::MsgpackReader& reader) {
   tp::Chunk chunk;
   tp::decode(reader, chunk);
+  timeout_ns_ = chunk.timeout_ns;
   const std::uint64_t id = chunk.id;
   const std::string_view name = chunk.task;
   const std::uint64_t count = chunk.count;

@@ -114,12 +114,12 @@ std::vector<std::string> troupe_fuzz_seeds() {
   const auto hello =
       frame_of(tp::Hello{1, "p", {"/lib.so"}, troupe::Call{"t.init", {1}, {}}, std::nullopt, 5, 0, 1024});
   const auto ready = frame_of(tp::Ready{99, 4096, {signature}});
-  const auto task = frame_of(tp::Task{7, "testing.double", {troupe::Value(2)}, {{"k", troupe::Value("v")}}});
+  const auto task = frame_of(tp::Task{7, "testing.double", 5'000'000, {troupe::Value(2)}, {{"k", troupe::Value("v")}}});
   std::vector<std::uint8_t> chunk;
   {
     const auto at = tp::begin_frame(chunk, Message::chunk);
     tp::MsgpackWriter writer(chunk);
-    tp::encode(writer, tp::Chunk{8, "testing.double", 2});
+    tp::encode(writer, tp::Chunk{8, "testing.double", 0, 2});
     tp::encode_chunk_item(writer, {troupe::Value(1)});
     tp::encode_chunk_item(writer, {troupe::Value(2)});
     tp::end_frame(chunk, at);

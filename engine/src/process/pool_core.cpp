@@ -135,6 +135,12 @@ void PoolCore::accept(detail::Promise<T>& promise, std::size_t units) {
   }
 }
 
+// The timeout a frame carries: its own, else the pool's; 0: none.
+std::uint64_t PoolCore::timeout_ns(const std::optional<std::chrono::nanoseconds>& own) const {
+  const auto timeout = own ? own : options.task_timeout;
+  return timeout ? static_cast<std::uint64_t>(std::max<std::int64_t>(1, timeout->count())) : 0;
+}
+
 std::exception_ptr PoolCore::too_large_argument(const std::string& task, std::size_t size) const {
   return std::make_exception_ptr(ArgumentError(
       "the arguments of " + task + " encode to " + format_bytes(size) + ", over the ProcessPool's max_frame of " +
@@ -185,7 +191,7 @@ Future<Value> PoolCore::submit_call(Call call, std::optional<std::chrono::nanose
   job->id = id;
   job->timeout = timeout;
   try {
-    Task message{id, call.task, std::move(call.args), std::move(call.kwargs)};
+    Task message{id, call.task, timeout_ns(timeout), std::move(call.args), std::move(call.kwargs)};
     const auto size = write_frame(job->frame, message);
     if (size - 4 > options.max_frame) {
       promise.set_exception(too_large_argument(call.task, size));
@@ -223,7 +229,7 @@ Future<ChunkResult> PoolCore::submit_chunk(std::string task, std::vector<Args> i
     job->frame.reserve(estimate);
     const auto at = begin_frame(job->frame, Message::chunk);
     MsgpackWriter writer(job->frame);
-    encode(writer, Chunk{id, task, items.size()});
+    encode(writer, Chunk{id, task, timeout_ns(timeout), items.size()});
     for (const auto& item : items) {
       encode_chunk_item(writer, item);
     }

@@ -61,6 +61,7 @@ class PoolCore {
   // API side.
   void wait_for_room();
   std::exception_ptr unknown_task(const std::string& task) const;
+  std::uint64_t timeout_ns(const std::optional<std::chrono::nanoseconds>& own) const;
   std::exception_ptr too_large_argument(const std::string& task, std::size_t size) const;
   std::exception_ptr cannot_encode(const std::string& task, const std::exception& e) const;
   template <class T>

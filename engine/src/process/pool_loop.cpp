@@ -249,13 +249,11 @@ std::int64_t PoolCore::next_task_deadline(const WorkerProcess& w) const {
   if (!options.task_timeout && !some_job_timed) {
     return INT64_MAX;  // the common case: no timeouts, nothing to look up per loop
   }
-  const std::uint64_t running = w.page->running_id.load(std::memory_order_acquire);
-  const auto timeout = timeout_of(w, running != 0 ? running : w.inflight.front()->id);
-  if (!timeout) {
-    return INT64_MAX;
+  if (w.page->running_id.load(std::memory_order_acquire) != 0) {
+    const std::int64_t deadline = w.page->item_deadline_ns.load(std::memory_order_relaxed);
+    return deadline != 0 ? deadline : INT64_MAX;
   }
-  return running != 0 ? w.page->item_started_ns.load(std::memory_order_relaxed) + timeout->count()
-                      : detail::now_ns() + std::min<std::int64_t>(timeout->count(), 50'000'000);
+  return detail::now_ns() + 50'000'000;
 }
 
 int PoolCore::next_timeout_ms() const {
@@ -295,11 +293,12 @@ void PoolCore::check_task_timeout(WorkerProcess& w, std::int64_t now) {
   if (running_id == 0 || w.exit_reason == ExitReason::task_timeout) {
     return;
   }
-  const auto timeout = timeout_of(w, running_id);
-  if (!timeout || now - w.page->item_started_ns.load(std::memory_order_relaxed) < timeout->count()) {
+  // The worker stamps each item's deadline from the timeout its frame carries.
+  const std::int64_t deadline = w.page->item_deadline_ns.load(std::memory_order_relaxed);
+  if (deadline == 0 || now < deadline) {
     return;
   }
-  w.timed_out_after = *timeout;
+  w.timed_out_after = timeout_of(w, running_id).value_or(std::chrono::nanoseconds(0));
   w.timed_out_id = running_id;
   w.timed_out_item = w.page->item.load(std::memory_order_relaxed);
   supervisor_.kill(w, ExitReason::task_timeout);

@@ -133,6 +133,7 @@ void decode(MsgpackReader& r, Hello& m) {
 void encode(MsgpackWriter& w, const Task& m) {
   w.uinteger(m.id);
   w.str(m.task);
+  w.uinteger(m.timeout_ns);
   w.args(m.args);
   w.kwargs(m.kwargs);
 }
@@ -140,6 +141,7 @@ void encode(MsgpackWriter& w, const Task& m) {
 void decode(MsgpackReader& r, Task& m) {
   m.id = r.uinteger();
   m.task = r.str();
+  m.timeout_ns = r.uinteger();
   r.args_into(m.args);
   r.kwargs_into(m.kwargs);
 }
@@ -147,12 +149,14 @@ void decode(MsgpackReader& r, Task& m) {
 void encode(MsgpackWriter& w, const Chunk& m) {
   w.uinteger(m.id);
   w.str(m.task);
+  w.uinteger(m.timeout_ns);
   w.uinteger(m.count);
 }
 
 void decode(MsgpackReader& r, Chunk& m) {
   m.id = r.uinteger();
   m.task = r.str();
+  m.timeout_ns = r.uinteger();
   m.count = r.uinteger();
 }
 

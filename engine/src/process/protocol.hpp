@@ -36,11 +36,15 @@ struct Hello {
   std::uint64_t max_frame = 0;
 };
 
-// `task` is a view into the frame it was decoded from (or the caller's string).
+// `task` is a view into the frame it was decoded from (or the caller's
+// string). `timeout_ns`: the task's timeout (each item's, for a chunk), its
+// own or the pool's task_timeout; 0: none. The worker stamps each item's
+// deadline on the shared page, where the host's timer reads it.
 struct Task {
   static constexpr Message type = Message::task;
   std::uint64_t id = 0;
   std::string_view task;
+  std::uint64_t timeout_ns = 0;
   Args args;
   Kwargs kwargs;
 };
@@ -50,7 +54,8 @@ struct Chunk {
   static constexpr Message type = Message::chunk;
   std::uint64_t id = 0;
   std::string_view task;
-  std::uint64_t count = 0;  // 0: the pool's ping (no task is looked up)
+  std::uint64_t timeout_ns = 0;  // per item, as Task's
+  std::uint64_t count = 0;       // 0: the pool's ping (no task is looked up)
 };
 
 // Run the finalizer, answer bye, exit.

@@ -63,13 +63,14 @@ TEST(Protocol, HelloRoundTrips) {
 }
 
 TEST(Protocol, TaskRoundTrips) {
-  const Task task{7, "text.words", {Value{{"a", 1}}, -5, 2.5}, {{"flag", false}}};
+  const Task task{7, "text.words", 30'000'000'000, {Value{{"a", 1}}, -5, 2.5}, {{"flag", false}}};
   std::vector<std::uint8_t> bytes;
   write_frame(bytes, task);  // the decoded name is a view into these bytes
   const FrameView frame{Message::task, bytes.data() + frame_header_size, bytes.data() + bytes.size()};
   const Task back = read_frame<Task>(frame);
   EXPECT_EQ(back.id, 7u);
   EXPECT_EQ(back.task, "text.words");
+  EXPECT_EQ(back.timeout_ns, 30'000'000'000u);
   EXPECT_EQ(back.args, task.args);
   EXPECT_EQ(back.kwargs, task.kwargs);
 }
@@ -78,7 +79,7 @@ TEST(Protocol, ChunkAndItsItemsRoundTrip) {
   std::vector<std::uint8_t> bytes;
   const auto at = begin_frame(bytes, Message::chunk);
   MsgpackWriter writer(bytes);
-  encode(writer, Chunk{9, "testing.double", 3});
+  encode(writer, Chunk{9, "testing.double", 250'000'000, 3});
   for (int i = 0; i < 3; ++i) {
     encode_chunk_item(writer, Args{Value(i), Value("x")});
   }
@@ -90,6 +91,7 @@ TEST(Protocol, ChunkAndItsItemsRoundTrip) {
   decode(reader, chunk);
   EXPECT_EQ(chunk.id, 9u);
   EXPECT_EQ(chunk.task, "testing.double");
+  EXPECT_EQ(chunk.timeout_ns, 250'000'000u);
   ASSERT_EQ(chunk.count, 3u);
   Args args;
   for (int i = 0; i < 3; ++i) {

@@ -80,7 +80,7 @@ TEST(Spawn, WorkerKeepsInheritedAndPassedDescriptors) {
   }
   EXPECT_TRUE(listed);
 
-  send_message(worker.channel, Task{1, "testing.write_fd", {first_inherited_fd + 1, "hello"}, {}});  // id 9
+  send_message(worker.channel, Task{1, "testing.write_fd", 0, {first_inherited_fd + 1, "hello"}, {}});  // id 9
   const Result result = next_frame<Result>(worker.channel, in);
   EXPECT_EQ(result.id, 1u);
   EXPECT_EQ(result.value, 5);
@@ -105,7 +105,7 @@ TEST(Spawn, WorkerKeepsInheritedAndPassedDescriptors) {
     std::vector<std::uint8_t> bytes;
     write_frame(bytes, Descriptors{{11}});
     ASSERT_EQ(send_with_fds(worker.channel, bytes.data(), bytes.size(), {extra[1]}), static_cast<long>(bytes.size()));
-    send_message(worker.channel, Task{2 + static_cast<std::uint64_t>(round), "testing.double", {1}, {}});
+    send_message(worker.channel, Task{2 + static_cast<std::uint64_t>(round), "testing.double", 0, {1}, {}});
     EXPECT_EQ(next_frame<Result>(worker.channel, in).value, 2);  // frames run in order: the descriptors were taken
     EXPECT_EQ(open_fds(), before + 1);
   }
