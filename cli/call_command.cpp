@@ -40,11 +40,12 @@ int run_isolated(const CallOptions& options, const std::string& task, Args args,
     pool.shutdown(ProcessShutdownOptions{});
     std::cout << result.dump(options.pretty ? 2 : -1, ' ', false, Value::error_handler_t::replace) << '\n';
     return kOk;
-  } catch (const RemoteError& e) {
-    const bool bad_arguments =
-        e.remote_type() == "troupe::ArgumentError" || e.remote_type() == "troupe::UnknownTaskError";
+  } catch (const ArgumentError& e) {
     print_error("task '" + task + "' failed: " + format_error_report(e));
-    return bad_arguments ? kUsageError : kTaskFailed;
+    return kUsageError;
+  } catch (const UnknownTaskError& e) {
+    print_error("task '" + task + "' failed: " + format_error_report(e));
+    return kUsageError;
   } catch (const BrokenPoolError& e) {
     print_error(format_error_report(e));
     return kPoolBroken;

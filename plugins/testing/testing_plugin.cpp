@@ -237,6 +237,42 @@ TROUPE_PLUGIN(testing, "1.0.0") {
         out << worker.id() << '\n';
       },
       "Append the worker id to a file (proves the finalizer ran)", troupe::arg("path"));
+  // Appended for the revoke tests: proves the task started (a test waits for
+  // the file) before it sleeps.
+  plugin.task(
+      "announce_then_sleep",
+      [](const std::string& path, std::int64_t ms) {
+        {
+          std::ofstream out(path + ".tmp");
+          out << getpid() << '\n';
+        }
+        std::rename((path + ".tmp").c_str(), path.c_str());
+        std::this_thread::sleep_for(std::chrono::milliseconds(ms));
+        return ms;
+      },
+      "Write the worker's pid to path, then sleep ms and return ms", troupe::arg("path"), troupe::arg("ms"));
+  // Appended for the spawn test: proves a descriptor the worker inherited is open in it.
+  plugin.task(
+      "write_fd",
+      [](std::int64_t fd, const std::string& text) {
+        const auto n = ::write(static_cast<int>(fd), text.data(), text.size());
+        if (n != static_cast<ssize_t>(text.size())) {
+          throw TestingError("write to fd " + std::to_string(fd) + " failed: " + std::strerror(errno));
+        }
+        return static_cast<std::int64_t>(n);
+      },
+      "Write text to the worker's descriptor fd", troupe::arg("fd"), troupe::arg("text"));
+  // Appended for the process pool's retirement tests: a finalizer that takes
+  // a while, so a worker killed right after its shutdown frame leaves no line.
+  plugin.finalizer(
+      "slow_write_file",
+      [](troupe::Worker& worker, const std::string& path, std::int64_t ms) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(ms));
+        std::ofstream out(path, std::ios::app);
+        out << worker.id() << '\n';
+      },
+      "Sleep ms, then append the worker id to a file (proves a slow finalizer ran)", troupe::arg("path"),
+      troupe::arg("ms"));
   // Appended for the process pool's tests: a map chunk whose item `at` crashes its worker.
   plugin.task(
       "abort_at",

@@ -23,11 +23,18 @@
 // deaths within crash_storm.within), breaks the pool (BrokenPoolError,
 // cause nested); a fresh pool can replace it.
 // Thread safety: every member may be called from any thread.
-// Hazards: the host never loads the plugins itself; unknown task names and
-// wrong arguments come back as RemoteError (remote_type() names the
-// troupe error). Up to a few frames are pipelined to each worker, and a
-// future counts as running once it was sent; cancel() on it then only sets
-// the cooperative flag, which the running task sees within ~100 ms. Done
+// An unknown task name is UnknownTaskError and arguments that do not bind
+// (wrong type, out of range, missing) ArgumentError, as on a ThreadPool,
+// each with the worker's RemoteError as its nested cause. stats() counts
+// items: a map chunk of N items is N submitted, each item completed, failed
+// or cancelled, counted before its future completes.
+// Once a worker has reported ready, a name missing from its task table fails
+// the future before anything is sent.
+// Hazards: the host never loads the plugins itself. Up to a few frames are
+// pipelined to each worker, and a future counts as running once it was sent:
+// cancel() on it returns false and sets the cooperative flag, which a running
+// task sees within ~100 ms; a frame the worker has not started yet is revoked
+// and its future ends cancelled (CancelledError) within ~100 ms. Done
 // callbacks run on the reactor thread: keep them short, and never call
 // shutdown({.wait = true}) or join() from one (UsageError / DeadlockError).
 // Someone else reaping the pool's children (waitpid(-1), SIGCHLD ignored)
@@ -69,6 +76,10 @@ struct ProcessShutdownOptions {
 #pragma GCC diagnostic ignored "-Woverloaded-virtual"
 
 namespace detail {
+namespace process {
+class PoolCore;  // engine/src/process/pool_core.hpp
+}  // namespace process
+
 // Routes Executor::shutdown(ShutdownOptions) to the process pool's own
 // shutdown, which hides it (so `pool.shutdown({.wait = false})` is not ambiguous).
 class ProcessExecutor : public Executor {
@@ -94,6 +105,12 @@ class ProcessPool final : public detail::ProcessExecutor {
   // that has already failed (ArgumentError); nothing is sent.
   Future<Value> submit_call(Call call) override;
   Future<std::vector<Outcome<Value>>> submit_chunk(std::string task, std::vector<Args> items) override;
+  // The same with `timeout` in place of task_timeout for this call (for each
+  // item of this chunk): past it the worker is killed and the task (item)
+  // fails with TaskTimeoutError, as with task_timeout.
+  Future<Value> submit_call(Call call, std::chrono::nanoseconds timeout);
+  Future<std::vector<Outcome<Value>>> submit_chunk(std::string task, std::vector<Args> items,
+                                                   std::chrono::nanoseconds timeout);
 
   void shutdown(const ProcessShutdownOptions& options = {});
   using Executor::join;
@@ -115,12 +132,10 @@ class ProcessPool final : public detail::ProcessExecutor {
   // Process ids of the live workers (for tests and diagnostics).
   std::vector<std::int64_t> worker_pids() const;
 
-  struct Core;  // engine/src/process/
-
  private:
   void shutdown_processes(const ProcessShutdownOptions& options) override;
 
-  std::unique_ptr<Core> core_;
+  std::unique_ptr<detail::process::PoolCore> core_;
 };
 
 #pragma GCC diagnostic pop

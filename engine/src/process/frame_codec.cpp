@@ -355,6 +355,11 @@ void MsgpackReader::value_into(Value& out, int depth) {
     }
     return;
   }
+  other_into(out, b);
+}
+
+// nil, booleans, floats and binary: the kinds without a range of type bytes.
+void MsgpackReader::other_into(Value& out, std::uint8_t b) {
   switch (b) {
     case 0xc0:
       ++p_;

@@ -22,21 +22,28 @@
 
 namespace troupe::detail::process {
 
-// Message types. Host -> worker below 10, worker -> host from 10.
+// Message types (layouts: process/protocol.hpp). Host -> worker below 10,
+// worker -> host from 10.
 enum class Message : std::uint8_t {
-  hello = 1,         // Value{worker_id, pool_name, plugins[], initializer, finalizer, max_tasks, max_memory, max_frame}
-  task = 2,          // uint id, str task, array args, map kwargs
-  chunk = 3,         // uint id, str task, uint count, count x array args
-  shutdown = 4,      // (empty): run the finalizer, answer bye, exit
-  ready = 10,        // uint pid
-  init_failed = 11,  // error record
-  result = 12,       // uint id, uint rss, value
-  error = 13,        // uint id, uint rss, error record
-  chunk_part = 14,   // uint id, uint rss, uint first, bool last, u32 count, count x (bool ok, value | error record)
-  heartbeat = 15,    // uint rss, uint running id (0: idle), uint item, uint running_us
-  retiring = 16,     // str reason, uint rss: the worker takes no more tasks; frames it still gets are dropped
-  bye = 17,          // nil | error record (the finalizer's)
+  hello = 1,
+  task = 2,
+  chunk = 3,
+  shutdown = 4,
+  revoke = 5,
+  descriptors = 6,
+  ready = 10,
+  init_failed = 11,
+  result = 12,
+  error = 13,
+  chunk_part = 14,
+  heartbeat = 15,
+  retiring = 16,
+  bye = 17,
+  revoked = 18,
 };
+
+// How one item of a chunk part ended.
+enum class ItemStatus : std::uint8_t { ok = 0, error = 1, cancelled = 2 };
 
 inline constexpr std::size_t frame_header_size = 5;
 // A frame body never exceeds this many bytes minus the header; the pool's max_frame.
@@ -54,6 +61,9 @@ class MsgpackWriter {
   explicit MsgpackWriter(std::vector<std::uint8_t>& out) noexcept : out_(&out) {}
 
   void nil() { put(0xc0); }
+  // A positive fixint: one byte for v < 128 (uinteger() keeps the uint
+  // formats, two bytes even for 0). For small enums on hot paths.
+  void fixint(std::uint8_t v) { put(v & 0x7f); }
   void boolean(bool b) { put(b ? 0xc3 : 0xc2); }
   void integer(std::int64_t v);
   void uinteger(std::uint64_t v);
@@ -88,6 +98,8 @@ class MsgpackReader {
   void nil();
   bool boolean();
   std::uint64_t uinteger();
+  // uinteger() with the positive fixint (what fixint() writes) read inline.
+  std::uint64_t small_uinteger() { return p_ < end_ && *p_ <= 0x7f ? *p_++ : uinteger(); }
   std::int64_t integer();
   std::string_view str();
   std::size_t array_header();
@@ -111,6 +123,7 @@ class MsgpackReader {
   };
   std::size_t counted_header(const ContainerFormat& format);
   void value_into(Value& out, int depth);
+  void other_into(Value& out, std::uint8_t b);
   void fill_array(std::vector<Value>& out, std::size_t n, int depth);
   const std::uint8_t* p_;
   const std::uint8_t* end_;
@@ -157,6 +170,22 @@ class FrameBuffer {
   // The next complete frame, or false. The view stays valid until the next prepare().
   bool next(FrameView& frame);
   bool empty() const noexcept { return begin_ == end_; }
+  // Calls f(const FrameView&) for each complete frame buffered, from the one
+  // next() returns on, without consuming any (the worker's look-ahead for
+  // revoke frames). Stops at an incomplete or malformed frame.
+  template <class F>
+  void peek(F&& f) const {
+    std::size_t at = begin_;
+    while (end_ - at >= frame_header_size) {
+      const std::uint8_t* header = data_.data() + at;
+      const std::uint32_t length = frame_length(header);
+      if (length < 1 || length > max_frame_ || end_ - at < 4 + static_cast<std::size_t>(length)) {
+        return;
+      }
+      f(FrameView{static_cast<Message>(header[4]), header + frame_header_size, header + 4 + length});
+      at += 4 + static_cast<std::size_t>(length);
+    }
+  }
   void set_max_frame(std::size_t max_frame) noexcept { max_frame_ = max_frame; }
 
  private:

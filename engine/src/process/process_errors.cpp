@@ -12,6 +12,7 @@
 
 #include "process/error_record.hpp"
 #include "process/frame_codec.hpp"
+#include "troupe/sdk/errors.hpp"
 #include "troupe/sdk/type_name.hpp"
 
 namespace troupe {
@@ -214,6 +215,32 @@ void collect(std::exception_ptr error, std::vector<Link>& links) {
   }
 }
 
+// Remote exceptions that the host raises as its own type.
+enum class LocalKind { remote, unknown_task, argument };
+
+LocalKind local_kind(const std::string& type) {
+  if (type == "troupe::UnknownTaskError") {
+    return LocalKind::unknown_task;
+  }
+  if (type == "troupe::ArgumentError") {
+    return LocalKind::argument;
+  }
+  return LocalKind::remote;
+}
+
+template <class E>
+std::exception_ptr nest_over(const std::exception_ptr& cause, E outer) {
+  try {
+    std::rethrow_exception(cause);
+  } catch (...) {
+    try {
+      std::throw_with_nested(std::move(outer));
+    } catch (...) {
+      return std::current_exception();
+    }
+  }
+}
+
 }  // namespace
 
 Value error_record_from_current(std::string trace) {
@@ -254,6 +281,7 @@ std::exception_ptr exception_from_record(const Value& record) {
     if (links.size() == 1 && links[0].type == "troupe::ResultTooLargeError") {
       return std::make_exception_ptr(ResultTooLargeError(links[0].message));
     }
+    const LocalKind local = local_kind(links[0].type);
     std::exception_ptr chain;
     for (std::size_t i = links.size(); i-- > 0;) {
       RemoteError error(links[i].type, links[i].message, i == 0 ? trace : std::string(), what[i]);
@@ -270,6 +298,16 @@ std::exception_ptr exception_from_record(const Value& record) {
           chain = std::current_exception();
         }
       }
+    }
+    // The errors of the error contract arrive as themselves (the same type a
+    // ThreadPool throws), the remote record nested as their cause.
+    switch (local) {
+      case LocalKind::unknown_task:
+        return nest_over(chain, UnknownTaskError(links[0].message));
+      case LocalKind::argument:
+        return nest_over(chain, ArgumentError(links[0].message));
+      case LocalKind::remote:
+        break;
     }
     return chain;
   } catch (const std::exception& e) {

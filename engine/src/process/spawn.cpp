@@ -10,6 +10,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <boost/dll/runtime_symbol_info.hpp>
 #include <cerrno>
 #include <cstdlib>
@@ -64,6 +65,8 @@ class Fd {
   }
   Fd(const Fd&) = delete;
   Fd& operator=(const Fd&) = delete;
+  Fd(Fd&& other) noexcept : fd_(other.release()) {}
+  Fd& operator=(Fd&&) = delete;
   int get() const noexcept { return fd_; }
   int release() noexcept { return std::exchange(fd_, -1); }
   void reset(int fd) noexcept {
@@ -79,14 +82,14 @@ class Fd {
 
 }  // namespace
 
-SpawnedWorker spawn_worker(const std::filesystem::path& executable, const std::map<std::string, std::string>& env) {
-  int pair[2];
-  if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, pair) != 0) {
-    throw Error("cannot create a socketpair for a troupe-worker: " + errno_text(errno));
-  }
-  Fd host(pair[0]);
-  Fd child(pair[1]);
-  Fd page_fd(::memfd_create("troupe-worker-page", MFD_CLOEXEC));
+static_assert(worker_page_fd == worker_channel_fd + 1 && first_inherited_fd == worker_page_fd + 1,
+              "the child's descriptors are dup2'd onto consecutive numbers from the channel on");
+
+namespace {
+
+// The worker's shared page, mapped here too.
+void* map_page(Fd& page_fd) {
+  page_fd.reset(::memfd_create("troupe-worker-page", MFD_CLOEXEC));
   if (page_fd.get() < 0 || ::ftruncate(page_fd.get(), worker_page_size) != 0) {
     throw Error("cannot create a troupe-worker's shared page: " + errno_text(errno));
   }
@@ -95,28 +98,26 @@ SpawnedWorker spawn_worker(const std::filesystem::path& executable, const std::m
     throw Error("cannot map a troupe-worker's shared page: " + errno_text(errno));
   }
   std::memset(page, 0, worker_page_size);
-  // Lift both child ends above the fixed numbers, so dup2 onto 3 and 4 can
-  // neither clobber one with the other nor be a no-op that keeps FD_CLOEXEC.
-  for (Fd* fd : {&child, &page_fd}) {
-    const int moved = ::fcntl(fd->get(), F_DUPFD_CLOEXEC, 10);
-    if (moved < 0) {
-      ::munmap(page, worker_page_size);
-      throw Error("cannot move a troupe-worker descriptor: " + errno_text(errno));
+  return page;
+}
+
+// Copies of the descriptors the child gets, all at or above `floor`, so
+// the dup2s onto 3, 4, 5... can neither clobber one another nor be no-ops
+// that keep FD_CLOEXEC. The caller's own descriptors stay untouched.
+std::vector<Fd> lifted_copies(const std::vector<int>& fds, int floor) {
+  std::vector<Fd> copies;
+  copies.reserve(fds.size());
+  for (const int fd : fds) {
+    const int copy = ::fcntl(fd, F_DUPFD_CLOEXEC, floor);
+    if (copy < 0) {
+      throw Error("cannot pass descriptor " + std::to_string(fd) + " to a troupe-worker: " + errno_text(errno));
     }
-    fd->reset(moved);
+    copies.emplace_back(copy);
   }
-  const int flags = ::fcntl(host.get(), F_GETFL);
-  if (flags < 0 || ::fcntl(host.get(), F_SETFL, flags | O_NONBLOCK) != 0) {
-    throw Error("cannot make a troupe-worker channel non-blocking: " + errno_text(errno));
-  }
+  return copies;
+}
 
-  FileActions actions;
-  posix_spawn_file_actions_adddup2(actions.get(), child.get(), worker_channel_fd);
-  posix_spawn_file_actions_adddup2(actions.get(), page_fd.get(), worker_page_fd);
-  // Nothing else of the host leaks into the worker, CLOEXEC or not.
-  posix_spawn_file_actions_addclosefrom_np(actions.get(), worker_page_fd + 1);
-
-  SpawnAttributes attributes;
+void set_default_signals(SpawnAttributes& attributes) {
   sigset_t empty;
   sigemptyset(&empty);
   sigset_t all_default;
@@ -128,18 +129,25 @@ SpawnedWorker spawn_worker(const std::filesystem::path& executable, const std::m
   // Its own process group: a terminal's Ctrl-C reaches the host alone.
   posix_spawnattr_setpgroup(attributes.get(), 0);
   posix_spawnattr_setflags(attributes.get(), POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
+}
 
-  const std::string exe = executable.string();
-  const std::string parent = std::to_string(::getpid());
-  std::vector<std::string> arguments = {
-      exe,        "--channel", std::to_string(worker_channel_fd), "--page", std::to_string(worker_page_fd),
-      "--parent", parent};
-  std::vector<char*> argv;
-  for (auto& a : arguments) {
-    argv.push_back(a.data());
+std::vector<std::string> worker_arguments(const std::string& exe, const std::vector<InheritedFd>& inherit) {
+  std::vector<std::string> arguments = {exe,
+                                        "--channel",
+                                        std::to_string(worker_channel_fd),
+                                        "--page",
+                                        std::to_string(worker_page_fd),
+                                        "--parent",
+                                        std::to_string(::getpid())};
+  for (std::size_t i = 0; i < inherit.size(); ++i) {
+    arguments.push_back("--descriptor");
+    arguments.push_back(std::to_string(inherit[i].id) + ":" + std::to_string(first_inherited_fd + static_cast<int>(i)));
   }
-  argv.push_back(nullptr);
+  return arguments;
+}
 
+// The host's environment with `env` added (and overriding).
+std::vector<std::string> worker_environment(const std::map<std::string, std::string>& env) {
   std::vector<std::string> environment;
   for (char** e = environ; e != nullptr && *e != nullptr; ++e) {
     std::string_view entry(*e);
@@ -152,35 +160,87 @@ SpawnedWorker spawn_worker(const std::filesystem::path& executable, const std::m
   for (const auto& [name, value] : env) {
     environment.push_back(name + "=" + value);
   }
-  std::vector<char*> envp;
-  for (auto& e : environment) {
-    envp.push_back(e.data());
-  }
-  envp.push_back(nullptr);
+  return environment;
+}
 
+std::vector<char*> pointers(std::vector<std::string>& strings) {
+  std::vector<char*> out;
+  for (auto& s : strings) {
+    out.push_back(s.data());
+  }
+  out.push_back(nullptr);
+  return out;
+}
+
+pid_t start(const std::string& exe, FileActions& actions, std::vector<std::string> arguments,
+            std::vector<std::string> environment) {
+  SpawnAttributes attributes;
+  set_default_signals(attributes);
+  auto argv = pointers(arguments);
+  auto envp = pointers(environment);
   pid_t pid = -1;
   const int error = ::posix_spawn(&pid, exe.c_str(), actions.get(), attributes.get(), argv.data(), envp.data());
   if (error != 0) {
-    ::munmap(page, worker_page_size);
     throw Error("cannot start the process-pool worker '" + exe + "': " + errno_text(error) +
                 "; point ProcessPoolOptions::worker_executable or $TROUPE_WORKER at a troupe-worker built with "
                 "this libtroupe");
   }
+  return pid;
+}
+
+int open_pidfd(pid_t pid) {
   const int pidfd = static_cast<int>(::syscall(SYS_pidfd_open, pid, 0));
   if (pidfd < 0) {
     const int open_error = errno;
     ::kill(pid, SIGKILL);
     ::waitpid(pid, nullptr, 0);
-    ::munmap(page, worker_page_size);
     throw Error("cannot watch troupe-worker pid " + std::to_string(pid) + " (pidfd_open: " + errno_text(open_error) +
                 "); the process pool needs Linux 5.3 or newer");
   }
-  SpawnedWorker spawned;
-  spawned.pid = pid;
-  spawned.pidfd = pidfd;
-  spawned.page = page;
-  spawned.channel = host.release();
-  return spawned;
+  return pidfd;
+}
+
+}  // namespace
+
+SpawnedWorker spawn_worker(const std::filesystem::path& executable, const std::map<std::string, std::string>& env,
+                           const std::vector<InheritedFd>& inherit) {
+  int pair[2];
+  if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, pair) != 0) {
+    throw Error("cannot create a socketpair for a troupe-worker: " + errno_text(errno));
+  }
+  Fd host(pair[0]);
+  Fd child(pair[1]);
+  Fd page_fd;
+  void* page = map_page(page_fd);
+  try {
+    std::vector<int> sources = {child.get(), page_fd.get()};
+    for (const auto& fd : inherit) {
+      sources.push_back(fd.fd);
+    }
+    const int floor = std::max(10, first_inherited_fd + static_cast<int>(inherit.size()));
+    const std::vector<Fd> lifted = lifted_copies(sources, floor);
+    const int flags = ::fcntl(host.get(), F_GETFL);
+    if (flags < 0 || ::fcntl(host.get(), F_SETFL, flags | O_NONBLOCK) != 0) {
+      throw Error("cannot make a troupe-worker channel non-blocking: " + errno_text(errno));
+    }
+    FileActions actions;
+    for (std::size_t i = 0; i < lifted.size(); ++i) {  // 3: channel, 4: page, 5...: inherited
+      posix_spawn_file_actions_adddup2(actions.get(), lifted[i].get(), worker_channel_fd + static_cast<int>(i));
+    }
+    // Nothing else of the host leaks into the worker, CLOEXEC or not.
+    posix_spawn_file_actions_addclosefrom_np(actions.get(), worker_channel_fd + static_cast<int>(lifted.size()));
+    const std::string exe = executable.string();
+    const pid_t pid = start(exe, actions, worker_arguments(exe, inherit), worker_environment(env));
+    SpawnedWorker spawned;
+    spawned.pid = pid;
+    spawned.pidfd = open_pidfd(pid);
+    spawned.page = page;
+    spawned.channel = host.release();
+    return spawned;
+  } catch (...) {
+    ::munmap(page, worker_page_size);
+    throw;
+  }
 }
 
 namespace {

@@ -5,9 +5,11 @@
 
 #include <sys/types.h>
 
+#include <cstdint>
 #include <filesystem>
 #include <map>
 #include <string>
+#include <vector>
 
 namespace troupe::detail::process {
 
@@ -21,10 +23,21 @@ struct SpawnedWorker {
   int channel = -1;      // the host's end: SOCK_CLOEXEC, non-blocking
 };
 
-// Spawns `executable --channel 3 --page 4 --parent <this pid>` with the host's
+// A descriptor the worker inherits: the host's `fd` (not consumed; the
+// child gets a copy) becomes entry `id` of the worker's descriptor table.
+struct InheritedFd {
+  std::uint64_t id = 0;
+  int fd = -1;
+};
+// Inherited descriptors land on fds 5, 6, ... in the child, in list order.
+inline constexpr int first_inherited_fd = 5;
+
+// Spawns `executable --channel 3 --page 4 --parent <this pid>` (plus
+// `--descriptor ID:FD` per inherited descriptor) with the host's
 // environment plus `env` (overriding). Throws troupe::Error naming the
 // executable and what to do when it cannot start.
-SpawnedWorker spawn_worker(const std::filesystem::path& executable, const std::map<std::string, std::string>& env);
+SpawnedWorker spawn_worker(const std::filesystem::path& executable, const std::map<std::string, std::string>& env,
+                           const std::vector<InheritedFd>& inherit = {});
 
 // The troupe-worker to run: `configured` if set, else $TROUPE_WORKER, else
 // next to libtroupe (build tree: <libdir>/../bin; install:

@@ -14,11 +14,15 @@ inline constexpr int worker_page_fd = 4;
 inline constexpr std::size_t worker_page_size = 4096;
 
 struct WorkerPage {
-  std::atomic<std::uint64_t> running_id;      // the task or chunk running now (0: none)
-  std::atomic<std::uint64_t> item;            // its current item (chunks)
-  std::atomic<std::int64_t> item_started_ns;  // CLOCK_MONOTONIC, when that item started
-  std::atomic<std::uint64_t> rss;             // bytes, refreshed after tasks and by the heartbeat
-  std::atomic<std::uint64_t> cancel_id;       // host -> worker: cancel requested for this running id
+  std::atomic<std::uint64_t> running_id;       // the task or chunk running now (0: none)
+  std::atomic<std::uint64_t> item;             // its current item (chunks)
+  std::atomic<std::int64_t> item_started_ns;   // CLOCK_MONOTONIC, when that item started
+  std::atomic<std::int64_t> item_deadline_ns;  // when that item times out (the frame's timeout); 0: never
+  std::atomic<std::uint64_t> rss;              // bytes, refreshed after tasks and by the heartbeat
+  std::atomic<std::uint64_t> cancel_id;        // host -> worker: cancel requested for this running id
+  // host -> worker: bumped once a revoke frame is wholly in the channel, so
+  // the worker looks ahead in what it has buffered before its next frame.
+  std::atomic<std::uint64_t> revoke_epoch;
 };
 
 static_assert(sizeof(WorkerPage) <= worker_page_size);

@@ -135,18 +135,161 @@ TEST(ProcessPool, RemoteExceptionKeepsTypeMessageCausesAndTrace) {
   EXPECT_THAT(report, HasSubstr("remote stack trace:"));
 }
 
-TEST(ProcessPool, WrongArgumentsComeBackAsRemoteArgumentError) {
-  ProcessPool pool(testing_plugin(), small(1));
-  const auto error = expect_throws<RemoteError>([&] { pool.call("testing.double", "not a number").get(); });
-  EXPECT_EQ(error.remote_type(), "troupe::ArgumentError");
-  EXPECT_THAT(error.what(), HasSubstr("testing.double"));
+// The remote record stays reachable as the nested cause.
+RemoteError remote_cause(const std::exception_ptr& cause) {
+  try {
+    std::rethrow_exception(cause);
+  } catch (const RemoteError& e) {
+    return e;
+  } catch (...) {
+  }
+  ADD_FAILURE() << "the nested cause is not a RemoteError";
+  return RemoteError("", "", "");
 }
 
-TEST(ProcessPool, UnknownTaskComesBackAsRemoteUnknownTaskError) {
+TEST(ProcessPool, WrongArgumentsAreAnArgumentErrorWithTheRemoteCause) {
   ProcessPool pool(testing_plugin(), small(1));
-  const auto error = expect_throws<RemoteError>([&] { pool.call("testing.nope").get(); });
-  EXPECT_EQ(error.remote_type(), "troupe::UnknownTaskError");
+  const auto error = expect_throws<ArgumentError>([&] { pool.call("testing.double", "not a number").get(); });
+  EXPECT_THAT(error.what(), HasSubstr("testing.double"));
+  ASSERT_TRUE(error.cause);
+  EXPECT_EQ(remote_cause(error.cause).remote_type(), "troupe::ArgumentError");
+}
+
+TEST(ProcessPool, ValueOutOfTheParametersRangeIsAnArgumentError) {
+  ProcessPool pool(testing_plugin(), small(1));
+  const auto error = expect_throws<ArgumentError>(
+      [&] { pool.call("testing.exit", std::int64_t{1} << 40).get(); });  // exit takes an int
+  EXPECT_THAT(error.what(), HasSubstr("out of range"));
+  const auto unsigned_error = expect_throws<ArgumentError>(
+      [&] { pool.call("testing.double", std::numeric_limits<std::uint64_t>::max()).get(); });
+  EXPECT_THAT(unsigned_error.what(), HasSubstr("testing.double"));
   EXPECT_EQ(pool.call("testing.double", 2).get(), 4);
+}
+
+TEST(ProcessPool, UnknownTaskIsAnUnknownTaskErrorWithTheRemoteCause) {
+  ProcessPool pool(testing_plugin(), small(1));
+  const auto error = expect_throws<UnknownTaskError>([&] { pool.call("testing.nope").get(); });
+  EXPECT_THAT(error.what(), HasSubstr("testing.nope"));
+  ASSERT_TRUE(error.cause);
+  EXPECT_EQ(remote_cause(error.cause).remote_type(), "troupe::UnknownTaskError");
+  EXPECT_EQ(pool.call("testing.double", 2).get(), 4);
+}
+
+TEST(ProcessPool, UnknownTaskIsRefusedBeforeSendingOnceWorkersReportedTheirTasks) {
+  ProcessPool pool(testing_plugin(), small(1));
+  EXPECT_EQ(pool.call("testing.double", 1).get(), 2);  // a worker is ready: the pool has its task table
+  auto refused = pool.call("testing.doubel");
+  EXPECT_EQ(refused.state(), FutureState::failed);  // failed in the caller, nothing sent
+  const auto error = expect_throws<UnknownTaskError>([&] { refused.get(); });
+  EXPECT_THAT(error.what(), HasSubstr("testing.doubel"));
+  EXPECT_THAT(error.what(), HasSubstr("testing.double"));  // did you mean
+  auto chunk = pool.submit_chunk("testing.nope", {Args{1}});
+  EXPECT_EQ(chunk.state(), FutureState::failed);
+  EXPECT_THROW(chunk.get(), UnknownTaskError);
+  EXPECT_EQ(pool.stats().submitted, 1u);
+}
+
+TEST(ProcessPool, KnownTaskNamesDoNotCarryOverToAnotherPool) {
+  {
+    ProcessPool first(testing_plugin(), small(1));
+    EXPECT_EQ(first.call("testing.double", 1).get(), 2);
+    EXPECT_EQ(first.call("testing.double", 2).get(), 4);  // known to this thread now
+  }
+  ProcessPool second({test::plugin_path("text")}, small(1));
+  second.spawn_workers(1);
+  ASSERT_TRUE(eventually([&] { return second.free_workers() == 1; }));  // its table has arrived
+  auto refused = second.call("testing.double", 3);
+  EXPECT_EQ(refused.state(), FutureState::failed);
+  EXPECT_THROW(refused.get(), UnknownTaskError);
+}
+
+TEST(ProcessPool, PerCallTimeoutOverridesTaskTimeout) {
+  auto options = small(1);
+  options.task_timeout = 100ms;
+  ProcessPool pool(testing_plugin(), options);
+  EXPECT_EQ(pool.submit_call(Call{"testing.sleep", {300}, {}}, 30s).get(), 300);  // longer than task_timeout
+  const auto error = expect_throws<TaskTimeoutError>([&] {
+    pool.submit_call(Call{"testing.sleep", {60'000}, {}}, 200ms).get();
+  });
+  EXPECT_EQ(error.timeout(), 200ms);
+  const auto outcomes = pool.submit_chunk("testing.sleep", {Args{1}, Args{300}, Args{1}}, 30s).get();
+  EXPECT_EQ(outcomes[1].value(), 300);
+}
+
+TEST(ProcessPool, PerCallTimeoutWithoutATaskTimeout) {
+  ProcessPool pool(testing_plugin(), small(1));
+  EXPECT_THROW(pool.submit_call(Call{"testing.sleep", {60'000}, {}}, 200ms).get(), TaskTimeoutError);
+  // Items before the one that timed out may die unreported with the worker (WorkerCrashedError).
+  const auto outcomes = pool.submit_chunk("testing.sleep", {Args{1}, Args{60'000}}, 200ms).get();
+  EXPECT_THROW(outcomes[1].value(), TaskTimeoutError);
+  EXPECT_EQ(pool.call("testing.double", 3).get(), 6);
+}
+
+TEST(ProcessPool, CancellingASentButUnstartedFutureRevokesIt) {
+  const auto started = std::filesystem::temp_directory_path() / ("troupe-revoke1-" + std::to_string(::getpid()));
+  std::filesystem::remove(started);
+  ProcessPool pool(testing_plugin(), small(1));
+  auto running = pool.call("testing.announce_then_sleep", started.string(), 500);
+  auto sent = pool.call("testing.double", 5);  // pipelined behind the sleep on the one worker
+  ASSERT_TRUE(eventually([&] { return std::filesystem::exists(started); }));
+  ASSERT_TRUE(eventually([&] { return sent.state() == FutureState::running; }));  // sent, not started
+  EXPECT_FALSE(sent.cancel());  // sent: cancel() cannot take it back itself
+  EXPECT_THROW(sent.get(10s), CancelledError);
+  EXPECT_EQ(running.get(), 500);  // the running task was not touched
+  const auto listed = pool.cancelled_tasks();
+  ASSERT_EQ(listed.size(), 1u);
+  EXPECT_EQ(listed[0].id, sent.id());
+  EXPECT_EQ(pool.stats().cancelled, 1u);
+  EXPECT_EQ(pool.call("testing.double", 6).get(), 12);
+  std::filesystem::remove(started);
+}
+
+TEST(ProcessPool, ShutdownWithCancelPendingRevokesSentFrames) {
+  const auto started = std::filesystem::temp_directory_path() / ("troupe-revoke-" + std::to_string(::getpid()));
+  std::filesystem::remove(started);
+  ProcessPool pool(testing_plugin(), small(1));
+  auto running = pool.call("testing.announce_then_sleep", started.string(), 300);
+  auto sent = pool.call("testing.sleep", 1);                                  // pipelined behind it on the one worker
+  ASSERT_TRUE(eventually([&] { return std::filesystem::exists(started); }));  // the first one runs
+  ASSERT_TRUE(eventually([&] { return sent.state() == FutureState::running; }));
+  pool.shutdown({.wait = true, .cancel_pending = true});
+  EXPECT_EQ(running.get(), 300);
+  EXPECT_EQ(sent.state(), FutureState::cancelled);
+  std::filesystem::remove(started);
+}
+
+TEST(ProcessPool, StatsCountChunkItems) {
+  ProcessPool pool(testing_plugin(), small(1));
+  std::vector<Args> items;
+  for (int i = 0; i < 10; ++i) {
+    items.push_back(i % 3 == 0 ? Args{"x"} : Args{i});  // items 0, 3, 6, 9 fail
+  }
+  auto chunk = pool.submit_chunk("testing.double", items);
+  auto call = pool.call("testing.double", 1);
+  // The counters are updated before the futures complete: no wait needed after get().
+  chunk.get();
+  call.get();
+  const auto stats = pool.stats();
+  EXPECT_EQ(stats.submitted, 11u);
+  EXPECT_EQ(stats.completed, 7u);
+  EXPECT_EQ(stats.failed, 4u);
+  EXPECT_EQ(stats.cancelled, 0u);
+}
+
+TEST(ProcessPool, StatsCountCancelledChunkItems) {
+  ProcessPool pool(testing_plugin(), small(1));
+  auto running = pool.call("testing.sleep", 200);
+  ASSERT_TRUE(eventually([&] { return running.state() == FutureState::running; }));
+  std::vector<Future<Value>> fill;
+  for (int i = 0; i < 64; ++i) {
+    fill.push_back(pool.call("testing.sleep", 1));  // fills the worker's pipeline
+  }
+  auto queued = pool.submit_chunk("testing.double", std::vector<Args>(25, Args{1}));
+  if (queued.cancel()) {
+    EXPECT_EQ(pool.stats().cancelled, 25u);
+  }
+  EXPECT_TRUE(pool.join(30s));
+  EXPECT_EQ(pool.stats().submitted, 1u + 64u + 25u);
 }
 
 TEST(ProcessPool, AbortedWorkerFailsOnlyItsTask) {
@@ -203,12 +346,11 @@ TEST(ProcessPool, CorruptFrameFromAPluginKillsOnlyThatWorker) {
   EXPECT_EQ(pool.stats().crashes_by_cause.at("protocol error"), 1u);
 }
 
-// A chunk part whose item range only fits when `first + count` wraps
-// around: the host must refuse it rather than write past the chunk's
-// outcomes. Item 0 takes 150 ms, so the worker closes its part after it
-// (parts close once 100 ms old) and sends it; item 1 waits 500 ms more, then
-// forges the next part.
-TEST(ProcessPool, ChunkPartWhoseRangeWrapsIsAProtocolError) {
+// A chunk part that claims more items than the chunk has left: the host
+// must refuse it rather than write past the chunk's outcomes (a count can
+// no longer wrap `first + count`: the protocol caps it at 2^32 - 1). Item 0 takes 150 ms, so the worker closes its part
+// after it (parts close once 100 ms old) and sends it; item 1 waits 500 ms more, then forges the next part.
+TEST(ProcessPool, ChunkPartPastTheChunksItemsIsAProtocolError) {
   ProcessPool pool(testing_plugin(), small(1));
   auto probe = pool.call("testing.double", 1);
   EXPECT_EQ(probe.get(), 2);
@@ -218,9 +360,9 @@ TEST(ProcessPool, ChunkPartWhoseRangeWrapsIsAProtocolError) {
   detail::process::MsgpackWriter writer(forged);
   writer.uinteger(chunk_id);
   writer.uinteger(1);                                          // first: item 0 is reported
-  writer.uinteger(std::numeric_limits<std::uint64_t>::max());  // count: 1 + count wraps to 0
+  writer.uinteger(std::numeric_limits<std::uint32_t>::max());  // count: far more than the one item left
   for (int item = 0; item < 3; ++item) {                       // more outcomes than the chunk has
-    writer.boolean(true);
+    writer.uinteger(static_cast<std::uint64_t>(detail::process::ItemStatus::ok));
     writer.value(Value(item));
   }
   writer.boolean(true);  // last
@@ -508,6 +650,46 @@ TEST(ProcessPool, FinalizersRunOnGracefulShutdown) {
   std::filesystem::remove(path);
 }
 
+// Lines in the file a finalizer appends to (one per worker that ran it).
+std::size_t finalizer_lines(const std::filesystem::path& path) {
+  std::ifstream in(path);
+  std::size_t lines = 0;
+  for (std::string line; std::getline(in, line);) {
+    ++lines;
+  }
+  return lines;
+}
+
+TEST(ProcessPool, IdleRetiredWorkerRunsItsFinalizerWithinGrace) {
+  const auto path = std::filesystem::temp_directory_path() / ("troupe-idle-fini-" + std::to_string(::getpid()));
+  std::filesystem::remove(path);
+  auto options = small(1);
+  options.idle_timeout = 50ms;
+  options.finalizer = Call{"testing.slow_write_file", {path.string(), 300}, {}};
+  ProcessPool pool(testing_plugin(), options);
+  EXPECT_EQ(pool.call("testing.double", 1).get(), 2);
+  ASSERT_TRUE(eventually([&] { return pool.workers() == 0; }));
+  EXPECT_EQ(pool.stats().retired.idle_timeout, 1u);
+  EXPECT_EQ(pool.stats().retired.crash, 0u);
+  EXPECT_EQ(finalizer_lines(path), 1u);
+  std::filesystem::remove(path);
+}
+
+TEST(ProcessPool, RecycledWorkerRunsItsFinalizerWithinGrace) {
+  const auto path = std::filesystem::temp_directory_path() / ("troupe-recycle-fini-" + std::to_string(::getpid()));
+  std::filesystem::remove(path);
+  auto options = small(1);
+  options.max_tasks_per_worker = 1;
+  options.finalizer = Call{"testing.slow_write_file", {path.string(), 300}, {}};
+  ProcessPool pool(testing_plugin(), options);
+  EXPECT_EQ(pool.call("testing.double", 1).get(), 2);
+  EXPECT_EQ(pool.call("testing.double", 2).get(), 4);
+  ASSERT_TRUE(eventually([&] { return pool.stats().retired.max_tasks == 2; }));
+  ASSERT_TRUE(eventually([&] { return pool.workers() == 0; }));
+  EXPECT_EQ(finalizer_lines(path), 2u);
+  std::filesystem::remove(path);
+}
+
 TEST(ProcessPool, SubmitAfterShutdownIsAUsageError) {
   ProcessPool pool(testing_plugin(), small(1));
   pool.shutdown();
@@ -676,13 +858,13 @@ TEST(ProcessPool, ChunkCapturesEachItemsError) {
   EXPECT_THROW(outcomes[1].value(), RemoteError);
   const auto mixed = pool.submit_chunk("testing.double", {Args{1}, Args{"x"}, Args{3}}).get();
   EXPECT_EQ(mixed[0].value(), 2);
-  EXPECT_THROW(mixed[1].value(), RemoteError);
+  EXPECT_THROW(mixed[1].value(), ArgumentError);
   EXPECT_EQ(mixed[2].value(), 6);
 }
 
 TEST(ProcessPool, ChunkOfAnUnknownTaskFailsAsAWhole) {
   ProcessPool pool(testing_plugin(), small(1));
-  EXPECT_THROW(pool.submit_chunk("testing.nope", {Args{1}}).get(), RemoteError);
+  EXPECT_THROW(pool.submit_chunk("testing.nope", {Args{1}}).get(), UnknownTaskError);
 }
 
 TEST(ProcessPool, CrashMidChunkFailsItsUnreportedItems) {
@@ -703,6 +885,27 @@ TEST(ProcessPool, CrashMidChunkFailsItsUnreportedItems) {
     }
   }
   EXPECT_EQ(pool.call("testing.double", 1).get(), 2);
+}
+
+TEST(ProcessPool, CancelledChunkStopsBetweenItems) {
+  ProcessPool pool(testing_plugin(), small(1));
+  std::vector<Args> items(100, Args{20});  // 2 s if every item ran
+  auto chunk = pool.submit_chunk("testing.sleep", items);
+  ASSERT_TRUE(eventually([&] { return chunk.state() == FutureState::running; }));
+  std::this_thread::sleep_for(100ms);
+  EXPECT_FALSE(chunk.cancel());  // running: the flag, which the chunk loop reads between items
+  const auto outcomes = chunk.get(30s);
+  ASSERT_EQ(outcomes.size(), items.size());
+  std::size_t ran = 0;
+  while (ran < outcomes.size() && outcomes[ran].ok()) {
+    ++ran;
+  }
+  EXPECT_GT(ran, 0u);
+  EXPECT_LT(ran, items.size() / 2);
+  for (std::size_t i = ran; i < outcomes.size(); ++i) {
+    EXPECT_THROW(outcomes[i].rethrow(), CancelledError) << "item " << i;
+  }
+  EXPECT_EQ(pool.call("testing.double", 2).get(), 4);  // the worker goes on
 }
 
 TEST(ProcessPool, HungChunkItemTimesOut) {

@@ -1,0 +1,357 @@
+// What the workers' frames mean to the pool, and what a worker's end does to
+// the work it had: the task it ran fails (crash, timeout), what it had not
+// started runs elsewhere.
+#include <signal.h>
+
+#include <algorithm>
+
+#include "process/error_record.hpp"
+#include "process/pool_core.hpp"
+#include "troupe/errors.hpp"
+
+namespace troupe::detail::process {
+
+namespace {
+
+std::string cause_name(const WorkerExit& exit) {
+  if (exit.signal != 0) {
+    return signal_name(exit.signal);
+  }
+  if (exit.exit_status) {
+    return "exit " + std::to_string(*exit.exit_status);
+  }
+  return "unknown";
+}
+
+}  // namespace
+
+void PoolCore::on_event(std::uint64_t tag, std::uint32_t events) {
+  WorkerProcess* w = supervisor_.find(tag >> 1);
+  if (w == nullptr) {
+    return;
+  }
+  const auto on_frame = [this](WorkerProcess& from, const FrameView& frame) {
+    handle_frame(from, frame);
+  };
+  if ((tag & 1) != 0) {
+    supervisor_.read_channel(*w, on_frame);  // results it sent before it died count
+    on_exit(*w);
+    return;
+  }
+  if (events & EPOLLOUT) {
+    supervisor_.flush(*w);
+  }
+  if (events & (EPOLLIN | EPOLLHUP | EPOLLERR | EPOLLRDHUP)) {
+    supervisor_.read_channel(*w, on_frame);
+  }
+}
+
+Job* PoolCore::head(WorkerProcess& w, std::uint64_t id) {
+  if (w.inflight.empty() || w.inflight.front()->id != id) {
+    throw FrameError("worker " + std::to_string(w.id) + " answered for task " + std::to_string(id) +
+                     ", which is not the one it was running");
+  }
+  return w.inflight.front().get();
+}
+
+void PoolCore::pop_head(WorkerProcess& w, std::int64_t now) {
+  const auto interval = now - std::max(w.last_result_ns, w.current_started_ns);
+  w.ewma_ns = w.ewma_ns <= 0 ? static_cast<double>(interval) : 0.9 * w.ewma_ns + 0.1 * interval;
+  w.last_result_ns = now;
+  w.inflight.pop_front();
+  w.current_started_ns = now;
+  if (w.inflight.empty()) {
+    w.idle_since_ns = now;
+  }
+  shared->ended();
+}
+
+// The item counters for a chunk that ends now: its reported items by
+// outcome, plus `lost` items that failed with their worker.
+void PoolCore::count_items(const Job& job, std::size_t lost) {
+  completed.fetch_add(job.ok_items, std::memory_order_relaxed);
+  failed.fetch_add(job.failed_items + lost, std::memory_order_relaxed);
+  shared->cancelled.fetch_add(job.cancelled_items, std::memory_order_relaxed);
+}
+
+void PoolCore::read_item(MsgpackReader& reader, Job& job, std::size_t at) {
+  switch (decode_item(reader, job.outcomes[at].value(), record)) {
+    case ItemStatus::ok:
+      ++job.ok_items;
+      return;
+    case ItemStatus::error:
+      job.outcomes[at] = Outcome<Value>(exception_from_record(record));
+      ++job.failed_items;
+      return;
+    case ItemStatus::cancelled:
+      ++job.cancelled_items;
+      job.outcomes[at] = Outcome<Value>(std::make_exception_ptr(
+          CancelledError("map item " + std::to_string(at) + " of '" + job.task + "' cancelled")));
+      return;
+  }
+}
+
+void PoolCore::handle_frame(WorkerProcess& w, const FrameView& frame) {
+  const auto now = detail::now_ns();
+  switch (frame.type) {
+    case Message::ready:
+      return on_ready(w, read_frame<Ready>(frame), now);
+    case Message::init_failed:
+      return on_init_failed(w, read_frame<InitFailed>(frame));
+    case Message::result:
+      return on_result(w, read_frame<Result>(frame), now);
+    case Message::error:
+      return on_failure(w, read_frame<Failure>(frame), now);
+    case Message::chunk_part:
+      return on_chunk_part(w, frame, now);
+    case Message::heartbeat:
+      w.last_rss = read_frame<Heartbeat>(frame).rss;  // the timers read the shared page
+      return;
+    case Message::retiring:
+      return on_retiring(w, read_frame<Retiring>(frame));
+    case Message::bye:
+      return on_bye(w, read_frame<Bye>(frame));
+    case Message::revoked:
+      return on_revoked(w, read_frame<Revoked>(frame).id);
+    default:
+      throw FrameError("unexpected message type " + std::to_string(static_cast<int>(frame.type)) + " from a worker");
+  }
+}
+
+void PoolCore::on_result(WorkerProcess& w, Result&& result, std::int64_t now) {
+  w.last_rss = result.rss;
+  Job* job = head(w, result.id);
+  completed.fetch_add(1, std::memory_order_relaxed);  // a started future ends only here
+  job->call.set_value(std::move(result.value));
+  pop_head(w, now);
+}
+
+void PoolCore::on_failure(WorkerProcess& w, const Failure& failure, std::int64_t now) {
+  w.last_rss = failure.rss;
+  Job* job = head(w, failure.id);
+  auto error = exception_from_record(failure.error);
+  failed.fetch_add(job->units(), std::memory_order_relaxed);  // a chunk that could not run fails every item
+  job->fail(std::move(error));
+  pop_head(w, now);
+}
+
+void PoolCore::on_ready(WorkerProcess& w, Ready&& ready, std::int64_t now) {
+  w.last_rss = ready.rss;
+  w.phase = Phase::ready;
+  w.idle_since_ns = now;
+  if (task_table.load(std::memory_order_acquire) == nullptr) {
+    // Every worker loads the same plugins: the first table is the pool's.
+    static std::atomic<std::uint64_t> serials{1};
+    auto table = std::make_unique<TaskTable>();
+    table->serial = serials.fetch_add(1, std::memory_order_relaxed);
+    for (auto& signature : ready.tasks) {
+      std::string name = signature.qualified_name;
+      table->tasks.emplace(std::move(name), std::move(signature));
+    }
+    task_table_owner = std::move(table);
+    task_table.store(task_table_owner.get(), std::memory_order_release);
+  }
+}
+
+void PoolCore::on_init_failed(WorkerProcess& w, const InitFailed& message) {
+  const auto remote = exception_from_record(message.error);
+  w.expect(ExitReason::left);
+  {
+    std::lock_guard lock(state_mutex);
+    ++stats.retired.crash;
+  }
+  break_pool(nest(remote, InitializerError((options.initializer ? "the initializer " + options.initializer->task
+                                                                : std::string("loading the plugins")) +
+                                           " failed in worker " + std::to_string(w.id) + " (pid " +
+                                           std::to_string(w.pid) + "): " + what_of(remote) + "; the pool is broken")));
+}
+
+void PoolCore::on_chunk_part(WorkerProcess& w, const FrameView& frame, std::int64_t now) {
+  MsgpackReader reader(frame.body, frame.end);
+  ChunkPart part;
+  decode(reader, part);
+  Job* job = head(w, part.id);
+  if (part.first != job->reported || part.count > job->items - part.first) {  // no `first + count`: it can wrap
+    throw FrameError("a chunk part out of order");
+  }
+  if (job->outcomes.empty()) {
+    job->outcomes.resize(job->items);
+  }
+  for (std::uint64_t i = 0; i < part.count; ++i) {
+    read_item(reader, *job, part.first + i);
+  }
+  job->reported = part.first + part.count;
+  ChunkPartTail tail;
+  decode(reader, tail);
+  if (!reader.at_end()) {
+    throw FrameError("trailing bytes after a chunk part");
+  }
+  w.last_rss = tail.rss;
+  if (tail.last) {
+    if (job->reported != job->items) {
+      throw FrameError("the last chunk part left items unreported");
+    }
+    count_items(*job, 0);
+    job->chunk_promise.set_value(std::move(job->outcomes));
+    pop_head(w, now);
+  }
+}
+
+void PoolCore::on_retiring(WorkerProcess& w, const Retiring& message) {
+  w.last_rss = message.rss;
+  w.retiring = true;
+  dispatcher_.requeue_unstarted(w);
+  supervisor_.retire(w, grace, detail::now_ns());
+  std::lock_guard lock(state_mutex);
+  ++(message.reason == RetireReason::max_memory ? stats.retired.memory : stats.retired.max_tasks);
+}
+
+void PoolCore::on_bye(WorkerProcess& w, const Bye& bye) {
+  w.expect(ExitReason::left);
+  if (bye.finalizer_error) {
+    const auto remote = exception_from_record(*bye.finalizer_error);
+    break_pool(nest(remote, FinalizerError((options.finalizer ? "the finalizer " + options.finalizer->task
+                                                              : std::string("the finalizer")) +
+                                           " failed in worker " + std::to_string(w.id) + " (pid " +
+                                           std::to_string(w.pid) + "): " + what_of(remote) + "; the pool is broken")));
+  }
+}
+
+// A frame the worker had not started when our revoke reached it.
+void PoolCore::on_revoked(WorkerProcess& w, std::uint64_t id) {
+  head(w, id);  // answered in the frame's place: it must be the head
+  JobPtr job = std::move(w.inflight.front());
+  w.inflight.pop_front();
+  if (w.inflight.empty()) {
+    w.idle_since_ns = detail::now_ns();
+  }
+  cancel_job(*job, nullptr, false);
+}
+
+void PoolCore::fail_job_crashed(Job& job, const WorkerExit& exit) {
+  if (job.chunk) {
+    count_items(job, job.items - job.reported);
+    job.finish_chunk_with(
+        [&](std::size_t i) { return std::make_exception_ptr(WorkerCrashedError(exit, job.task, job.id, i)); });
+  } else {
+    failed.fetch_add(1, std::memory_order_relaxed);
+    job.fail(std::make_exception_ptr(WorkerCrashedError(exit, job.task, job.id)));
+  }
+  shared->ended();
+}
+
+// The head of the slot's queue: it (or, for a chunk, its unreported items)
+// fail; `first_error` (if set) goes to the item that was running.
+void PoolCore::fail_head(WorkerProcess& w, const std::exception_ptr& first_error, const WorkerExit& exit,
+                         std::uint64_t running_item) {
+  JobPtr job = std::move(w.inflight.front());
+  w.inflight.pop_front();
+  if (job->chunk) {
+    const std::size_t running = std::max<std::size_t>(job->reported, static_cast<std::size_t>(running_item));
+    count_items(*job, job->items - job->reported);
+    job->finish_chunk_with([&](std::size_t i) {
+      if (first_error && i == running) {
+        return first_error;
+      }
+      return std::make_exception_ptr(WorkerCrashedError(exit, job->task, job->id, i));
+    });
+  } else {
+    failed.fetch_add(1, std::memory_order_relaxed);
+    job->fail(first_error ? first_error : std::make_exception_ptr(WorkerCrashedError(exit, job->task, job->id)));
+  }
+  shared->ended();
+}
+
+// Counters first: whoever a failed future wakes may read them at once.
+void PoolCore::count_exit(const WorkerProcess& w, const WorkerExit& exit) {
+  const bool crash = w.exit_reason == ExitReason::unexpected || w.exit_reason == ExitReason::protocol_error ||
+                     w.exit_reason == ExitReason::startup_timeout;
+  std::lock_guard lock(state_mutex);
+  if (crash) {
+    ++stats.retired.crash;
+    ++stats.crashes_by_cause[w.exit_reason == ExitReason::startup_timeout ? "startup_timeout"
+                             : !exit.killed_for.empty()                   ? "protocol error"
+                                                                          : cause_name(exit)];
+  }
+  pids.erase(std::remove(pids.begin(), pids.end(), w.pid), pids.end());
+}
+
+// What the end of `w` does to its frames; returns the crash to count
+// towards a crash storm (none for an exit the pool expected).
+std::exception_ptr PoolCore::settle_work(WorkerProcess& w, const Reaped& reaped) {
+  const WorkerExit& exit = reaped.exit;
+  const std::string who = "worker " + std::to_string(w.id) + " (pid " + std::to_string(w.pid) + ")";
+  switch (w.exit_reason) {
+    case ExitReason::task_timeout:
+      if (dispatcher_.bring_to_front(w, w.timed_out_id)) {
+        const Job& job = *w.inflight.front();
+        const std::optional<std::size_t> item =
+            job.chunk ? std::optional<std::size_t>(static_cast<std::size_t>(w.timed_out_item)) : std::nullopt;
+        fail_head(w, std::make_exception_ptr(TaskTimeoutError(job.task, job.id, w.timed_out_after, w.id, w.pid, item)),
+                  exit, w.timed_out_item);
+      }
+      return nullptr;
+    case ExitReason::startup_timeout:
+      return std::make_exception_ptr(Error(who + " did not report ready within the startup_timeout of " +
+                                           seconds_text(options.startup_timeout) +
+                                           " (slow plugin loading or initializer?); it was killed"));
+    case ExitReason::killed_for_shutdown:
+    case ExitReason::left:
+      if (w.exit_reason == ExitReason::killed_for_shutdown || (stopping && stop_options.kill_workers)) {
+        for (auto& job : w.inflight) {
+          fail_job_crashed(*job, exit);
+        }
+        w.inflight.clear();
+      }
+      return nullptr;
+    case ExitReason::unexpected:
+    case ExitReason::protocol_error:
+      break;
+  }
+  // A crash: the frame it was running fails, what it had not started runs elsewhere.
+  std::string task;
+  std::uint64_t key = 0;
+  if (reaped.running_id != 0 && dispatcher_.bring_to_front(w, reaped.running_id)) {
+    task = w.inflight.front()->task;
+    key = w.inflight.front()->id;
+    fail_head(w, nullptr, exit, reaped.running_item);
+  }
+  if (exit.killed_for.empty()) {
+    return std::make_exception_ptr(WorkerCrashedError(exit, task, key));
+  }
+  return std::make_exception_ptr(Error(who + " broke the frame protocol (" + w.protocol_error + "); it was killed"));
+}
+
+void PoolCore::on_exit(WorkerProcess& w) {
+  const Reaped reaped = supervisor_.reap(w);
+  count_exit(w, reaped.exit);
+  const std::exception_ptr crash = settle_work(w, reaped);
+  dispatcher_.requeue_unstarted(w);  // whatever is still listed never started there
+  supervisor_.forget(w);             // `w` is gone from here on
+  if (crash && !broken_cause && !(stopping && stop_options.kill_workers)) {
+    after_crash(crash, detail::now_ns());
+  }
+}
+
+// Respawn (the dispatcher starts a replacement on demand), or break the
+// pool: on_worker_crash = break_pool, or a crash storm.
+void PoolCore::after_crash(const std::exception_ptr& crash, std::int64_t now) {
+  crashes.emplace_back(now, crash);
+  while (!crashes.empty() && now - crashes.front().first > options.crash_storm.within.count()) {
+    crashes.pop_front();
+  }
+  if (options.on_worker_crash == OnWorkerCrash::break_pool) {
+    break_pool(nest(crash, BrokenPoolError("ProcessPool '" + options.name + "' is broken: " + what_of(crash) +
+                                           " (on_worker_crash = break_pool)")));
+  } else if (options.crash_storm.max != 0 && crashes.size() >= options.crash_storm.max) {
+    std::string list;
+    for (const auto& [when, error] : crashes) {
+      list += "\n  " + what_of(error);
+    }
+    break_pool(nest(crash, BrokenPoolError("ProcessPool '" + options.name + "' is broken by a crash storm: " +
+                                           std::to_string(crashes.size()) + " worker deaths within " +
+                                           seconds_text(options.crash_storm.within) + ":" + list)));
+  }
+}
+
+}  // namespace troupe::detail::process
