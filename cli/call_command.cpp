@@ -40,17 +40,17 @@ int run_isolated(const CallOptions& options, const std::string& task, Args args,
     pool.shutdown(ProcessShutdownOptions{});
     std::cout << result.dump(options.pretty ? 2 : -1, ' ', false, Value::error_handler_t::replace) << '\n';
     return kOk;
-  } catch (const ArgumentError& e) {
-    print_error("task '" + task + "' failed: " + format_error_report(e));
+  } catch (const ArgumentError&) {
+    print_error("task '" + task + "' failed: " + format_error_report(std::current_exception()));
     return kUsageError;
-  } catch (const UnknownTaskError& e) {
-    print_error("task '" + task + "' failed: " + format_error_report(e));
+  } catch (const UnknownTaskError&) {
+    print_error("task '" + task + "' failed: " + format_error_report(std::current_exception()));
     return kUsageError;
-  } catch (const BrokenPoolError& e) {
-    print_error(format_error_report(e));
+  } catch (const BrokenPoolError&) {
+    print_error(format_error_report(std::current_exception()));
     return kPoolBroken;
-  } catch (const std::exception& e) {
-    print_error("task '" + task + "' failed: " + format_error_report(e));
+  } catch (const std::exception&) {
+    print_error("task '" + task + "' failed: " + format_error_report(std::current_exception()));
     return kTaskFailed;
   }
 }

@@ -6,6 +6,7 @@
 
 #include "troupe/future.hpp"
 #include "troupe/map.hpp"
+#include "troupe/promise.hpp"
 #include "troupe/thread_pool.hpp"
 
 namespace {
@@ -13,7 +14,7 @@ namespace {
 // Make a future pair, complete it, read it: the state's own cost.
 void BM_FuturePairCompleteGet(benchmark::State& state) {
   for (auto _ : state) {
-    auto [future, promise] = troupe::detail::make_future_pair<int>();
+    auto [future, promise] = troupe::make_future_pair<int>();
     promise.try_start(0);
     promise.set_value(1);
     benchmark::DoNotOptimize(future.get());

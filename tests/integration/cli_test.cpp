@@ -197,7 +197,7 @@ TEST(Cli, IsolatedCallPrintsTheRemoteErrorWithCausesAndTrace) {
   auto r = troupe({"call", "--isolated", plugin_path("testing").string(), "fail", R"("boom")", R"("why")"});
   EXPECT_EQ(r.exit_code, 1);
   EXPECT_THAT(r.err, AllOf(HasSubstr("task 'testing.fail' failed: TestingError: boom"),
-                           HasSubstr("caused by std::invalid_argument: why"), HasSubstr("remote stack trace:")));
+                           HasSubstr("caused by: std::invalid_argument: why"), HasSubstr("remote stack trace:")));
 }
 
 TEST(Cli, IsolatedCallSurvivesACrashingTask) {

@@ -109,9 +109,9 @@ class RemoteError : public Error {
   std::string stack_trace_;
 };
 
-// The whole story of an error, for people: "Type: message", each nested
-// cause on its own line ("  caused by Type: message"), then the remote stack
-// trace of the first RemoteError in the chain, if any.
-std::string format_error_report(const std::exception& error);
+// The whole story of an error, for people: describe_exception()'s text
+// ("Type: message", then "  caused by: Type: message" per cause), then the
+// remote stack trace of the first RemoteError in the chain, if any.
+std::string format_error_report(const std::exception_ptr& error);
 
 }  // namespace troupe

@@ -121,13 +121,4 @@ Future<T> make_failed_future(std::exception_ptr error) {
   return future;
 }
 
-// The names the engine's own sources used before Promise was public.
-namespace detail {
-template <class T>
-using Promise = troupe::Promise<T>;
-using troupe::make_failed_future;
-using troupe::make_future_pair;
-using troupe::make_ready_future;
-}  // namespace detail
-
 }  // namespace troupe

@@ -19,6 +19,7 @@
 
 #include "troupe/future.hpp"
 #include "troupe/outcome.hpp"
+#include "troupe/promise.hpp"
 #include "troupe/sdk/descriptor.hpp"
 
 namespace troupe::detail::process {
@@ -33,8 +34,8 @@ struct Job {
   bool chunk = false;
   std::size_t items = 0;
   bool started = false;
-  detail::Promise<Value> call;
-  detail::Promise<ChunkResult> chunk_promise;
+  Promise<Value> call;
+  Promise<ChunkResult> chunk_promise;
   ChunkResult outcomes;
   std::size_t reported = 0;                         // chunk items whose outcome arrived
   std::optional<std::chrono::nanoseconds> timeout;  // per task (per item of a chunk); none: the pool's task_timeout
@@ -50,8 +51,8 @@ struct Job {
   bool cancel_requested() const {
     return (chunk ? chunk_promise.cancel_flag() : call.cancel_flag())->load(std::memory_order_relaxed);
   }
-  void set_promise(detail::Promise<Value>&& p) { call = std::move(p); }
-  void set_promise(detail::Promise<ChunkResult>&& p) { chunk_promise = std::move(p); }
+  void set_promise(Promise<Value>&& p) { call = std::move(p); }
+  void set_promise(Promise<ChunkResult>&& p) { chunk_promise = std::move(p); }
   bool try_start(std::size_t worker) { return chunk ? chunk_promise.try_start(worker) : call.try_start(worker); }
   bool fail(std::exception_ptr error) {
     return chunk ? chunk_promise.set_exception(std::move(error)) : call.set_exception(std::move(error));

@@ -8,6 +8,7 @@
 #include "troupe/cpu_count.hpp"
 #include "troupe/detail/spelling.hpp"
 #include "troupe/errors.hpp"
+#include "troupe/promise.hpp"
 
 namespace troupe::detail::process {
 
@@ -19,19 +20,7 @@ std::size_t effective_max_workers(const ProcessPoolOptions& options) {
 
 // Every check of the options, in one place (throws UsageError).
 const ProcessPoolOptions& check_options(const ProcessPoolOptions& options) {
-  if (options.queue_full_policy == QueueFullPolicy::caller_runs) {
-    throw UsageError(
-        "QueueFullPolicy::caller_runs is not available for a ProcessPool: the host does not load "
-        "plugins, so it cannot run a task itself; use block or fail");
-  }
-  const std::size_t max_workers = effective_max_workers(options);
-  if (options.min_workers > max_workers) {
-    throw UsageError("ProcessPool '" + options.name + "': min_workers (" + std::to_string(options.min_workers) +
-                     ") is above max_workers (" + std::to_string(max_workers) + ")");
-  }
-  if (options.max_frame < 1024) {
-    throw UsageError("ProcessPool '" + options.name + "': max_frame must be at least 1024 bytes");
-  }
+  throw_if_invalid(options);
   return options;
 }
 
@@ -105,7 +94,7 @@ void PoolCore::wait_for_room() {
 // Hands an accepted job to the reactor; UsageError once the reactor has
 // finished (a submit that raced with shutdown).
 template <class T>
-void PoolCore::enqueue(JobPtr job, detail::Promise<T>& promise) {
+void PoolCore::enqueue(JobPtr job, Promise<T>& promise) {
   {
     std::lock_guard lock(inbox_mutex);
     if (reactor_exited) {
@@ -121,7 +110,7 @@ void PoolCore::enqueue(JobPtr job, detail::Promise<T>& promise) {
 
 // Registers the future's cancel hook and the counters of an accepted job.
 template <class T>
-void PoolCore::accept(detail::Promise<T>& promise, std::size_t units) {
+void PoolCore::accept(Promise<T>& promise, std::size_t units) {
   shared->queued.fetch_add(1, std::memory_order_seq_cst);
   shared->outstanding.fetch_add(1, std::memory_order_seq_cst);
   submitted.fetch_add(units, std::memory_order_relaxed);
@@ -182,7 +171,7 @@ std::exception_ptr PoolCore::cannot_encode(const std::string& task, const std::e
 Future<Value> PoolCore::submit_call(Call call, std::optional<std::chrono::nanoseconds> timeout) {
   throw_if_unavailable();
   const std::uint64_t id = next_id.fetch_add(1, std::memory_order_relaxed);
-  auto [future, promise] = detail::make_future_pair<Value>(id);
+  auto [future, promise] = make_future_pair<Value>(id);
   if (auto error = unknown_task(call.task)) {
     promise.set_exception(std::move(error));
     return future;
@@ -211,7 +200,7 @@ Future<ChunkResult> PoolCore::submit_chunk(std::string task, std::vector<Args> i
                                            std::optional<std::chrono::nanoseconds> timeout) {
   throw_if_unavailable();
   const std::uint64_t id = next_id.fetch_add(1, std::memory_order_relaxed);
-  auto [future, promise] = detail::make_future_pair<ChunkResult>(id);
+  auto [future, promise] = make_future_pair<ChunkResult>(id);
   if (auto error = items.empty() ? nullptr : unknown_task(task)) {  // an empty chunk is the ping
     promise.set_exception(std::move(error));
     return future;

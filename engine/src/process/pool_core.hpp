@@ -26,6 +26,7 @@
 #include "process/supervisor.hpp"
 #include "troupe/pool_stats.hpp"
 #include "troupe/process_pool.hpp"
+#include "troupe/promise.hpp"
 
 namespace troupe::detail::process {
 
@@ -65,9 +66,9 @@ class PoolCore {
   std::exception_ptr too_large_argument(const std::string& task, std::size_t size) const;
   std::exception_ptr cannot_encode(const std::string& task, const std::exception& e) const;
   template <class T>
-  void enqueue(JobPtr job, detail::Promise<T>& promise);
+  void enqueue(JobPtr job, Promise<T>& promise);
   template <class T>
-  void accept(detail::Promise<T>& promise, std::size_t units);
+  void accept(Promise<T>& promise, std::size_t units);
 
   // Reactor thread: the loop (pool_loop.cpp).
   void run();

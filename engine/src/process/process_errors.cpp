@@ -5,6 +5,7 @@
 #include <csignal>
 #include <cstdlib>
 #include <cstring>
+#include <exception>
 #include <memory>
 #include <string_view>
 #include <typeinfo>
@@ -12,6 +13,7 @@
 
 #include "process/error_record.hpp"
 #include "process/frame_codec.hpp"
+#include "troupe/errors.hpp"
 #include "troupe/sdk/errors.hpp"
 #include "troupe/sdk/type_name.hpp"
 
@@ -114,39 +116,27 @@ RemoteError::RemoteError(std::string remote_type, std::string remote_message, st
 
 namespace {
 
-std::string type_of(const std::exception& e) {
-  return detail::process::demangle(typeid(e).name());
+// The stack trace of the first RemoteError in the chain, or empty.
+std::string first_remote_trace(std::exception_ptr error) {
+  for (int depth = 0; error != nullptr && depth < 64; ++depth) {
+    try {
+      std::rethrow_exception(error);
+    } catch (const RemoteError& remote) {
+      return remote.stack_trace();
+    } catch (const std::exception& e) {
+      error = nested_cause(e);
+    } catch (...) {
+      return {};
+    }
+  }
+  return {};
 }
 
 }  // namespace
 
-std::string format_error_report(const std::exception& error) {
-  std::string text;
-  std::string trace;
-  const std::exception* current = &error;
-  std::exception_ptr holder;
-  for (int depth = 0; current != nullptr && depth < 64; ++depth) {
-    const auto* remote = dynamic_cast<const RemoteError*>(current);
-    std::string line = remote != nullptr ? remote->remote_type() + ": " + remote->remote_message()
-                                         : type_of(*current) + ": " + current->what();
-    if (remote != nullptr && trace.empty()) {
-      trace = remote->stack_trace();
-    }
-    text += depth == 0 ? line : "\n  caused by " + line;
-    const auto* nested = dynamic_cast<const std::nested_exception*>(current);
-    if (nested == nullptr || nested->nested_ptr() == nullptr) {
-      break;
-    }
-    holder = nested->nested_ptr();
-    current = nullptr;
-    try {
-      std::rethrow_exception(holder);
-    } catch (const std::exception& e) {
-      current = &e;  // the object lives on in `holder`
-    } catch (...) {
-      text += "\n  caused by an exception of a type not derived from std::exception";
-    }
-  }
+std::string format_error_report(const std::exception_ptr& error) {
+  std::string text = describe_exception(error);
+  std::string trace = first_remote_trace(error);
   if (!trace.empty()) {
     // Frames from the throw site on (the capture machinery above __cxa_throw
     // is noise), each cut to a readable width: template-heavy frames run to

@@ -1,9 +1,9 @@
 // ProcessPool: the public face of detail::process::PoolCore (pool_core.hpp).
 #include "troupe/process_pool.hpp"
 
-#include <cstdio>
 #include <exception>
 
+#include "common/log.hpp"
 #include "process/pool_core.hpp"
 
 namespace troupe {
@@ -13,10 +13,9 @@ ProcessPool::ProcessPool(std::vector<std::filesystem::path> plugins, ProcessPool
 
 ProcessPool::~ProcessPool() {
   if (core_->on_reactor_thread()) {
-    std::fprintf(stderr,
-                 "troupe: ProcessPool '%s' destroyed from its own reactor thread (a done callback held the last "
-                 "reference); terminating\n",
-                 core_->options.name.c_str());
+    detail::log(LogLevel::critical, "ProcessPool '" + core_->options.name +
+                                        "' destroyed from its own reactor thread (a done callback held the last "
+                                        "reference); terminating");
     std::terminate();
   }
   core_->request_shutdown({.wait = true});
