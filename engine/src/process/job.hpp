@@ -17,6 +17,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "common/nest.hpp"
 #include "troupe/future.hpp"
 #include "troupe/outcome.hpp"
 #include "troupe/promise.hpp"
@@ -116,20 +117,6 @@ struct Shared {
     notify();
   }
 };
-
-// `outer` with `cause` as its nested exception.
-template <class E>
-std::exception_ptr nest(const std::exception_ptr& cause, E outer) {
-  try {
-    std::rethrow_exception(cause);
-  } catch (...) {
-    try {
-      std::throw_with_nested(std::move(outer));
-    } catch (...) {
-      return std::current_exception();
-    }
-  }
-}
 
 inline std::string what_of(const std::exception_ptr& error) {
   try {

@@ -11,6 +11,7 @@
 #include <typeinfo>
 #include <vector>
 
+#include "common/nest.hpp"
 #include "process/error_record.hpp"
 #include "process/frame_codec.hpp"
 #include "troupe/errors.hpp"
@@ -218,19 +219,6 @@ LocalKind local_kind(const std::string& type) {
   return LocalKind::remote;
 }
 
-template <class E>
-std::exception_ptr nest_over(const std::exception_ptr& cause, E outer) {
-  try {
-    std::rethrow_exception(cause);
-  } catch (...) {
-    try {
-      std::throw_with_nested(std::move(outer));
-    } catch (...) {
-      return std::current_exception();
-    }
-  }
-}
-
 }  // namespace
 
 Value error_record_from_current(std::string trace) {
@@ -279,23 +267,15 @@ std::exception_ptr exception_from_record(const Value& record) {
         chain = std::make_exception_ptr(std::move(error));
         continue;
       }
-      try {
-        std::rethrow_exception(chain);
-      } catch (...) {
-        try {
-          std::throw_with_nested(std::move(error));
-        } catch (...) {
-          chain = std::current_exception();
-        }
-      }
+      chain = detail::nest(chain, std::move(error));
     }
     // The errors of the error contract arrive as themselves (the same type a
     // ThreadPool throws), the remote record nested as their cause.
     switch (local) {
       case LocalKind::unknown_task:
-        return nest_over(chain, UnknownTaskError(links[0].message));
+        return detail::nest(chain, UnknownTaskError(links[0].message));
       case LocalKind::argument:
-        return nest_over(chain, ArgumentError(links[0].message));
+        return detail::nest(chain, ArgumentError(links[0].message));
       case LocalKind::remote:
         break;
     }
