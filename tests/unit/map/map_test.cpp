@@ -276,6 +276,42 @@ TEST(Map, InputRangeErrorReachesTheCallerAfterEarlierItems) {
   EXPECT_EQ(seen, (std::vector<long>{0, 1, 2}));
 }
 
+TEST(Map, InputErrorMidChunkStillYieldsTheItemsReadForThatChunk) {
+  ThreadPool pool({.max_workers = 2});
+  CountingInput::State state;
+  state.throw_at = 6;  // part-way through the second chunk of 4
+  auto results = troupe::map(
+      pool, [](long x) { return x * 10; }, CountingInput(&state), MapOptions{.chunk_size = 4});
+  std::vector<long> seen;
+  try {
+    for (auto v : results) {
+      seen.push_back(v);
+    }
+    FAIL() << "the input's error was lost";
+  } catch (const std::runtime_error& e) {
+    EXPECT_NE(std::string(e.what()).find("input broke at 6"), std::string::npos);
+  }
+  EXPECT_EQ(seen, (std::vector<long>{0, 10, 20, 30, 40, 50}));
+}
+
+TEST(Map, MapAllInputErrorMidChunkStillYieldsTheItemsReadForThatChunk) {
+  ThreadPool pool({.max_workers = 2});
+  CountingInput::State state;
+  state.throw_at = 3;
+  auto results = troupe::map_all(
+      pool, [](long x) { return x + 1; }, CountingInput(&state), MapOptions{.chunk_size = 100});
+  std::vector<long> seen;
+  try {
+    for (auto v : results) {
+      seen.push_back(v);
+    }
+    FAIL() << "the input's error was lost";
+  } catch (const std::runtime_error& e) {
+    EXPECT_NE(std::string(e.what()).find("input broke at 3"), std::string::npos);
+  }
+  EXPECT_EQ(seen, (std::vector<long>{1, 2, 3}));
+}
+
 TEST(Map, DefaultWindowKeepsEveryWorkerBusy) {
   ThreadPool pool({.max_workers = 2});
   std::atomic<int> running{0};

@@ -462,6 +462,9 @@ class RangeMapEngine final : public MapEngine<R> {
       offset_ += count;
       return std::pair{ChunkFuture(std::move(future)), count};
     } else {
+      if (pending_error_) {
+        std::rethrow_exception(std::exchange(pending_error_, nullptr));
+      }
       if (!begun_) {
         it_ = std::ranges::begin(*view_);
         begun_ = true;
@@ -471,8 +474,17 @@ class RangeMapEngine final : public MapEngine<R> {
       }
       std::vector<Elem> items;
       items.reserve(n);
-      for (; items.size() < n && it_ != std::ranges::end(*view_); ++it_) {
-        items.push_back(convert_(*it_));
+      try {
+        for (; items.size() < n && it_ != std::ranges::end(*view_); ++it_) {
+          items.push_back(convert_(*it_));
+        }
+      } catch (...) {
+        // The items read before the input failed still go out as a chunk;
+        // its error comes with the next read, after them.
+        if (items.empty()) {
+          throw;
+        }
+        pending_error_ = std::current_exception();
       }
       const auto count = items.size();
       auto future = submit_(std::move(items), offset_);
@@ -495,6 +507,7 @@ class RangeMapEngine final : public MapEngine<R> {
   bool begun_ = false;
   std::size_t offset_ = 0;
   std::ranges::iterator_t<View> it_{};
+  std::exception_ptr pending_error_;  // thrown by the input after a chunk's first items
 };
 
 template <class T>
