@@ -25,7 +25,9 @@
 // Collecting: map_all(...).values() returns every result as a std::vector in
 // input order, or throws the first failed item's error (in input order) and
 // cancels the rest; a callable map_all over a sized input writes each result
-// straight into that vector.
+// straight into that vector. map_into(pool, fn, sized_input, span) writes
+// each result into the caller's storage and returns (or throws) only once no
+// chunk can write there any more.
 // A callable may take a TaskContext& first (fn(ctx, item)): ctx.worker() is
 // the worker running the chunk, ctx.cancelled() turns true when the map is
 // dropped or times out.
