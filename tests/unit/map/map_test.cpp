@@ -645,6 +645,8 @@ TEST(Map, MapIntoWritesEachResultIntoTheCallersSpan) {
       pool, [](int x) { return Tracked(x); }, std::views::iota(0, 5000), std::span(tracked));
   EXPECT_EQ(tracked[4321].value, 4321);
   EXPECT_EQ(Tracked::constructed_by_move.load(), 0);  // assigned straight into its slot
+  troupe::map_into(
+      pool, [](int x) { return x; }, std::views::iota(0, 0), std::span<int>());  // nothing to do
 }
 
 TEST(Map, MapIntoRefusesASpanOfAnotherSizeNamingBoth) {
