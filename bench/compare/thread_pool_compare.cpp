@@ -8,7 +8,9 @@
 //                      first, and vs the best hand-made consumer (one thread computing each chunk into a
 //                      buffer and reading it); the share of items the pool's workers ran; reference
 //                      figures for the analysis in bench/README.md.
-// thread.map_collect   the same map collected into a std::vector vs tbb::parallel_for.
+// thread.map_collect   the same map collected by map_into into a vector allocated and touched before
+//                      the clock (as parallel_for's) vs tbb::parallel_for; map_values: map_all(...).values()
+//                      into a fresh vector, allocation and page faults in its clock.
 // thread.lazy_map_rss  lazy map over an unsized generator of 10M items, in a fresh child process:
 //                      the RSS it adds (peak during the map minus RSS before it).
 // thread.scaling       CPU-bound map (a 2,000-round hash per item) on a pool of n workers vs
@@ -28,6 +30,7 @@
 #include <fstream>
 #include <future>
 #include <ranges>
+#include <span>
 #include <string>
 #include <thread>
 #include <vector>
@@ -292,40 +295,46 @@ TROUPE_COMPARISON("thread.map", [](troupe::bench::Reporter& r) {
 
 // ---- thread.map_collect ---------------------------------------------------------
 
-// Collects a map of fn over 0..n-1 into a vector with today's API: the lazy
-// map read into a reserved vector (map_all read the same way ran 3x slower
-// here: it makes every chunk's buffer at once). The one place to switch to
-// map_all(...).values() once that lands.
+// Collects a map of x * 2 over 0..n-1 into `out`, a vector allocated and
+// touched before the clock, exactly as parallel_for's side gets it: each
+// chunk assigns its results straight into their slots.
 template <class F>
-std::vector<long> collect_map(troupe::ThreadPool& pool, F fn, long n) {
-  std::vector<long> out;
-  out.reserve(static_cast<std::size_t>(n));
-  for (long v : troupe::map(pool, fn, std::views::iota(0L, n))) {
-    out.push_back(v);
-  }
-  return out;
+void collect_map(troupe::ThreadPool& pool, F fn, std::vector<long>& out) {
+  troupe::map_into(pool, fn, std::views::iota(0L, static_cast<long>(out.size())), std::span(out));
 }
 
-double troupe_collect_items(troupe::ThreadPool& pool) {
+double troupe_collect_items(troupe::ThreadPool& pool, std::vector<long>& out) {
   const auto start = Clock::now();
-  const std::vector<long> out = collect_map(
-      pool, [](long x) { return x * 2; }, kMapItems);
+  collect_map(
+      pool, [](long x) { return x * 2; }, out);
   const double rate = static_cast<double>(kMapItems) / seconds_since(start);
   keep(out.back());
   return rate;
 }
 
-double troupe_collect_worker_share(troupe::ThreadPool& pool) {
+double troupe_collect_worker_share(troupe::ThreadPool& pool, std::vector<long>& out) {
   return worker_share(kMapItems, [&] {
-    const std::vector<long> out = collect_map(
+    collect_map(
         pool,
         [](long x) {
           ++t_items_run;
           return x * 2;
         },
-        kMapItems);
+        out);
     keep(out.back());
   });
+}
+
+// map_all(...).values(): a fresh vector per call, so its allocation, zeroing
+// and page faults are in the clock (parallel_for's are not).
+double troupe_values_items(troupe::ThreadPool& pool) {
+  const auto start = Clock::now();
+  const std::vector<long> out = troupe::map_all(
+                                    pool, [](long x) { return x * 2; }, std::views::iota(0L, kMapItems))
+                                    .values();
+  const double rate = static_cast<double>(kMapItems) / seconds_since(start);
+  keep(out.back());
+  return rate;
 }
 
 // Reference: one thread making a fresh vector of the results (allocation
@@ -347,14 +356,17 @@ TROUPE_COMPARISON("thread.map_collect", [](troupe::bench::Reporter& r) {
   troupe::ThreadPool pool;
   pool.spawn_workers(pool.max_workers());
   std::vector<long> out(static_cast<std::size_t>(kMapItems), 0);
+  std::vector<long> troupe_out(static_cast<std::size_t>(kMapItems), 0);
   const auto s = interleaved({
-      [&] { return troupe_collect_items(pool); },
+      [&] { return troupe_collect_items(pool, troupe_out); },
       [&] { return tbb_parallel_for_items(out); },
-      [&] { return troupe_collect_worker_share(pool) * 100; },
+      [&] { return troupe_collect_worker_share(pool, troupe_out) * 100; },
       fresh_vector_items,
+      [&] { return troupe_values_items(pool); },
   });
   r.ratio("thread.map_collect_10m", s[0], "tbb::parallel_for", s[1], "items/s");
   r.figure("thread.map_collect_10m_worker_share", s[2], "% of items");
+  r.ratio("thread.map_values_10m", s[4], "tbb::parallel_for", s[1], "items/s");
   r.figure("thread.map_collect_10m_ref_fresh_vector_one_thread", s[3], "items/s");
 });
 

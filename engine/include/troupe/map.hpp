@@ -25,7 +25,9 @@
 // Collecting: map_all(...).values() returns every result as a std::vector in
 // input order, or throws the first failed item's error (in input order) and
 // cancels the rest; a callable map_all over a sized input writes each result
-// straight into that vector.
+// straight into that vector. map_into(pool, fn, sized_input, span) writes
+// each result into the caller's storage and returns (or throws) only once no
+// chunk can write there any more.
 // A callable may take a TaskContext& first (fn(ctx, item)): ctx.worker() is
 // the worker running the chunk, ctx.cancelled() turns true when the map is
 // dropped or times out.
@@ -40,6 +42,7 @@
 #include <iterator>
 #include <memory>
 #include <ranges>
+#include <span>
 #include <string>
 #include <type_traits>
 #include <utility>
@@ -271,6 +274,45 @@ template <class F, class Range>
 requires detail::StarmapCallable<F, Range>
 auto starmap_all(ThreadPool& pool, F&& fn, Range&& items, const MapOptions& options = {}) {
   return detail::as_range(detail::pool_map<true>(pool, std::forward<F>(fn), std::forward<Range>(items), options, true));
+}
+
+// ---- collecting into the caller's storage --------------------------------------
+
+// fn(item) for each item of a sized input, assigned to out[i] for the i-th
+// item by the chunks themselves (no buffer between them and `out`); the
+// input is read in place (it outlives the call). Returns once every chunk
+// has ended. Throws ArgumentError when out.size() differs from the input's
+// size, else the first failed item's error in input order (cancelling what
+// has not started), TimeoutError or the input's error; never while a chunk
+// may still write into `out`: running chunks are waited for first, and the
+// slots of failed or unfinished items are left as they were.
+template <class F, std::ranges::sized_range Range, class T>
+requires detail::MapCallable<F, Range>
+void map_into(ThreadPool& pool, F&& fn, Range&& items, std::span<T> out, const MapOptions& options = {}) {
+  using Elem = std::remove_cvref_t<std::ranges::range_reference_t<Range>>;
+  using R = typename detail::map_result<false, std::decay_t<F>, Elem>::type;
+  static_assert(std::is_assignable_v<T&, R>,
+                "map_into: the callable's result must be assignable to the span's element");
+  detail::check_into_size(std::ranges::size(items), out.size());
+  detail::pool_map<false>(pool, std::forward<F>(fn), std::views::all(std::forward<Range>(items)), options, true,
+                          out.data())
+      ->drain([](const auto* /*values*/, std::size_t /*count*/) {});
+}
+
+// The same for a plugin task on any Executor: each chunk's values are moved
+// into `out` on the calling thread as the chunk completes.
+template <std::ranges::sized_range Range>
+void map_into(Executor& executor, std::string task, Range&& items, std::span<Value> out,
+              const MapOptions& options = {}) {
+  detail::check_into_size(std::ranges::size(items), out.size());
+  auto engine = detail::executor_map<false>(executor, std::move(task), std::forward<Range>(items), options, false);
+  engine->wait_on_cancel_ = true;
+  engine->make_eager();
+  std::size_t offset = 0;
+  engine->drain([&](Value* values, std::size_t count) {
+    std::move(values, values + count, out.begin() + static_cast<std::ptrdiff_t>(offset));
+    offset += count;
+  });
 }
 
 // Manual chunking (asyncpal's split_map_task): one zero-argument task per

@@ -17,8 +17,10 @@
 // Thread safety: one Promise is used by one thread at a time (move it between
 // them); its future may be used from any thread meanwhile.
 // Hazards: the on_cancel hook runs on the thread that called Future::cancel(),
-// after the state became cancelled; it must be cheap, must not throw, and
-// must stay valid as long as the future can still be pending.
+// after the state became cancelled and before waiters wake or done callbacks
+// run (so a callback may wait for the executor to see the task ended); it
+// must be cheap, must not throw, and must stay valid as long as the future
+// can still be pending.
 #pragma once
 
 #include <atomic>

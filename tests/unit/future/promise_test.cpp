@@ -4,6 +4,9 @@
 
 #include <gtest/gtest.h>
 
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
 #include <mutex>
 #include <ranges>
 #include <string>
@@ -111,6 +114,44 @@ TEST(Promise, DroppedBeforeCompletingFailsItsFuture) {
     future = pair.first;
   }
   EXPECT_THROW(future.get(), troupe::Error);
+}
+
+// What an executor's join() looks like: it waits until every task it handed
+// out has left its books (a ProcessPool's on_cancel hook takes a cancelled
+// task off them).
+class Books {
+ public:
+  void add() {
+    std::lock_guard lock(mutex_);
+    ++outstanding_;
+  }
+  void remove() {
+    std::lock_guard lock(mutex_);
+    --outstanding_;
+    idle_.notify_all();
+  }
+  bool join(std::chrono::milliseconds timeout) {
+    std::unique_lock lock(mutex_);
+    return idle_.wait_for(lock, timeout, [&] { return outstanding_ == 0; });
+  }
+
+ private:
+  std::mutex mutex_;
+  std::condition_variable idle_;
+  int outstanding_ = 0;
+};
+
+TEST(Promise, CancelHookRunsBeforeDoneCallbacksOnTheCancellingThread) {
+  Books books;
+  auto [future, promise] = troupe::make_future_pair<int>();
+  books.add();
+  promise.on_cancel([&books] { books.remove(); });
+  std::atomic<bool> joined_in_callback{false};
+  future.add_done_callback(
+      [&](const troupe::Future<int>& /*done*/) { joined_in_callback = books.join(std::chrono::milliseconds(500)); });
+  EXPECT_TRUE(future.cancel());
+  EXPECT_TRUE(joined_in_callback.load()) << "the done callback ran before the executor's cancel hook";
+  EXPECT_EQ(future.state(), troupe::FutureState::cancelled);
 }
 
 TEST(Promise, IsEnoughToImplementAnExecutorTheMapRunsOver) {

@@ -8,6 +8,7 @@
 #include <latch>
 #include <numeric>
 #include <ranges>
+#include <span>
 #include <stdexcept>
 #include <string>
 #include <thread>
@@ -274,6 +275,42 @@ TEST(Map, InputRangeErrorReachesTheCallerAfterEarlierItems) {
     EXPECT_NE(std::string(e.what()).find("input broke at 3"), std::string::npos);
   }
   EXPECT_EQ(seen, (std::vector<long>{0, 1, 2}));
+}
+
+TEST(Map, InputErrorMidChunkStillYieldsTheItemsReadForThatChunk) {
+  ThreadPool pool({.max_workers = 2});
+  CountingInput::State state;
+  state.throw_at = 6;  // part-way through the second chunk of 4
+  auto results = troupe::map(
+      pool, [](long x) { return x * 10; }, CountingInput(&state), MapOptions{.chunk_size = 4});
+  std::vector<long> seen;
+  try {
+    for (auto v : results) {
+      seen.push_back(v);
+    }
+    FAIL() << "the input's error was lost";
+  } catch (const std::runtime_error& e) {
+    EXPECT_NE(std::string(e.what()).find("input broke at 6"), std::string::npos);
+  }
+  EXPECT_EQ(seen, (std::vector<long>{0, 10, 20, 30, 40, 50}));
+}
+
+TEST(Map, MapAllInputErrorMidChunkStillYieldsTheItemsReadForThatChunk) {
+  ThreadPool pool({.max_workers = 2});
+  CountingInput::State state;
+  state.throw_at = 3;
+  auto results = troupe::map_all(
+      pool, [](long x) { return x + 1; }, CountingInput(&state), MapOptions{.chunk_size = 100});
+  std::vector<long> seen;
+  try {
+    for (auto v : results) {
+      seen.push_back(v);
+    }
+    FAIL() << "the input's error was lost";
+  } catch (const std::runtime_error& e) {
+    EXPECT_NE(std::string(e.what()).find("input broke at 3"), std::string::npos);
+  }
+  EXPECT_EQ(seen, (std::vector<long>{1, 2, 3}));
 }
 
 TEST(Map, DefaultWindowKeepsEveryWorkerBusy) {
@@ -577,6 +614,120 @@ TEST(Map, MapAllValuesWritesSizedInputResultsInPlace) {
   ASSERT_EQ(out.size(), 20000u);
   EXPECT_EQ(out[12345].value, 12345);
   EXPECT_EQ(Tracked::constructed_by_move.load(), 0);
+}
+
+TEST(Map, MapIntoWritesEachResultIntoTheCallersSpan) {
+  ThreadPool pool({.max_workers = 2});
+  const std::vector<long> input = [] {
+    std::vector<long> v(20000);
+    std::iota(v.begin(), v.end(), 0L);
+    return v;
+  }();
+  std::vector<long> out(input.size(), -1);
+  troupe::map_into(
+      pool, [](long x) { return x * 3; }, input, std::span(out));
+  for (std::size_t i = 0; i < out.size(); ++i) {
+    ASSERT_EQ(out[i], 3 * static_cast<long>(i)) << "at " << i;
+  }
+  std::vector<double> halves(1001, -1.0);  // a result converted on assignment, an rvalue view read in place
+  troupe::map_into(
+      pool, [](int x) { return x / 2; }, std::views::iota(0, 1001), std::span(halves), MapOptions{.chunk_size = 7});
+  EXPECT_EQ(halves[1000], 500.0);
+  EXPECT_EQ(halves[7], 3.0);
+  bool odd[9] = {};  // bool results, which vector<bool> could not hold in place
+  troupe::map_into(
+      pool, [](int x) { return x % 2 == 1; }, std::views::iota(0, 9), std::span<bool>(odd));
+  EXPECT_TRUE(odd[3]);
+  EXPECT_FALSE(odd[4]);
+  Tracked::constructed_by_move = 0;
+  std::vector<Tracked> tracked(5000);
+  troupe::map_into(
+      pool, [](int x) { return Tracked(x); }, std::views::iota(0, 5000), std::span(tracked));
+  EXPECT_EQ(tracked[4321].value, 4321);
+  EXPECT_EQ(Tracked::constructed_by_move.load(), 0);  // assigned straight into its slot
+  troupe::map_into(
+      pool, [](int x) { return x; }, std::views::iota(0, 0), std::span<int>());  // nothing to do
+}
+
+TEST(Map, MapIntoRefusesASpanOfAnotherSizeNamingBoth) {
+  ThreadPool pool({.max_workers = 2});
+  std::vector<int> out(9);
+  try {
+    troupe::map_into(
+        pool, [](int x) { return x; }, std::views::iota(0, 10), std::span(out));
+    FAIL() << "a span of 9 slots took 10 results";
+  } catch (const troupe::ArgumentError& e) {
+    EXPECT_NE(std::string(e.what()).find("10 items"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("9 slots"), std::string::npos) << e.what();
+  }
+}
+
+// map_into's results land in storage the caller may free the moment it
+// returns or throws: no chunk may still be running then.
+TEST(Map, MapIntoThrowsTheFirstFailedItemOnlyOnceNoChunkRuns) {
+  ThreadPool pool({.max_workers = 2});
+  std::atomic<int> running{0};
+  std::atomic<bool> other_started{false};
+  std::vector<int> out(6, -1);
+  try {
+    troupe::map_into(
+        pool,
+        [&](int x) {
+          running.fetch_add(1);
+          struct Leave {
+            std::atomic<int>& n;
+            ~Leave() { n.fetch_sub(1); }
+          } leave{running};
+          if (x == 0) {
+            EXPECT_TRUE(eventually([&] { return other_started.load(); }));
+            throw std::runtime_error("item 0 failed");
+          }
+          other_started = true;
+          std::this_thread::sleep_for(200ms);
+          return x;
+        },
+        std::views::iota(0, 6), std::span(out), MapOptions{.chunk_size = 1});
+    FAIL() << "map_into returned despite a failed item";
+  } catch (const std::runtime_error& e) {
+    EXPECT_STREQ(e.what(), "item 0 failed");
+    EXPECT_EQ(running.load(), 0) << "map_into threw while a chunk was still writing into the span";
+  }
+  EXPECT_EQ(out[0], -1);  // a failed item's slot is left as it was
+  ASSERT_TRUE(pool.join(10s));
+}
+
+TEST(Map, MapIntoTimeoutWaitsForRunningChunksBeforeThrowing) {
+  ThreadPool pool({.max_workers = 2});
+  std::atomic<int> running{0};
+  std::vector<int> out(8, -1);
+  EXPECT_THROW(troupe::map_into(
+                   pool,
+                   [&](int x) {
+                     running.fetch_add(1);
+                     std::this_thread::sleep_for(150ms);
+                     running.fetch_sub(1);
+                     return x;
+                   },
+                   std::views::iota(0, 8), std::span(out), MapOptions{.chunk_size = 1, .timeout = 20ms}),
+               troupe::TimeoutError);
+  EXPECT_EQ(running.load(), 0) << "map_into threw while a chunk was still writing into the span";
+  ASSERT_TRUE(pool.join(10s));
+}
+
+TEST(Map, PluginMapIntoFillsTheSpanInInputOrder) {
+  ThreadPool pool({.max_workers = 2, .registry = &testing_registry()});
+  troupe::Executor& executor = pool;
+  std::vector<troupe::Value> out(100);
+  troupe::map_into(executor, "testing.double", std::views::iota(0, 100), std::span(out), MapOptions{.chunk_size = 7});
+  for (std::size_t i = 0; i < out.size(); ++i) {
+    EXPECT_EQ(out[i].get<long>(), 2 * static_cast<long>(i));
+  }
+  std::vector<troupe::Value> short_out(99);
+  EXPECT_THROW(troupe::map_into(executor, "testing.double", std::views::iota(0, 100), std::span(short_out)),
+               troupe::ArgumentError);
+  std::vector<troupe::Value> items{1, 2, "three", 4};
+  std::vector<troupe::Value> failed_out(4);
+  EXPECT_THROW(troupe::map_into(executor, "testing.double", items, std::span(failed_out)), troupe::ArgumentError);
 }
 
 TEST(Map, PluginMapAllValuesCollectsValuesInInputOrder) {

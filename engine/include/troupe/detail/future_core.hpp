@@ -208,10 +208,14 @@ class FutureCore {
     }
     completing_from_running_.store(false, std::memory_order_relaxed);
     cancel_requested_.store(true, std::memory_order_relaxed);
-    publish(kCancelled);
+    // The producer's hook runs before anyone is woken or called back: a
+    // callback on this thread that waits for the pool to see the task ended
+    // (pool.join()) would otherwise wait for a hook that runs after it.
+    const auto old = set_terminal(kCancelled);
     if (Extras* extras = extras_.load(std::memory_order_acquire); extras != nullptr && extras->cancel_hook) {
       extras->cancel_hook();
     }
+    notify(old);
     return true;
   }
 
@@ -394,6 +398,11 @@ class FutureCore {
 
   // completing -> terminal: wakes waiters, runs callbacks.
   void publish(std::uint32_t terminal) noexcept {
+    notify(set_terminal(terminal));
+  }
+
+  // completing -> terminal; returns the word before, for notify().
+  std::uint32_t set_terminal(std::uint32_t terminal) noexcept {
     end_ns_.store(now_ns(), std::memory_order_relaxed);
     if (RunningTask& running = running_task(); running.task == this) {
       running.task = nullptr;
@@ -404,6 +413,11 @@ class FutureCore {
     while (!word_.compare_exchange_weak(old, terminal | (old & kStartedBit), std::memory_order_acq_rel,
                                         std::memory_order_relaxed)) {
     }
+    return old;
+  }
+
+  // Wakes the waiters and runs the callbacks registered before set_terminal().
+  void notify(std::uint32_t old) noexcept {
     if (old & kWaitersBit) {
       futex_wake_all(word_);
     }

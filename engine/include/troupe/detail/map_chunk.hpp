@@ -194,17 +194,24 @@ inline constexpr std::size_t kChunkBlock = 256;
 // (detail/chunk_loop.hpp) over blocks of kChunkBlock items: cancellation is
 // checked before each block, an item's exception is recorded and the rest
 // go on. The items' tally reaches the pool's stats() before the chunk's
-// future completes.
-template <class R, bool Star, class F, class Input>
+// future completes. `out` is the chunk's slots in the map's own storage
+// (Dest = Stored), or in a caller's span (map_into: any Dest the result is
+// assigned to; the chunk then carries only its errors).
+template <class R, bool Star, class F, class Input, class Dest>
 ChunkValues<R> run_chunk(F& fn, std::size_t count, Input&& input, TaskContext& ctx, ValueRecycler<R>& recycler,
-                         typename ChunkValues<R>::Stored* out) {
+                         Dest* out) {
+  using Stored = typename ChunkValues<R>::Stored;
   ChunkValues<R> result;
-  if (out == nullptr) {
-    result.owned = recycler.take();
-    result.owned.resize(count);
-    out = result.owned.data();
+  if constexpr (std::is_same_v<Dest, Stored>) {
+    if (out == nullptr) {
+      result.owned = recycler.take();
+      result.owned.resize(count);
+      out = result.owned.data();
+    }
+    result.values = out;
+  } else {
+    static_cast<void>(recycler);
   }
-  result.values = out;
   result.count = count;
   auto call = [&](std::size_t k) -> R {
     if constexpr (Star) {
@@ -225,7 +232,11 @@ ChunkValues<R> run_chunk(F& fn, std::size_t count, Input&& input, TaskContext& c
         for (std::size_t k = block * kChunkBlock; k < last;) {
           try {
             for (; k < last; ++k) {
-              ChunkValues<R>::store(out[k], call(k));
+              if constexpr (std::is_same_v<Dest, Stored>) {
+                ChunkValues<R>::store(out[k], call(k));
+              } else {
+                out[k] = call(k);
+              }
             }
           } catch (...) {
             result.errors.emplace_back(k, std::current_exception());

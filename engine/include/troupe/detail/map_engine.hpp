@@ -130,10 +130,40 @@ class MapEngine {
     return out;
   }
 
-  // Cancels every chunk in flight (running ones see the cooperative flag).
+  // Waits for every chunk, in input order, handing each chunk's results to
+  // `sink(values, count)` (map_into: a callable map's results went straight
+  // to the caller's storage and values is null). Throws the first failed
+  // item's error in input order, TimeoutError or the input's error, each
+  // only once every chunk has ended (cancel() waits for running chunks:
+  // wait_on_cancel_).
+  template <class Sink>
+  void drain(Sink&& sink) {
+    ordered_ = true;
+    try {
+      while (advance_chunk()) {
+        if (!results_.errors.empty()) {
+          auto error = results_.errors.front().second;
+          cancel();
+          std::rethrow_exception(error);
+        }
+        sink(results_.values, size_);
+      }
+    } catch (...) {
+      cancel();
+      throw;
+    }
+  }
+
+  // Cancels every chunk in flight (running ones see the cooperative flag);
+  // with wait_on_cancel_, returns once the running ones have ended too.
   void cancel() noexcept {
     for (auto& slot : window_) {
       std::visit([](auto& f) { f.cancel(); }, slot.future);
+    }
+    if (wait_on_cancel_) {
+      for (auto& slot : window_) {
+        std::visit([](auto& f) { static_cast<void>(f.wait()); }, slot.future);
+      }
     }
     window_.clear();
     finished_ = true;
@@ -430,6 +460,7 @@ class MapEngine {
   std::shared_ptr<ValueRecycler<R>> recycler_;  // set by callable maps
   Executor* executor_ = nullptr;                // callable maps: runs queued chunks inline instead of blocking
   std::shared_ptr<std::vector<R>> output_;      // map_all over a sized input: chunks write their results here
+  bool wait_on_cancel_ = false;                 // map_into: chunks write into storage the caller owns
 };
 
 // Reads a range on the caller's thread. Copying mode: `convert` turns each
@@ -462,6 +493,9 @@ class RangeMapEngine final : public MapEngine<R> {
       offset_ += count;
       return std::pair{ChunkFuture(std::move(future)), count};
     } else {
+      if (pending_error_) {
+        std::rethrow_exception(std::exchange(pending_error_, nullptr));
+      }
       if (!begun_) {
         it_ = std::ranges::begin(*view_);
         begun_ = true;
@@ -471,8 +505,17 @@ class RangeMapEngine final : public MapEngine<R> {
       }
       std::vector<Elem> items;
       items.reserve(n);
-      for (; items.size() < n && it_ != std::ranges::end(*view_); ++it_) {
-        items.push_back(convert_(*it_));
+      try {
+        for (; items.size() < n && it_ != std::ranges::end(*view_); ++it_) {
+          items.push_back(convert_(*it_));
+        }
+      } catch (...) {
+        // The items read before the input failed still go out as a chunk;
+        // its error comes with the next read, after them.
+        if (items.empty()) {
+          throw;
+        }
+        pending_error_ = std::current_exception();
       }
       const auto count = items.size();
       auto future = submit_(std::move(items), offset_);
@@ -495,7 +538,16 @@ class RangeMapEngine final : public MapEngine<R> {
   bool begun_ = false;
   std::size_t offset_ = 0;
   std::ranges::iterator_t<View> it_{};
+  std::exception_ptr pending_error_;  // thrown by the input after a chunk's first items
 };
+
+// map_into: one slot per input item.
+inline void check_into_size(std::size_t input, std::size_t slots) {
+  if (input != slots) {
+    throw ArgumentError("map_into: the input has " + std::to_string(input) + " items but the output span has " +
+                        std::to_string(slots) + " slots; they must be equal");
+  }
+}
 
 template <class T>
 struct is_tuple_like : std::false_type {};
@@ -567,9 +619,25 @@ struct PoolMapAccess {
   }
 };
 
-template <bool Star, class F, class Range, class Options>
-auto pool_map(ThreadPool& pool, F&& fn, Range&& range, const Options& options, bool eager) -> std::unique_ptr<MapEngine<
-    typename map_result<Star, std::decay_t<F>, std::remove_cvref_t<std::ranges::range_reference_t<Range>>>::type>> {
+// A map_into engine waits for running chunks before it cancels or ends
+// (they write into the caller's storage), from its first submit on.
+template <class R>
+std::unique_ptr<MapEngine<R>> finish_pool_map(std::unique_ptr<MapEngine<R>> engine, bool eager, bool into) {
+  if (into) {
+    engine->wait_on_cancel_ = true;
+    if (eager) {
+      engine->make_eager();
+    }
+  }
+  return engine;
+}
+
+// `into` (map_into): the caller's storage for every result, one slot per
+// input item; chunks assign their results there and carry only their errors.
+template <bool Star, class F, class Range, class Options, class Dest = void>
+auto pool_map(ThreadPool& pool, F&& fn, Range&& range, const Options& options, bool eager, Dest* into = nullptr)
+    -> std::unique_ptr<MapEngine<
+        typename map_result<Star, std::decay_t<F>, std::remove_cvref_t<std::ranges::range_reference_t<Range>>>::type>> {
   using Elem = std::remove_cvref_t<std::ranges::range_reference_t<Range>>;
   using Fn = std::decay_t<F>;
   using R = typename map_result<Star, Fn, Elem>::type;
@@ -586,18 +654,23 @@ auto pool_map(ThreadPool& pool, F&& fn, Range&& range, const Options& options, b
   // map_all over a sized input: one output vector, each chunk writing its
   // results in place (values() hands it over without copying).
   std::shared_ptr<std::vector<R>> output;
-  if constexpr (std::is_same_v<Stored, R> && std::ranges::sized_range<Range>) {
+  if constexpr (std::is_void_v<Dest> && std::is_same_v<Stored, R> && std::ranges::sized_range<Range>) {
     if (eager) {
       output = std::make_shared<std::vector<R>>(static_cast<std::size_t>(std::ranges::size(range)));
     }
   }
-  auto out_at = [](const std::shared_ptr<std::vector<R>>& out, std::size_t offset) -> Stored* {
-    if constexpr (std::is_same_v<Stored, R>) {
-      return out ? out->data() + offset : nullptr;
+  auto out_at = [into](const std::shared_ptr<std::vector<R>>& out, std::size_t offset) {
+    if constexpr (!std::is_void_v<Dest>) {
+      static_cast<void>(out);
+      return into + offset;
+    } else if constexpr (std::is_same_v<Stored, R>) {
+      static_cast<void>(into);
+      return out ? out->data() + offset : static_cast<Stored*>(nullptr);
     } else {
+      static_cast<void>(into);
       static_cast<void>(out);
       static_cast<void>(offset);
-      return nullptr;
+      return static_cast<Stored*>(nullptr);
     }
   };
   if constexpr (!std::is_lvalue_reference_v<Range> && std::ranges::random_access_range<const View> &&
@@ -616,8 +689,9 @@ auto pool_map(ThreadPool& pool, F&& fn, Range&& range, const Options& options, b
                 ctx, *recycler, out_at(output, offset));
           });
     };
-    return make_map<R, Range, Elem, true>(std::forward<Range>(range), convert, submit, options, pool, eager, true,
-                                          recycler, output);
+    return finish_pool_map(make_map<R, Range, Elem, true>(std::forward<Range>(range), convert, submit, options, pool,
+                                                          eager && into == nullptr, true, recycler, output),
+                           eager, into != nullptr);
   } else {
     auto submit = [&pool, shared_fn, recycler, output, out_at](std::vector<Elem>&& items, std::size_t offset) {
       const auto count = items.size();
@@ -629,8 +703,9 @@ auto pool_map(ThreadPool& pool, F&& fn, Range&& range, const Options& options, b
                 out_at(output, offset));
           });
     };
-    return make_map<R, Range, Elem, false>(std::forward<Range>(range), convert, submit, options, pool, eager, true,
-                                           recycler, output);
+    return finish_pool_map(make_map<R, Range, Elem, false>(std::forward<Range>(range), convert, submit, options, pool,
+                                                           eager && into == nullptr, true, recycler, output),
+                           eager, into != nullptr);
   }
 }
 
