@@ -251,6 +251,27 @@ TROUPE_PLUGIN(testing, "1.0.0") {
         return ms;
       },
       "Write the worker's pid to path, then sleep ms and return ms", troupe::arg("path"), troupe::arg("ms"));
+  // Proves the task really started (a process pool's future counts as running
+  // once sent), then sleeps like cancellable_sleep.
+  plugin.task(
+      "announce_then_cancellable_sleep",
+      [](troupe::TaskContext& ctx, const std::string& path, std::int64_t ms) {
+        {
+          std::ofstream out(path + ".tmp");
+          out << getpid() << '\n';
+        }
+        std::rename((path + ".tmp").c_str(), path.c_str());
+        const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(ms);
+        while (std::chrono::steady_clock::now() < deadline) {
+          if (ctx.cancelled()) {
+            return false;
+          }
+          std::this_thread::sleep_for(1ms);
+        }
+        return true;
+      },
+      "Write the worker's pid to path, then sleep up to ms polling cancellation; true if it slept the whole time",
+      troupe::arg("path"), troupe::arg("ms"));
   // Appended for the spawn test: proves a descriptor the worker inherited is open in it.
   plugin.task(
       "write_fd",

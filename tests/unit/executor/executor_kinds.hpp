@@ -5,9 +5,12 @@
 #pragma once
 
 #include <gtest/gtest.h>
+#include <unistd.h>
 
+#include <atomic>
 #include <chrono>
 #include <cstddef>
+#include <filesystem>
 #include <memory>
 #include <optional>
 #include <string>
@@ -109,13 +112,18 @@ inline constexpr int kPipelineFill = 32;
 class Occupied {
  public:
   explicit Occupied(Executor& pool) {
+    static std::atomic<int> serial{0};
     for (std::size_t i = 0; i < pool.max_workers(); ++i) {
-      blockers_.push_back(pool.call("testing.cancellable_sleep", 60'000));
+      announced_.push_back(std::filesystem::temp_directory_path() /
+                           ("troupe-occupied-" + std::to_string(::getpid()) + "-" + std::to_string(serial++)));
+      std::filesystem::remove(announced_.back());
+      blockers_.push_back(pool.call("testing.announce_then_cancellable_sleep", announced_.back().string(), 60'000));
     }
+    // Started for real: a process pool's future is `running` once sent.
     const bool busy = eventually(
         [&] {
-          for (const auto& b : blockers_) {
-            if (b.state() != FutureState::running) {
+          for (const auto& path : announced_) {
+            if (!std::filesystem::exists(path)) {
               return false;
             }
           }
@@ -129,7 +137,12 @@ class Occupied {
   }
   Occupied(const Occupied&) = delete;
   Occupied& operator=(const Occupied&) = delete;
-  ~Occupied() { release(); }
+  ~Occupied() {
+    release();
+    for (const auto& path : announced_) {
+      std::filesystem::remove(path);
+    }
+  }
 
   // Lets the blockers return (with false: they were cancelled).
   void release() {
@@ -141,6 +154,7 @@ class Occupied {
   const std::vector<Future<Value>>& fill() const { return fill_; }
 
  private:
+  std::vector<std::filesystem::path> announced_;
   std::vector<Future<Value>> blockers_;
   std::vector<Future<Value>> fill_;
 };

@@ -6,6 +6,7 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <chrono>
 #include <filesystem>
 #include <fstream>
@@ -237,6 +238,30 @@ TEST(ProcessPool, CancellingASentButUnstartedFutureRevokesIt) {
   EXPECT_EQ(listed[0].id, sent.id());
   EXPECT_EQ(pool.stats().cancelled, 1u);
   EXPECT_EQ(pool.call("testing.double", 6).get(), 12);
+  std::filesystem::remove(started);
+}
+
+TEST(ProcessPool, DoneCallbackOfACancelledPendingTaskMayJoinThePool) {
+  const auto started = std::filesystem::temp_directory_path() / ("troupe-joincb-" + std::to_string(::getpid()));
+  std::filesystem::remove(started);
+  ProcessPool pool(testing_plugin(), small(1));
+  auto running = pool.call("testing.announce_then_sleep", started.string(), 200);
+  std::vector<Future<Value>> behind;  // more than the worker's pipeline takes, so the last stays queued
+  for (int i = 0; i < 32; ++i) {
+    behind.push_back(pool.call("testing.double", i));
+  }
+  auto pending = pool.call("testing.double", 100);
+  ASSERT_TRUE(eventually([&] { return std::filesystem::exists(started); }));
+  ASSERT_EQ(pending.state(), FutureState::pending);
+  // The cancel hook (which takes the task off the pool's books) runs before
+  // the callbacks, so a callback may wait for the pool without waiting for itself.
+  std::atomic<int> joined{-1};
+  pending.add_done_callback([&](const Future<Value>&) { joined = pool.join(10s) ? 1 : 0; });
+  const auto before = std::chrono::steady_clock::now();
+  EXPECT_TRUE(pending.cancel());
+  EXPECT_EQ(joined.load(), 1);
+  EXPECT_LT(std::chrono::steady_clock::now() - before, 5s);
+  EXPECT_EQ(running.get(), 200);
   std::filesystem::remove(started);
 }
 

@@ -681,8 +681,13 @@ TEST(ThreadPool, DoneCallbackRunsOnTheWorkerAndAThrowingOneDoesNotKillIt) {
 
 TEST(ThreadPool, FuturesReportTimesAndIds) {
   ThreadPool pool({.max_workers = 1});
-  auto a = pool.submit([] { std::this_thread::sleep_for(2ms); });
+  Event b_submitted;  // so b is queued before a's 2 ms start, however the submitter is scheduled
+  auto a = pool.submit([&] {
+    b_submitted.wait();
+    std::this_thread::sleep_for(2ms);
+  });
   auto b = pool.submit([] {});
+  b_submitted.set();
   b.get();
   EXPECT_EQ(a.id() + 1, b.id());
   EXPECT_GE(a.running_time(), 2ms);
