@@ -38,6 +38,7 @@ using troupe::ReturnWhen;
 using troupe::Value;
 using troupe::test::eventually;
 using troupe::test::kPatience;
+using troupe::test::Marker;
 using troupe::test::Occupied;
 using troupe::test::PoolSpec;
 
@@ -197,8 +198,9 @@ TYPED_TEST(ExecutorContract, CancelledPendingFutureNeverRuns) {
 
 TYPED_TEST(ExecutorContract, CancelOnARunningTaskSetsItsCooperativeFlag) {
   auto pool = this->make();
-  auto running = pool->call("testing.cancellable_sleep", 60'000);
-  ASSERT_TRUE(eventually([&] { return running.state() == FutureState::running && pool->busy_workers() == 1; }));
+  Marker started;
+  auto running = pool->call("testing.announce_then_cancellable_sleep", started.path(), 60'000);
+  ASSERT_TRUE(eventually([&] { return started.exists() && running.state() == FutureState::running; }));
   EXPECT_FALSE(running.cancel());
   EXPECT_TRUE(running.cancel_requested());
   EXPECT_EQ(running.get(kPatience), false);  // it saw the flag and returned early
@@ -579,8 +581,13 @@ TYPED_TEST(ExecutorContract, DroppingAMapCancelsChunksNotStartedWithoutWaiting) 
 
 TYPED_TEST(ExecutorContract, CancelledChunkStopsBetweenItems) {
   auto pool = this->make();
-  auto chunk = pool->submit_chunk("testing.cancellable_sleep", items_of({60'000, 1, 1, 1}));
-  ASSERT_TRUE(eventually([&] { return chunk.state() == FutureState::running && pool->busy_workers() == 1; }));
+  Marker started;
+  std::vector<Args> items;
+  for (std::int64_t ms : {60'000, 1, 1, 1}) {
+    items.push_back(Args{started.path(), ms});
+  }
+  auto chunk = pool->submit_chunk("testing.announce_then_cancellable_sleep", items);
+  ASSERT_TRUE(eventually([&] { return started.exists() && chunk.state() == FutureState::running; }));
   EXPECT_FALSE(chunk.cancel());  // running: the cooperative flag
   const auto outcomes = chunk.get(kPatience);
   ASSERT_EQ(outcomes.size(), 4u);

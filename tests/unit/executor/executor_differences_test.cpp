@@ -30,6 +30,7 @@ using troupe::ThreadPool;
 using troupe::Value;
 using troupe::test::eventually;
 using troupe::test::kPatience;
+using troupe::test::Marker;
 using troupe::test::PoolSpec;
 using troupe::test::ProcessKind;
 using troupe::test::ThreadKind;
@@ -238,11 +239,12 @@ TEST(ExecutorDiffersOnPurpose, JoinFromADoneCallbackIsADeadlockErrorOnProcessPoo
   auto pool = ProcessKind::make({});
   std::atomic<bool> refused{false};
   std::atomic<bool> called{false};
-  auto f = pool->call("testing.cancellable_sleep", 60'000);  // not done before the callback is added
-  // Sent, so cancel() only sets its flag and the worker's answer completes
+  Marker started;
+  auto f = pool->call("testing.announce_then_cancellable_sleep", started.path(), 60'000);
+  // Started, so cancel() only sets its flag and the worker's answer completes
   // it on the reactor (a pending one would run the callback here, on the
   // cancelling thread).
-  ASSERT_TRUE(eventually([&] { return f.state() == FutureState::running && pool->busy_workers() == 1; }));
+  ASSERT_TRUE(eventually([&] { return started.exists() && f.state() == FutureState::running; }));
   f.add_done_callback([&](const Future<Value>&) {
     try {
       pool->join();

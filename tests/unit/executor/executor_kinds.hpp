@@ -109,21 +109,45 @@ inline constexpr int kPipelineFill = 32;
 // filled behind it, so the next submission stays pending. Releases the
 // blockers when it goes out of scope, so a failed assertion never leaves a
 // pool waiting a minute in its destructor.
+// A unique file path a task writes when it really starts (the testing
+// plugin's announce_* tasks): a process pool's future counts as running once
+// its frame is sent, and a frame sent but not started may still be revoked.
+class Marker {
+ public:
+  Marker() {
+    static std::atomic<int> serial{0};
+    path_ = std::filesystem::temp_directory_path() /
+            ("troupe-started-" + std::to_string(::getpid()) + "-" + std::to_string(serial++));
+    std::filesystem::remove(path_);
+  }
+  Marker(const Marker&) = delete;
+  Marker& operator=(const Marker&) = delete;
+  Marker(Marker&& other) noexcept : path_(std::move(other.path_)) { other.path_.clear(); }
+  ~Marker() {
+    if (!path_.empty()) {
+      std::error_code ignored;
+      std::filesystem::remove(path_, ignored);
+    }
+  }
+  std::string path() const { return path_.string(); }
+  bool exists() const { return std::filesystem::exists(path_); }
+
+ private:
+  std::filesystem::path path_;
+};
+
 class Occupied {
  public:
   explicit Occupied(Executor& pool) {
-    static std::atomic<int> serial{0};
     for (std::size_t i = 0; i < pool.max_workers(); ++i) {
-      announced_.push_back(std::filesystem::temp_directory_path() /
-                           ("troupe-occupied-" + std::to_string(::getpid()) + "-" + std::to_string(serial++)));
-      std::filesystem::remove(announced_.back());
-      blockers_.push_back(pool.call("testing.announce_then_cancellable_sleep", announced_.back().string(), 60'000));
+      started_.emplace_back();
+      blockers_.push_back(pool.call("testing.announce_then_cancellable_sleep", started_.back().path(), 60'000));
     }
     // Started for real: a process pool's future is `running` once sent.
     const bool busy = eventually(
         [&] {
-          for (const auto& path : announced_) {
-            if (!std::filesystem::exists(path)) {
+          for (const auto& marker : started_) {
+            if (!marker.exists()) {
               return false;
             }
           }
@@ -137,12 +161,7 @@ class Occupied {
   }
   Occupied(const Occupied&) = delete;
   Occupied& operator=(const Occupied&) = delete;
-  ~Occupied() {
-    release();
-    for (const auto& path : announced_) {
-      std::filesystem::remove(path);
-    }
-  }
+  ~Occupied() { release(); }
 
   // Lets the blockers return (with false: they were cancelled).
   void release() {
@@ -154,7 +173,7 @@ class Occupied {
   const std::vector<Future<Value>>& fill() const { return fill_; }
 
  private:
-  std::vector<std::filesystem::path> announced_;
+  std::vector<Marker> started_;
   std::vector<Future<Value>> blockers_;
   std::vector<Future<Value>> fill_;
 };

@@ -742,9 +742,13 @@ TEST(ProcessPool, ShutdownKillWorkersStopsAHungTask) {
 }
 
 TEST(ProcessPool, ShutdownWithCancelPendingCancelsQueuedWork) {
+  const auto started = std::filesystem::temp_directory_path() / ("troupe-cancelpend-" + std::to_string(::getpid()));
+  std::filesystem::remove(started);
   ProcessPool pool(testing_plugin(), small(1));
-  auto running = pool.call("testing.sleep", 200);
-  ASSERT_TRUE(eventually([&] { return running.state() == FutureState::running; }));
+  auto running = pool.call("testing.announce_then_sleep", started.string(), 200);
+  // Started, not only sent: a sent frame not yet started would be revoked.
+  ASSERT_TRUE(eventually([&] { return std::filesystem::exists(started); }));
+  std::filesystem::remove(started);
   std::vector<Future<Value>> queued;
   for (int i = 0; i < 2000; ++i) {
     queued.push_back(pool.call("testing.double", i));
@@ -825,9 +829,12 @@ TEST(ProcessPool, CancelledQueuedFutureNeverRuns) {
 
 TEST(ProcessPool, CancellingARunningTaskReachesItsContext) {
   ProcessPool pool(testing_plugin(), small(1));
-  auto running = pool.call("testing.cancellable_sleep", 60'000);
-  ASSERT_TRUE(eventually([&] { return running.state() == FutureState::running; }));
-  ASSERT_TRUE(eventually([&] { return pool.busy_workers() == 1; }));
+  const auto started = std::filesystem::temp_directory_path() / ("troupe-cancelrun-" + std::to_string(::getpid()));
+  std::filesystem::remove(started);
+  auto running = pool.call("testing.announce_then_cancellable_sleep", started.string(), 60'000);
+  // Started, not only sent: cancel() of a sent frame not yet started revokes it.
+  ASSERT_TRUE(eventually([&] { return std::filesystem::exists(started); }));
+  std::filesystem::remove(started);
   EXPECT_FALSE(running.cancel());                           // running: only the cooperative flag
   EXPECT_EQ(running.get(std::chrono::seconds(30)), false);  // it returned early
   EXPECT_EQ(pool.call("testing.double", 2).get(), 4);
