@@ -4,7 +4,7 @@
 // A comparison runs troupe and its peer in the same process run, one round
 // of each side in turn (troupe, peer, troupe, peer, ...) for rounds() rounds,
 // and reports each side's median through the Reporter, which prints
-// DESIGN.md's one-line formats:
+// the one-line formats bench/README.md describes:
 //   NAME: troupe X UNIT, PEER Y UNIT, ratio R      (R = troupe / peer, above 1: troupe ahead)
 //   NAME: VALUE UNIT
 // Interleaving makes drift on a shared machine hit both sides alike; the

@@ -310,7 +310,7 @@ class FutureCore {
     invoke_callback(fn);
   }
 
-  // Timing and identity, per DESIGN.md: pending = submit to start (or to the
+  // Timing and identity (docs/semantics.md): pending = submit to start (or to the
   // end for a cancelled future, or to now); running = start to end (or to now).
   std::chrono::nanoseconds pending_time() const noexcept {
     const auto w = word_.load(std::memory_order_acquire) & kStateMask;
