@@ -43,9 +43,6 @@ namespace troupe::detail {
 inline constexpr std::size_t kMaxAutoChunk = 16384;  // measured: larger chunks fall out of L2
 inline constexpr std::int64_t kAutoChunkTargetNs = 200'000;
 inline constexpr std::int64_t kWaitSpinNs = 100'000;
-// A caller that stopped running chunks itself tries one again after this
-// many chunks, since its costs may have changed.
-inline constexpr std::size_t kHereProbeEvery = 64;
 
 template <class R>
 using OutcomeChunk = std::vector<Outcome<R>>;
@@ -161,15 +158,11 @@ class MapEngine {
   // with wait_on_cancel_, returns once the running ones have ended too.
   void cancel() noexcept {
     for (auto& slot : window_) {
-      if (!slot.deferred) {
-        std::visit([](auto& f) { f.cancel(); }, slot.future);
-      }
+      std::visit([](auto& f) { f.cancel(); }, slot.future);
     }
     if (wait_on_cancel_) {
       for (auto& slot : window_) {
-        if (!slot.deferred) {
-          std::visit([](auto& f) { static_cast<void>(f.wait()); }, slot.future);
-        }
+        std::visit([](auto& f) { static_cast<void>(f.wait()); }, slot.future);
       }
     }
     window_.clear();
@@ -183,21 +176,12 @@ class MapEngine {
   // item count, or nullopt when the input is exhausted.
   virtual std::optional<std::pair<ChunkFuture, std::size_t>> submit_next(std::size_t n) = 0;
   virtual std::optional<std::size_t> input_size() const { return std::nullopt; }
-  // In-place maps can take up to `n` items' place in the window now and
-  // submit them later (submit_reserved): the offset and count, or nullopt
-  // when the input is exhausted. Only called when can_defer().
-  virtual bool can_defer() const noexcept { return false; }
-  virtual std::optional<std::pair<std::size_t, std::size_t>> reserve_next(std::size_t /*n*/) { return std::nullopt; }
-  virtual ChunkFuture submit_reserved(std::size_t offset, std::size_t count) = 0;
 
  private:
   struct Slot {
-    ChunkFuture future;  // empty while deferred
+    ChunkFuture future;
     std::size_t count = 0;
     std::uint64_t key = 0;
-    std::size_t offset = 0;
-    bool deferred = false;  // reserved for the iterating thread, not yet submitted
-    std::exception_ptr submit_error;
   };
   struct Completions {
     std::mutex mutex;
@@ -248,16 +232,6 @@ class MapEngine {
 
   void fill() {
     while (!input_done_ && window_.size() < buffer_) {
-      if (std::exchange(defer_next_, false)) {
-        auto reserved = reserve_next(chunk_);
-        if (!reserved) {
-          input_done_ = true;
-          return;
-        }
-        Slot slot{ChunkFuture{}, reserved->second, next_key_++, reserved->first, true, nullptr};
-        window_.push_back(std::move(slot));
-        continue;
-      }
       std::optional<std::pair<ChunkFuture, std::size_t>> next;
       try {
         next = submit_next(chunk_);
@@ -272,7 +246,7 @@ class MapEngine {
         input_done_ = true;
         return;
       }
-      Slot slot{std::move(next->first), next->second, next_key_++, 0, false, nullptr};
+      Slot slot{std::move(next->first), next->second, next_key_++};
       if (!ordered_) {
         std::visit(
             [&](auto& f) {
@@ -292,19 +266,17 @@ class MapEngine {
   // on the iterating thread (it, else the newest one still pending), as
   // TBB's calling thread takes part: no third thread competing for the
   // cores, and the results it makes are in its cache.
-  // True when the iterating thread ran the due chunk itself.
-  bool help_window(const ChunkFuture& due) {
+  void help_window(const ChunkFuture& due) {
+    auto core_of = [](const ChunkFuture& f) -> FutureCore* {
+      return std::visit([](auto& fut) -> FutureCore* { return FutureAccess::core(fut); }, f);
+    };
     FutureCore* const due_core = core_of(due);
-    bool ran_due = false;
     while (!due_core->done()) {
       FutureCore* pick = nullptr;
       if (due_core->state() == FutureState::pending) {
         pick = due_core;
       } else {
         for (auto slot = window_.rbegin(); slot != window_.rend(); ++slot) {
-          if (slot->deferred) {
-            continue;
-          }
           FutureCore* core = core_of(slot->future);
           if (core->state() == FutureState::pending) {
             pick = core;
@@ -313,71 +285,9 @@ class MapEngine {
         }
       }
       if (pick == nullptr || !ExecutorAccess::try_run_inline(*executor_, *pick)) {
-        return ran_due;
+        return;
       }
-      ran_due = ran_due || pick == due_core;
     }
-    return ran_due;
-  }
-
-  static FutureCore* core_of(const ChunkFuture& f) noexcept {
-    return std::visit([](auto& fut) -> FutureCore* { return FutureAccess::core(fut); }, f);
-  }
-
-  // Whether the iterating thread should run a chunk itself (the one it is
-  // about to add to the window, when it becomes due) rather than read one a
-  // worker made. Worth it when making a chunk and reading it from the
-  // reader's own cache costs the reader less than reading one made on
-  // another core (cheap callables: ~0.42 against ~0.55 ns an item for x * 2
-  // on a 2-core VM, bench/README.md). Never when making an item costs more
-  // than reading a handed-over one, and never more than half the items, so a
-  // pool with many workers is never held back by its reader.
-  bool should_run_here(bool ran_here) const noexcept {
-    if (!ordered_ || executor_ == nullptr || deadline_ || ran_here || !can_defer() ||
-        buffer_ == std::numeric_limits<std::size_t>::max()) {
-      return false;
-    }
-    if (away_cost_ < 0 || worker_make_cost_ < 0 || worker_make_cost_ >= away_cost_ || here_items_ >= away_items_) {
-      return false;
-    }
-    if (here_cost_ < 0 || since_here_ >= kHereProbeEvery) {
-      return true;  // measure what running one here costs now
-    }
-    return here_cost_ < away_cost_;
-  }
-
-  // Charges the reader's time since the last chunk was handed out to it.
-  void account_read() {
-    if (taken_at_ == 0 || last_count_ == 0) {
-      return;
-    }
-    const auto items = static_cast<double>(last_count_);
-    const auto read = static_cast<double>(now_ns() - taken_at_);
-    auto smooth = [](double& avg, double sample) {
-      avg = avg < 0 ? sample : (3 * avg + sample) / 4;
-    };
-    if (last_here_) {
-      smooth(here_cost_, (static_cast<double>(last_run_ns_) + read) / items);
-      since_here_ = 0;
-    } else {
-      smooth(away_cost_, read / items);
-      smooth(worker_make_cost_, static_cast<double>(last_run_ns_) / items);
-      ++since_here_;
-    }
-    taken_at_ = 0;
-  }
-
-  // Submits a deferred chunk now that it is due and runs it on this thread;
-  // true when it ran here (a worker may take it first).
-  bool run_deferred(Slot& slot) {
-    slot.deferred = false;
-    try {
-      slot.future = submit_reserved(slot.offset, slot.count);
-    } catch (...) {
-      slot.submit_error = std::current_exception();
-      return false;
-    }
-    return ExecutorAccess::try_run_inline(*executor_, *core_of(slot.future));
   }
 
   [[noreturn]] void time_out() {
@@ -390,23 +300,8 @@ class MapEngine {
       return false;
     }
     auto it = window_.begin();
-    bool here = false;
-    if (ordered_) {
-      account_read();
-      if (it->deferred) {
-        here = run_deferred(*it);
-        if (it->submit_error) {
-          Slot slot = std::move(*it);
-          window_.erase(it);
-          fill();
-          extract(slot);
-          note_taken(slot, false);
-          return true;
-        }
-      }
-    }
     if (ordered_ && executor_ != nullptr && !deadline_) {  // a timed wait must be able to time out
-      here = help_window(it->future) || here;
+      help_window(it->future);
     }
     if (ordered_) {
       // A chunk is due within ~200 µs: poll for a while before sleeping,
@@ -468,22 +363,9 @@ class MapEngine {
     }
     Slot slot = std::move(*it);
     window_.erase(it);
-    defer_next_ = should_run_here(here);
     fill();  // top up before the caller consumes, so workers stay busy
     extract(slot);
-    note_taken(slot, here);
     return true;
-  }
-
-  void note_taken(const Slot& slot, bool here) {
-    if (!ordered_) {
-      return;
-    }
-    (here ? here_items_ : away_items_) += slot.count;
-    last_here_ = here;
-    last_count_ = slot.count;
-    last_run_ns_ = slot.submit_error ? 0 : std::visit([](auto& f) { return f.running_time().count(); }, slot.future);
-    taken_at_ = now_ns();
   }
 
   void extract(Slot& slot) {
@@ -492,14 +374,10 @@ class MapEngine {
     }
     results_.owned.clear();
     results_.errors.clear();
-    if (slot.submit_error) {
-      fail_with(slot.submit_error, slot.count);
-    } else {
-      std::visit([&](auto& f) { extract_from(f, slot.count); }, slot.future);
-    }
+    std::visit([&](auto& f) { extract_from(f, slot.count); }, slot.future);
     size_ = results_.count;
     error_index_ = 0;
-    if (auto_chunk_ && slot.count > 0 && !slot.submit_error) {
+    if (auto_chunk_ && slot.count > 0) {
       const auto ran = std::visit([](auto& f) { return f.running_time().count(); }, slot.future);
       const auto per_item = std::max<std::int64_t>(1, ran / static_cast<std::int64_t>(slot.count));
       const auto wanted = static_cast<std::size_t>(std::max<std::int64_t>(1, kAutoChunkTargetNs / per_item));
@@ -516,10 +394,6 @@ class MapEngine {
     } catch (...) {
       error = std::current_exception();
     }
-    fail_with(error, count);
-  }
-
-  void fail_with(std::exception_ptr error, std::size_t count) {
     results_.owned.resize(count);
     results_.values = results_.owned.data();
     results_.count = count;
@@ -581,19 +455,6 @@ class MapEngine {
   std::deque<Slot> window_;
   std::uint64_t next_key_ = 0;
   std::shared_ptr<Completions> completions_;
-
-  // Where chunks ran and what reading them cost (should_run_here).
-  bool defer_next_ = false;
-  bool last_here_ = false;
-  std::size_t last_count_ = 0;
-  std::int64_t last_run_ns_ = 0;
-  std::int64_t taken_at_ = 0;
-  double here_cost_ = -1;         // ns an item: making and reading a chunk run here
-  double away_cost_ = -1;         // ns an item: reading a chunk a worker made
-  double worker_make_cost_ = -1;  // ns an item: a worker making it
-  std::size_t here_items_ = 0;
-  std::size_t away_items_ = 0;
-  std::size_t since_here_ = 0;
 
  public:
   std::shared_ptr<ValueRecycler<R>> recycler_;  // set by callable maps
@@ -660,30 +521,6 @@ class RangeMapEngine final : public MapEngine<R> {
       auto future = submit_(std::move(items), offset_);
       offset_ += count;
       return std::pair{ChunkFuture(std::move(future)), count};
-    }
-  }
-  bool can_defer() const noexcept override { return InPlace; }
-  std::optional<std::pair<std::size_t, std::size_t>> reserve_next(std::size_t n) override {
-    if constexpr (InPlace) {
-      const auto total = static_cast<std::size_t>(std::ranges::size(*view_));
-      if (offset_ >= total) {
-        return std::nullopt;
-      }
-      const auto count = std::min(n, total - offset_);
-      const auto offset = std::exchange(offset_, offset_ + count);
-      return std::pair{offset, count};
-    } else {
-      static_cast<void>(n);
-      return std::nullopt;  // can_defer() is false: never asked
-    }
-  }
-  ChunkFuture submit_reserved(std::size_t offset, std::size_t count) override {
-    if constexpr (InPlace) {
-      return ChunkFuture(submit_(std::shared_ptr<const View>(view_), offset, count));
-    } else {
-      static_cast<void>(offset);
-      static_cast<void>(count);
-      throw UsageError("map: a chunk that reads a copy of its items cannot be deferred");  // can_defer() is false
     }
   }
   std::optional<std::size_t> input_size() const override {
