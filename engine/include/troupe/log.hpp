@@ -8,8 +8,10 @@
 // Guarantees: the library never writes to stderr or stdout itself; each
 // setter takes effect for messages logged after it returns. Thread safety:
 // every function may be called from any thread. This header does not
-// include spdlog: set_logger()'s caller includes <spdlog/logger.h> and links
-// the same spdlog as libtroupe.
+// include spdlog: set_logger()'s caller includes <spdlog/logger.h> of the
+// spdlog version libtroupe was built with. libtroupe compiles spdlog and fmt
+// in (header-only), so it does not load them: each troupe-worker's start-up
+// would pay for mapping them.
 #pragma once
 
 #include <functional>
