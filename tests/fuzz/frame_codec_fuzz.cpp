@@ -5,10 +5,10 @@
 //
 // Input: the first byte sets the size of the reads the stream arrives in
 // (1..64 bytes, as a socket may split it); the rest is the stream.
-#include <cstring>
 #include <string>
 #include <vector>
 
+#include "frame_feed.hpp"
 #include "fuzz_target.hpp"
 #include "process/frame_codec.hpp"
 
@@ -17,7 +17,6 @@ namespace {
 using troupe::Args;
 using troupe::Kwargs;
 using troupe::Value;
-using troupe::detail::process::FrameBuffer;
 using troupe::detail::process::FrameError;
 using troupe::detail::process::FrameView;
 using troupe::detail::process::Message;
@@ -84,24 +83,7 @@ std::string with_read_size(std::uint8_t read_size, const std::vector<std::vector
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
-  if (size == 0) {
-    return 0;
-  }
-  const std::size_t read_size = 1 + data[0] % 64;
-  FrameBuffer frames(kMaxFrame);
-  try {
-    for (std::size_t at = 1; at < size; at += read_size) {
-      const std::size_t n = std::min(read_size, size - at);
-      auto space = frames.prepare(n);
-      std::memcpy(space.data(), data + at, n);
-      frames.commit(n);
-      FrameView view{};
-      while (frames.next(view)) {
-        check_frame(view);
-      }
-    }
-  } catch (const FrameError&) {
-  }
+  troupe::fuzz::feed_frames(data, size, kMaxFrame, [](const auto& view) { check_frame(view); });
   return 0;
 }
 

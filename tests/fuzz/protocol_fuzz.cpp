@@ -5,10 +5,10 @@
 //
 // Input: the first byte sets the size of the reads the stream arrives in
 // (1..64 bytes); the rest is the stream.
-#include <cstring>
 #include <string>
 #include <vector>
 
+#include "frame_feed.hpp"
 #include "fuzz_target.hpp"
 #include "process/protocol.hpp"
 
@@ -84,24 +84,7 @@ std::vector<std::uint8_t> frame_of(const M& m) {
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
-  if (size == 0) {
-    return 0;
-  }
-  const std::size_t read_size = 1 + data[0] % 64;
-  tp::FrameBuffer frames(kMaxFrame);
-  try {
-    for (std::size_t at = 1; at < size; at += read_size) {
-      const std::size_t n = std::min(read_size, size - at);
-      auto space = frames.prepare(n);
-      std::memcpy(space.data(), data + at, n);
-      frames.commit(n);
-      FrameView view{};
-      while (frames.next(view)) {
-        check_frame(view);
-      }
-    }
-  } catch (const FrameError&) {
-  }
+  troupe::fuzz::feed_frames(data, size, kMaxFrame, [](const auto& view) { check_frame(view); });
   return 0;
 }
 
