@@ -84,6 +84,18 @@ int worker_channel() {
 
 std::atomic<int> g_initializer_runs{0};
 
+// Sleeps up to ms, polling the cooperative flag; true if it slept the whole time.
+bool sleep_unless_cancelled(troupe::TaskContext& ctx, std::int64_t ms) {
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(ms);
+  while (std::chrono::steady_clock::now() < deadline) {
+    if (ctx.cancelled()) {
+      return false;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  return true;
+}
+
 }  // namespace
 
 TROUPE_PLUGIN(testing, "1.0.0") {
@@ -99,17 +111,7 @@ TROUPE_PLUGIN(testing, "1.0.0") {
       },
       "Sleep ms milliseconds and return ms", troupe::arg("ms"));
   plugin.task(
-      "cancellable_sleep",
-      [](troupe::TaskContext& ctx, std::int64_t ms) {
-        const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(ms);
-        while (std::chrono::steady_clock::now() < deadline) {
-          if (ctx.cancelled()) {
-            return false;
-          }
-          std::this_thread::sleep_for(1ms);
-        }
-        return true;
-      },
+      "cancellable_sleep", [](troupe::TaskContext& ctx, std::int64_t ms) { return sleep_unless_cancelled(ctx, ms); },
       "Sleep up to ms, polling cancellation; true if it slept the whole time", troupe::arg("ms"));
   plugin.task(
       "spin",
@@ -261,14 +263,7 @@ TROUPE_PLUGIN(testing, "1.0.0") {
           out << getpid() << '\n';
         }
         std::rename((path + ".tmp").c_str(), path.c_str());
-        const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(ms);
-        while (std::chrono::steady_clock::now() < deadline) {
-          if (ctx.cancelled()) {
-            return false;
-          }
-          std::this_thread::sleep_for(1ms);
-        }
-        return true;
+        return sleep_unless_cancelled(ctx, ms);
       },
       "Write the worker's pid to path, then sleep up to ms polling cancellation; true if it slept the whole time",
       troupe::arg("path"), troupe::arg("ms"));
