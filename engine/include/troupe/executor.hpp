@@ -88,11 +88,13 @@ class Executor {
   // Starts workers now, up to max_workers in total.
   virtual void spawn_workers(std::size_t n) = 0;
 
-  virtual std::size_t workers() const = 0;        // live
-  virtual std::size_t max_workers() const = 0;    // the bound
-  virtual std::size_t busy_workers() const = 0;   // running a task
-  virtual std::size_t free_workers() const = 0;   // live and idle
-  virtual std::size_t pending_tasks() const = 0;  // queued, not started
+  virtual std::size_t max_workers() const = 0;  // the bound
+  // The gauges, one reading (stats() has them too, with the counters).
+  virtual PoolGauges gauges() const = 0;
+  std::size_t workers() const { return gauges().live_workers; }
+  std::size_t busy_workers() const { return gauges().busy_workers; }  // running a task
+  std::size_t free_workers() const { return gauges().idle_workers; }  // live and idle
+  std::size_t pending_tasks() const { return gauges().queued; }       // accepted, not started
   virtual std::vector<CancelledTask> cancelled_tasks() const = 0;
   virtual PoolStats stats() const = 0;
 

@@ -29,13 +29,16 @@ struct RetiredCounts {
   std::uint64_t total() const noexcept { return idle_timeout + max_tasks + memory + crash + shutdown; }
 };
 
-struct PoolStats {
-  // Gauges.
+// The gauges alone: cheap to read (a few relaxed loads), as
+// Executor::workers() and its siblings do.
+struct PoolGauges {
   std::size_t live_workers = 0;  // started and not yet exited
   std::size_t idle_workers = 0;  // live, waiting for work
   std::size_t busy_workers = 0;  // live, running a task
   std::size_t queued = 0;        // queue entries (a chunk is one) accepted, not yet started (queue_limit counts these)
+};
 
+struct PoolStats : PoolGauges {
   // Counters since the pool was made. ThreadPool counts items: a task is
   // one, a map chunk of N items is N (each item completed, failed or
   // cancelled on its own), updated before the task's future completes.

@@ -116,14 +116,17 @@ class ProcessPool final : public detail::ProcessExecutor {
   using Executor::join;
   bool join(Timeout timeout = std::nullopt) override;
   void check() const override;
+  // Starts a one-worker replica (its own troupe-worker: plugins loaded,
+  // initializer run), makes one round trip and shuts it down; rethrows what
+  // broke the replica (InitializerError, a start-up crash).
   void test() override;
+  // Starts the processes now and returns before they are ready.
   void spawn_workers(std::size_t n) override;
 
-  std::size_t workers() const override;
   std::size_t max_workers() const override;
-  std::size_t busy_workers() const override;
-  std::size_t free_workers() const override;
-  std::size_t pending_tasks() const override;
+  // live_workers counts processes still starting; busy_workers are ready
+  // workers with frames in flight, idle_workers ready ones without.
+  PoolGauges gauges() const override;
   std::vector<CancelledTask> cancelled_tasks() const override;
   PoolStats stats() const override;
 

@@ -161,11 +161,8 @@ class ThreadPool final : public Executor {
   void check() const override;
   void test() override;
   void spawn_workers(std::size_t n) override;
-  std::size_t workers() const override;
   std::size_t max_workers() const override;
-  std::size_t busy_workers() const override;
-  std::size_t free_workers() const override;
-  std::size_t pending_tasks() const override;
+  PoolGauges gauges() const override;
   std::vector<CancelledTask> cancelled_tasks() const override;
   PoolStats stats() const override;
 

@@ -305,16 +305,22 @@ void PoolCore::spawn_workers(std::size_t n) {
   reactor_.wake_always();
 }
 
+PoolGauges PoolCore::gauges() const {
+  PoolGauges g;
+  g.live_workers = live.load(std::memory_order_relaxed);
+  g.busy_workers = busy.load(std::memory_order_relaxed);
+  g.idle_workers = idle.load(std::memory_order_relaxed);
+  g.queued = static_cast<std::size_t>(std::max<std::int64_t>(0, shared->queued.load(std::memory_order_relaxed)));
+  return g;
+}
+
 PoolStats PoolCore::stats_snapshot() const {
   PoolStats s;
   {
     std::lock_guard lock(state_mutex);
     s = stats;
   }
-  s.live_workers = live.load(std::memory_order_relaxed);
-  s.busy_workers = busy.load(std::memory_order_relaxed);
-  s.idle_workers = idle.load(std::memory_order_relaxed);
-  s.queued = static_cast<std::size_t>(std::max<std::int64_t>(0, shared->queued.load(std::memory_order_relaxed)));
+  static_cast<PoolGauges&>(s) = gauges();
   s.submitted = submitted.load(std::memory_order_relaxed);
   s.completed = completed.load(std::memory_order_relaxed);
   s.failed = failed.load(std::memory_order_relaxed);

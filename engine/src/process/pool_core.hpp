@@ -43,6 +43,7 @@ class PoolCore {
   void request_shutdown(const ProcessShutdownOptions& opts);
   bool join(Timeout timeout);
   void spawn_workers(std::size_t n);
+  PoolGauges gauges() const;
   PoolStats stats_snapshot() const;
   std::vector<CancelledTask> cancelled_list_copy() const;
   std::vector<std::int64_t> pid_list() const;

@@ -72,20 +72,11 @@ void ProcessPool::spawn_workers(std::size_t n) {
   core_->spawn_workers(n);
 }
 
-std::size_t ProcessPool::workers() const {
-  return core_->live.load(std::memory_order_relaxed);
-}
 std::size_t ProcessPool::max_workers() const {
   return core_->max_workers;
 }
-std::size_t ProcessPool::busy_workers() const {
-  return core_->busy.load(std::memory_order_relaxed);
-}
-std::size_t ProcessPool::free_workers() const {
-  return core_->idle.load(std::memory_order_relaxed);
-}
-std::size_t ProcessPool::pending_tasks() const {
-  return static_cast<std::size_t>(std::max<std::int64_t>(0, core_->shared->queued.load(std::memory_order_relaxed)));
+PoolGauges ProcessPool::gauges() const {
+  return core_->gauges();
 }
 
 std::vector<CancelledTask> ProcessPool::cancelled_tasks() const {

@@ -930,22 +930,16 @@ void ThreadPool::spawn_workers(std::size_t n) {
   }
 }
 
-std::size_t ThreadPool::workers() const {
-  return core_->live.load(std::memory_order_relaxed);
-}
 std::size_t ThreadPool::max_workers() const {
   return core_->max_workers;
 }
-std::size_t ThreadPool::free_workers() const {
-  return std::min(core_->idle.load(std::memory_order_relaxed), workers());
-}
-std::size_t ThreadPool::busy_workers() const {
-  const auto live = workers();
-  const auto idle = core_->idle.load(std::memory_order_relaxed);
-  return live > idle ? live - idle : 0;
-}
-std::size_t ThreadPool::pending_tasks() const {
-  return core_->pending();
+PoolGauges ThreadPool::gauges() const {
+  PoolGauges g;
+  g.live_workers = core_->live.load(std::memory_order_relaxed);
+  g.idle_workers = std::min(core_->idle.load(std::memory_order_relaxed), g.live_workers);
+  g.busy_workers = g.live_workers - g.idle_workers;
+  g.queued = core_->pending();
+  return g;
 }
 
 std::vector<CancelledTask> ThreadPool::cancelled_tasks() const {
@@ -956,10 +950,7 @@ std::vector<CancelledTask> ThreadPool::cancelled_tasks() const {
 PoolStats ThreadPool::stats() const {
   const Core& c = *core_;
   PoolStats s;
-  s.live_workers = workers();
-  s.idle_workers = free_workers();
-  s.busy_workers = s.live_workers - s.idle_workers;
-  s.queued = c.pending();
+  static_cast<PoolGauges&>(s) = gauges();
   s.submitted = c.submitted.load(std::memory_order_relaxed) + c.extra_items.load(std::memory_order_relaxed);
   s.completed = c.sum([](const Counters& k) { return k.completed.load(std::memory_order_relaxed); });
   s.failed = c.sum([](const Counters& k) { return k.failed.load(std::memory_order_relaxed); });

@@ -70,11 +70,8 @@ class ThreadPerCallExecutor final : public troupe::Executor {
   void check() const override {}
   void test() override {}
   void spawn_workers(std::size_t /*n*/) override {}
-  std::size_t workers() const override { return 1; }
   std::size_t max_workers() const override { return 1; }
-  std::size_t busy_workers() const override { return 0; }
-  std::size_t free_workers() const override { return 1; }
-  std::size_t pending_tasks() const override { return 0; }
+  troupe::PoolGauges gauges() const override { return {.live_workers = 1, .idle_workers = 1}; }
   std::vector<troupe::CancelledTask> cancelled_tasks() const override { return {}; }
   troupe::PoolStats stats() const override { return {}; }
 

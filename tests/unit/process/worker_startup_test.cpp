@@ -34,7 +34,8 @@ TEST(ProcessWorkerStartup, WorkerMapsNeitherLibtroupeNorTbbNorLogging) {
   const auto pids = pool.worker_pids();
   ASSERT_EQ(pids.size(), 1u);
   const std::string maps = maps_of(pids.front());
-  ASSERT_NE(maps.find("troupe-worker"), std::string::npos) << "cannot read the worker's /proc/" << pids.front() << "/maps";
+  ASSERT_NE(maps.find("troupe-worker"), std::string::npos)
+      << "cannot read the worker's /proc/" << pids.front() << "/maps";
   EXPECT_EQ(maps.find("libtroupe.so"), std::string::npos) << maps;
   EXPECT_EQ(maps.find("libtbb"), std::string::npos) << maps;
   EXPECT_EQ(maps.find("libspdlog"), std::string::npos) << maps;
