@@ -150,6 +150,9 @@ TROUPE_PLUGIN(testing, "1.0.0") {
   plugin.task(
       "exit", [](int code) -> troupe::Value { _exit(code); }, "Call _exit(code)", troupe::arg("code"));
   plugin.task(
+      "std_exit", [](int code) -> troupe::Value { std::exit(code); },
+      "Call std::exit(code) (atexit handlers and static destructors run)", troupe::arg("code"));
+  plugin.task(
       "kill_self",
       [](int signal_number) -> troupe::Value {
         std::signal(signal_number, SIG_DFL);

@@ -415,6 +415,16 @@ TEST(ProcessPool, ExitingWorkerReportsItsStatus) {
   EXPECT_EQ(pool.call("testing.double", 4).get(), 8);
 }
 
+TEST(ProcessPool, StdExitInATaskReportsItsExitStatus) {
+  ProcessPool pool(testing_plugin(), small(1));
+  const auto error = expect_throws<WorkerCrashedError>([&] { pool.call("testing.std_exit", 7).get(); });
+  EXPECT_EQ(error.signal(), 0);
+  ASSERT_TRUE(error.exit_status());
+  EXPECT_EQ(*error.exit_status(), 7);
+  EXPECT_THAT(error.what(), HasSubstr("exited with status 7 while running testing.std_exit"));
+  EXPECT_EQ(pool.call("testing.double", 4).get(), 8);
+}
+
 // A file the task writes when it has started, removed at the end of the test.
 struct StartSignal {
   std::filesystem::path path = std::filesystem::temp_directory_path() /
