@@ -53,6 +53,7 @@ void WorkerProcess::begin_item(std::uint64_t id, std::uint64_t item, std::int64_
   page_->item_deadline_ns.store(timeout_ns_ != 0 ? now + static_cast<std::int64_t>(timeout_ns_) : 0,
                                 std::memory_order_relaxed);
   page_->item.store(item, std::memory_order_relaxed);
+  page_->begun_id.store(id, std::memory_order_relaxed);
   page_->running_id.store(id, std::memory_order_release);
 }
 

@@ -2,6 +2,7 @@
 // tests, plus a few well-behaved probes. Not for production pipelines.
 #include <troupe/sdk.hpp>
 
+#include <fcntl.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -380,4 +381,29 @@ TROUPE_PLUGIN(testing, "1.0.0") {
       "Sleep sleep_before_ms, write the bytes given in hex to the worker's channel to its host, then sleep "
       "sleep_after_ms",
       troupe::arg("hex"), troupe::arg("sleep_before_ms"), troupe::arg("sleep_after_ms"));
+  // Appended for the at-most-once tests: each run leaves a line in a file,
+  // so a test can count how often a task ran.
+  plugin.task(
+      "append_line",
+      [](const std::string& path) {
+        const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+        if (fd < 0 || ::write(fd, "x\n", 2) != 2) {
+          throw TestingError("cannot append to " + path + ": " + std::strerror(errno));
+        }
+        ::close(fd);
+        return true;
+      },
+      "Append a line to the file at path (counts runs)", troupe::arg("path"));
+  plugin.task(
+      "append_line_then_close_channel",
+      [](const std::string& path) {
+        std::ofstream(path, std::ios::app) << "x\n";
+        const int fd = worker_channel();
+        if (fd < 0) {
+          throw TestingError("append_line_then_close_channel runs only inside a troupe-worker");
+        }
+        ::close(fd);
+        return true;
+      },
+      "Append a line to the file at path, then close the worker's channel to its host", troupe::arg("path"));
 }

@@ -106,7 +106,9 @@ class PoolCore {
   void count_exit(const WorkerProcess& w, const WorkerExit& exit);
   std::exception_ptr settle_work(WorkerProcess& w, const Reaped& reaped);
   void after_crash(const std::exception_ptr& crash, std::int64_t now, bool at_startup);
-  void fail_job_crashed(Job& job, const WorkerExit& exit);
+  void fail_job_crashed(Job& job, const WorkerExit& exit, bool result_lost);
+  bool fail_lost_before(WorkerProcess& w, std::uint64_t id, const WorkerExit& exit);
+  void fail_begun(WorkerProcess& w, std::uint64_t begun_id, const WorkerExit& exit);
   void fail_head(WorkerProcess& w, const std::exception_ptr& first_error, const WorkerExit& exit,
                  std::uint64_t running_item);
 

@@ -48,14 +48,17 @@ std::string WorkerCrashedError::describe(const WorkerExit& exit) {
 namespace {
 
 std::string crash_message(const WorkerExit& exit, const std::string& task, std::uint64_t key,
-                          const std::optional<std::size_t>& item) {
+                          const std::optional<std::size_t>& item, bool result_lost) {
   std::string text = WorkerCrashedError::describe(exit);
   if (!task.empty()) {
-    text += " while running " + task + " (task " + std::to_string(key);
+    text += (result_lost ? " after it ran " : " while running ") + task + " (task " + std::to_string(key);
     if (item) {
       text += ", item " + std::to_string(*item) + " of its map chunk";
     }
     text += ")";
+    if (result_lost) {
+      text += ": the result was lost in the crash, and a task is never run twice";
+    }
   }
   if (exit.last_rss) {
     text += "; its last reported RSS was " + detail::process::format_bytes(*exit.last_rss);
@@ -74,12 +77,13 @@ std::string crash_message(const WorkerExit& exit, const std::string& task, std::
 }  // namespace
 
 WorkerCrashedError::WorkerCrashedError(WorkerExit exit, std::string task, std::uint64_t key,
-                                       std::optional<std::size_t> item)
-    : Error(crash_message(exit, task, key, item)),
+                                       std::optional<std::size_t> item, bool result_lost)
+    : Error(crash_message(exit, task, key, item, result_lost)),
       exit_(std::move(exit)),
       task_(std::move(task)),
       key_(key),
-      item_(item) {}
+      item_(item),
+      result_lost_(result_lost) {}
 
 namespace {
 

@@ -313,7 +313,9 @@ TEST(ProcessPool, StatsCountCancelledChunkItems) {
   EXPECT_EQ(pool.stats().submitted, 1u + 64u + 25u);
 }
 
-TEST(ProcessPool, AbortedWorkerFailsOnlyItsTask) {
+// Tasks the crashed worker had run but whose results were still in its send
+// batch fail as lost (never run twice); every other task runs.
+TEST(ProcessPool, AbortedWorkerFailsOnlyItsTaskAndLostResults) {
   ProcessPool pool(testing_plugin(), small(2));
   std::vector<Future<Value>> before;
   for (int i = 0; i < 50; ++i) {
@@ -332,9 +334,18 @@ TEST(ProcessPool, AbortedWorkerFailsOnlyItsTask) {
   EXPECT_LT(error.worker_id(), 2u);
   EXPECT_THAT(error.what(), HasSubstr("SIGABRT"));
   EXPECT_THAT(error.what(), HasSubstr("testing.abort"));
-  for (int i = 0; i < 50; ++i) {
-    EXPECT_EQ(before[static_cast<std::size_t>(i)].get(), 2 * i);
-    EXPECT_EQ(after[static_cast<std::size_t>(i)].get(), 2 * i);
+  EXPECT_FALSE(error.result_lost());
+  for (auto* futures : {&before, &after}) {
+    for (int i = 0; i < 50; ++i) {
+      auto& future = (*futures)[static_cast<std::size_t>(i)];
+      try {
+        EXPECT_EQ(future.get(), 2 * i);
+      } catch (const WorkerCrashedError& lost) {
+        EXPECT_TRUE(lost.result_lost()) << lost.what();
+        EXPECT_EQ(lost.pid(), error.pid());
+        EXPECT_THAT(lost.what(), HasSubstr("the result was lost in the crash"));
+      }
+    }
   }
   EXPECT_EQ(pool.stats().crashes_by_cause.at("SIGABRT"), 1u);
 }
@@ -440,6 +451,52 @@ struct StartSignal {
   }
   static inline int counter = 0;
 };
+
+std::size_t lines_in(const std::filesystem::path& path) {
+  std::ifstream in(path);
+  std::size_t lines = 0;
+  for (std::string line; std::getline(in, line);) {
+    ++lines;
+  }
+  return lines;
+}
+
+TEST(ProcessPool, TaskWhoseResultNeverArrivesRunsOnceAndFails) {
+  StartSignal runs;  // a line per run
+  ProcessPool pool(testing_plugin(), small(1));
+  auto future = pool.call("testing.append_line_then_close_channel", runs.path.string());
+  ASSERT_TRUE(future.wait(20s));
+  const auto error = expect_throws<WorkerCrashedError>([&] { future.get(); });
+  EXPECT_EQ(error.task(), "testing.append_line_then_close_channel");
+  ASSERT_TRUE(error.exit_status());
+  EXPECT_TRUE(error.result_lost());
+  EXPECT_THAT(error.what(), HasSubstr("after it ran testing.append_line_then_close_channel"));
+  EXPECT_THAT(error.what(), HasSubstr("the result was lost in the crash"));
+  EXPECT_EQ(pool.call("testing.double", 4).get(), 8);
+  EXPECT_EQ(lines_in(runs.path), 1u);
+  EXPECT_EQ(pool.stats().retired.crash, 1u);
+}
+
+TEST(ProcessPool, ResultsLostInACrashAreNeverRunAgain) {
+  StartSignal runs;  // a line per run
+  ProcessPool pool(testing_plugin(), small(1));
+  EXPECT_EQ(pool.call("testing.double", 1).get(), 2);  // started: the tasks below pipeline behind each other
+  std::vector<Future<Value>> appends;
+  for (int i = 0; i < 200; ++i) {
+    appends.push_back(pool.call("testing.append_line", runs.path.string()));
+  }
+  auto crashing = pool.call("testing.abort");
+  EXPECT_THROW(crashing.get(), WorkerCrashedError);
+  for (auto& future : appends) {
+    try {
+      future.get();
+    } catch (const WorkerCrashedError& lost) {
+      EXPECT_TRUE(lost.result_lost()) << lost.what();
+    }
+  }
+  EXPECT_EQ(lines_in(runs.path), appends.size());  // each ran exactly once, lost or not
+  EXPECT_EQ(pool.call("testing.double", 4).get(), 8);
+}
 
 TEST(ProcessPool, SigkilledWorkerFailsOnlyItsTaskAndReportsLastRss) {
   ProcessPool pool(testing_plugin(), small(1));
