@@ -406,4 +406,15 @@ TROUPE_PLUGIN(testing, "1.0.0") {
         return true;
       },
       "Append a line to the file at path, then close the worker's channel to its host", troupe::arg("path"));
+  // Appended for the nesting-limit tests.
+  plugin.task(
+      "nest",
+      [](std::int64_t levels) {
+        troupe::Value value;
+        for (std::int64_t i = 0; i < levels; ++i) {
+          value = troupe::Value::array({std::move(value)});
+        }
+        return value;
+      },
+      "A null inside `levels` nested one-element arrays", troupe::arg("levels"));
 }

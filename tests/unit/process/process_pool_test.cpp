@@ -751,6 +751,45 @@ TEST(ProcessPool, OversizedArgumentFailsOnlyItsFutureBeforeSending) {
   EXPECT_EQ(pool.call("testing.double", 2).get(), 4);
 }
 
+// A null inside `levels` nested one-element arrays.
+Value nested(int levels) {
+  Value value;
+  for (int i = 0; i < levels; ++i) {
+    value = Value::array({std::move(value)});
+  }
+  return value;
+}
+
+// An argument is level 1: 511 arrays put its innermost value at level 512,
+// the deepest the codec carries either way.
+TEST(ProcessPool, ArgumentNestedDeeperThanTheCodecCarriesFailsOnlyItsFutureBeforeSending) {
+  ProcessPool pool(testing_plugin(), small(1));
+  auto too_deep = pool.call("testing.echo", nested(512));
+  EXPECT_TRUE(too_deep.done());
+  const auto error = expect_throws<ArgumentError>([&] { too_deep.get(); });
+  EXPECT_THAT(error.what(), HasSubstr("the arguments of testing.echo cannot be encoded"));
+  EXPECT_THAT(error.what(), HasSubstr("deeper than the 512 levels"));
+  auto much_too_deep = pool.submit_chunk("testing.echo", {Args{1}, Args{nested(600)}});
+  EXPECT_THROW(much_too_deep.get(), ArgumentError);
+  EXPECT_EQ(pool.workers(), 0u);  // nothing was sent, so nothing started
+  EXPECT_EQ(pool.call("testing.echo", nested(511)).get(), nested(511));
+}
+
+TEST(ProcessPool, ResultNestedDeeperThanTheCodecCarriesFailsItsFutureAndTheWorkerGoesOn) {
+  ProcessPool pool(testing_plugin(), small(1));
+  const auto pid = pool.call("testing.pid").get();
+  const auto error = expect_throws<RemoteError>([&] { pool.call("testing.nest", 600).get(20s); });
+  EXPECT_THAT(error.what(), HasSubstr("the result of testing.nest cannot be sent to the host"));
+  EXPECT_THAT(error.what(), HasSubstr("deeper than the 512 levels"));
+  const auto outcomes = pool.submit_chunk("testing.nest", {Args{2}, Args{600}, Args{512}}).get(20s);
+  ASSERT_EQ(outcomes.size(), 3u);
+  EXPECT_EQ(outcomes[0].value(), nested(2));
+  ASSERT_FALSE(outcomes[1].ok());
+  EXPECT_THAT(report_of(outcomes[1].error()), HasSubstr("the result of testing.nest cannot be sent to the host"));
+  EXPECT_EQ(outcomes[2].value(), nested(512));  // a result is level 0
+  EXPECT_EQ(pool.call("testing.pid").get(), pid);
+}
+
 TEST(ProcessPool, OversizedResultFailsItsFutureAndTheWorkerGoesOn) {
   auto options = small(1);
   options.max_frame = 4096;
