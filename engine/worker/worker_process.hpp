@@ -18,6 +18,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "process/error_record.hpp"
 #include "process/frame_codec.hpp"
 #include "process/protocol.hpp"
 #include "process/worker_page.hpp"
@@ -71,6 +72,13 @@ class WorkerProcess {
   // ---- start-up -----------------------------------------------------------
 
   [[noreturn]] void fail_start(const troupe::Value& record);
+
+  // The exception being handled, as an error record cut to fit in a frame
+  // (a record over max_frame would be a protocol error). Inside a catch.
+  troupe::Value caught(std::string trace) const {
+    constexpr std::size_t frame_overhead = 64;  // header, ids, rss, a chunk part's head and tail
+    return tp::fit_error_record(tp::error_record_from_current(std::move(trace)), max_frame_ - frame_overhead);
+  }
 
   void handshake();
 

@@ -95,7 +95,7 @@ void WorkerProcess::run_task(tp::MsgpackReader& reader) {
     troupe::TaskContext context(info.signature.qualified_name, *worker_, &cancel_);
     result = info.invoke(context, task_.args, task_.kwargs);
   } catch (...) {
-    record = tp::error_record_from_current(troupe::worker::take_trace());
+    record = caught(troupe::worker::take_trace());
   }
   const auto end = now_ns();
   record_duration(end - start);
@@ -180,7 +180,7 @@ bool WorkerProcess::run_item(ChunkRun& run, std::size_t i, std::size_t count) {
     }
   } catch (...) {
     scratch_.resize(item_at);
-    tp::encode_item_error(writer, tp::error_record_from_current(troupe::worker::take_trace()));
+    tp::encode_item_error(writer, caught(troupe::worker::take_trace()));
     ok = false;
   }
   run.now = now_ns();
@@ -265,7 +265,7 @@ void WorkerProcess::run_chunk(tp::MsgpackReader& reader) {
       info = &lookup(name);
     } catch (...) {
       // The chunk as a whole cannot run: its future fails.
-      tp::write_frame(scratch_, tp::Failure{id, rss_, tp::error_record_from_current(std::string())});
+      tp::write_frame(scratch_, tp::Failure{id, rss_, caught(std::string())});
       after_task(rss_);
       emit();
       return;

@@ -5,6 +5,7 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cerrno>
 #include <chrono>
@@ -417,4 +418,29 @@ TROUPE_PLUGIN(testing, "1.0.0") {
         return value;
       },
       "A null inside `levels` nested one-element arrays", troupe::arg("levels"));
+  // Appended for the error-record size tests: a chain of `levels` nested
+  // exceptions, each with a message of `bytes` bytes.
+  plugin.task(
+      "fail_chain",
+      [](std::int64_t levels, std::int64_t bytes) -> troupe::Value {
+        const auto message = [&](std::int64_t level) {
+          std::string text = "level " + std::to_string(level) + " ";
+          text.resize(static_cast<std::size_t>(std::max<std::int64_t>(bytes, 0)), 'x');
+          return text;
+        };
+        const auto throw_from = [&](auto& self, std::int64_t level) -> void {
+          if (level + 1 == levels) {
+            throw TestingError(message(level));
+          }
+          try {
+            self(self, level + 1);
+          } catch (...) {
+            std::throw_with_nested(TestingError(message(level)));
+          }
+        };
+        throw_from(throw_from, 0);
+        return nullptr;
+      },
+      "Throw a chain of `levels` nested TestingErrors with messages of `bytes` bytes", troupe::arg("levels"),
+      troupe::arg("bytes"));
 }

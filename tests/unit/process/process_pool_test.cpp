@@ -25,6 +25,7 @@ namespace {
 
 using namespace std::chrono_literals;
 using ::testing::HasSubstr;
+using ::testing::StartsWith;
 
 std::vector<std::filesystem::path> testing_plugin() {
   return {test::plugin_path("testing")};
@@ -799,6 +800,25 @@ TEST(ProcessPool, OversizedResultFailsItsFutureAndTheWorkerGoesOn) {
   EXPECT_THAT(error.what(), HasSubstr("testing.big_result"));
   EXPECT_EQ(pool.call("testing.pid").get(), pid);
   EXPECT_EQ(pool.call("testing.big_result", 100).get(), std::string(100, 'x'));
+}
+
+TEST(ProcessPool, ErrorLargerThanMaxFrameArrivesCutInsteadOfKillingTheWorker) {
+  auto options = small(1);
+  options.max_frame = 4096;
+  ProcessPool pool(testing_plugin(), options);
+  const auto pid = pool.call("testing.pid").get();
+  auto failing = pool.call("testing.fail_chain", 2, 10000);
+  const auto error = expect_throws<RemoteError>([&] { failing.get(20s); });
+  EXPECT_THAT(error.remote_message(), StartsWith("level 0 xxx"));
+  EXPECT_THAT(error.remote_message(), HasSubstr("xxx [... cut: "));
+  EXPECT_THAT(error.remote_message(), HasSubstr(" of 10000 bytes]"));
+  ASSERT_TRUE(error.cause);
+  EXPECT_THAT(remote_cause(error.cause).remote_message(), StartsWith("level 1 xxx"));
+  EXPECT_THAT(report_of(failing.exception()), HasSubstr("caused by: TestingError: level 1 xxx"));
+  const auto chain = expect_throws<RemoteError>([&] { pool.call("testing.fail_chain", 32, 2000).get(20s); });
+  EXPECT_THAT(chain.what(), HasSubstr("more causes cut)"));
+  EXPECT_EQ(pool.call("testing.pid").get(), pid);
+  EXPECT_EQ(pool.stats().retired.crash, 0u);
 }
 
 TEST(ProcessPool, EnvReachesWorkers) {
