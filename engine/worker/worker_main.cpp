@@ -63,7 +63,11 @@ int main(int argc, char** argv) {
     return 5;
   }
   ::close(page_fd);
-  static troupe::worker::WorkerProcess worker(channel, static_cast<troupe::detail::process::WorkerPage*>(page),
-                                              static_cast<pid_t>(parent), std::move(inherited));
-  worker.run();
+  // Never destroyed: a task that calls std::exit runs the static destructors,
+  // and a destroyed worker would end in std::terminate (its monitor thread is
+  // still joinable) instead of with the status the task asked for.
+  static auto* worker =
+      new troupe::worker::WorkerProcess(channel, static_cast<troupe::detail::process::WorkerPage*>(page),
+                                        static_cast<pid_t>(parent), std::move(inherited));
+  worker->run();
 }

@@ -149,7 +149,7 @@ void WorkerProcess::handshake() {
           .invoke(*worker_, hello.initializer->args, hello.initializer->kwargs);
     }
   } catch (...) {
-    fail_start(tp::error_record_from_current(troupe::worker::take_trace()));
+    fail_start(caught(troupe::worker::take_trace()));
   }
   in_.set_max_frame(max_frame_ + 16);  // frames read past hello stay buffered
   scratch_.clear();
@@ -233,7 +233,7 @@ void WorkerProcess::take_descriptors(tp::MsgpackReader& reader) {
     try {
       registry_.finalizer(finalizer_->task).invoke(*worker_, finalizer_->args, finalizer_->kwargs);
     } catch (...) {
-      bye.finalizer_error = tp::error_record_from_current(troupe::worker::take_trace());
+      bye.finalizer_error = caught(troupe::worker::take_trace());
     }
   }
   worker_->clear();

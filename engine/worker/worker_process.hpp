@@ -18,6 +18,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "process/error_record.hpp"
 #include "process/frame_codec.hpp"
 #include "process/protocol.hpp"
 #include "process/worker_page.hpp"
@@ -72,6 +73,13 @@ class WorkerProcess {
 
   [[noreturn]] void fail_start(const troupe::Value& record);
 
+  // The exception being handled, as an error record cut to fit in a frame
+  // (a record over max_frame would be a protocol error). Inside a catch.
+  troupe::Value caught(std::string trace) const {
+    constexpr std::size_t frame_overhead = 64;  // header, ids, rss, a chunk part's head and tail
+    return tp::fit_error_record(tp::error_record_from_current(std::move(trace)), max_frame_ - frame_overhead);
+  }
+
   void handshake();
 
   // ---- revoke and descriptors ------------------------------------------------
@@ -107,6 +115,12 @@ class WorkerProcess {
 
   void run_task(tp::MsgpackReader& reader);
 
+  // The running task's arguments; ArgumentError when they cannot be read.
+  void decode_arguments(tp::MsgpackReader& reader, std::string_view name);
+
+  // The error record for a result the codec cannot write (nested too deep).
+  static troupe::Value unsendable(std::string_view name, const tp::FrameError& e);
+
   troupe::Value too_large(std::string_view name, std::size_t size) const;
 
   // Chunk results go out in parts: a part closes when it would pass
@@ -130,10 +144,15 @@ class WorkerProcess {
     tp::MsgpackReader& reader;
     std::int64_t now;
     Part part{};
+    std::string unreadable;  // why an item's arguments could not be read; the rest cannot be found
   };
 
   // Runs item i (its args are next in the frame) and appends its outcome.
   bool run_item(ChunkRun& run, std::size_t i, std::size_t count);
+
+  // Reads the next item's arguments into task_.args; false (and why in
+  // run.unreadable) when they, or an earlier item's, cannot be read.
+  bool read_item_arguments(ChunkRun& run);
 
   // An item never run because the chunk was cancelled: its args are skipped.
   void skip_item(ChunkRun& run, std::size_t);

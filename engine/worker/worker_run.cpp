@@ -10,6 +10,7 @@
 #include "process/error_record.hpp"
 #include "throw_trace.hpp"
 #include "troupe/detail/chunk_loop.hpp"
+#include "troupe/sdk/errors.hpp"
 #include "troupe/sdk/task_context.hpp"
 #include "worker_process.hpp"
 
@@ -53,6 +54,7 @@ void WorkerProcess::begin_item(std::uint64_t id, std::uint64_t item, std::int64_
   page_->item_deadline_ns.store(timeout_ns_ != 0 ? now + static_cast<std::int64_t>(timeout_ns_) : 0,
                                 std::memory_order_relaxed);
   page_->item.store(item, std::memory_order_relaxed);
+  page_->begun_id.store(id, std::memory_order_relaxed);
   page_->running_id.store(id, std::memory_order_release);
 }
 
@@ -70,7 +72,7 @@ void WorkerProcess::maybe_flush_before_task() {
 }
 
 void WorkerProcess::run_task(tp::MsgpackReader& reader) {
-  tp::decode(reader, task_);
+  tp::decode_task_head(reader, task_);
   timeout_ns_ = task_.timeout_ns;
   const std::uint64_t id = task_.id;
   const std::string_view name = task_.task;
@@ -88,21 +90,27 @@ void WorkerProcess::run_task(tp::MsgpackReader& reader) {
   troupe::Value record;
   troupe::worker::forget_last_throw();
   try {
+    decode_arguments(reader, name);
     const troupe::TaskInfo& info = lookup(name);
     troupe::TaskContext context(info.signature.qualified_name, *worker_, &cancel_);
     result = info.invoke(context, task_.args, task_.kwargs);
   } catch (...) {
-    record = tp::error_record_from_current(troupe::worker::take_trace());
+    record = caught(troupe::worker::take_trace());
   }
   const auto end = now_ns();
   record_duration(end - start);
   const std::uint64_t rss = rss_after(end - start, end);
   const auto at = scratch_.size();
   if (result) {
-    const auto size = tp::write_frame(scratch_, tp::Result{id, rss, std::move(*result)});
-    if (size - 4 > max_frame_) {
+    try {
+      const auto size = tp::write_frame(scratch_, tp::Result{id, rss, std::move(*result)});
+      if (size - 4 > max_frame_) {
+        scratch_.resize(at);
+        tp::write_frame(scratch_, tp::Failure{id, rss, too_large(name, size)});
+      }
+    } catch (const tp::FrameError& e) {
       scratch_.resize(at);
-      tp::write_frame(scratch_, tp::Failure{id, rss, too_large(name, size)});
+      tp::write_frame(scratch_, tp::Failure{id, rss, unsendable(name, e)});
     }
   } else {
     tp::write_frame(scratch_, tp::Failure{id, rss, std::move(record)});
@@ -110,6 +118,21 @@ void WorkerProcess::run_task(tp::MsgpackReader& reader) {
   after_task(rss);
   emit();
   end_frame_run();
+}
+
+// Arguments the codec cannot read (nested too deep; the host's encoder
+// refuses those first) are the task's ArgumentError, not the worker's end.
+void WorkerProcess::decode_arguments(tp::MsgpackReader& reader, std::string_view name) {
+  try {
+    tp::decode_task_arguments(reader, task_);
+  } catch (const tp::FrameError& e) {
+    throw troupe::ArgumentError("the arguments of " + std::string(name) + " cannot be read in the worker: " + e.what());
+  }
+}
+
+troupe::Value WorkerProcess::unsendable(std::string_view name, const tp::FrameError& e) {
+  return tp::error_record("troupe::Error",
+                          "the result of " + std::string(name) + " cannot be sent to the host: " + e.what());
 }
 
 troupe::Value WorkerProcess::too_large(std::string_view name, std::size_t size) const {
@@ -137,18 +160,27 @@ void WorkerProcess::close_part(Part& part, bool last, std::uint64_t rss) {
 }
 
 bool WorkerProcess::run_item(ChunkRun& run, std::size_t i, std::size_t count) {
-  tp::decode_chunk_item(run.reader, task_.args);
   begin_item(run.id, i, run.now);
   const auto item_at = scratch_.size();
   tp::MsgpackWriter writer(scratch_);
   bool ok = true;
   troupe::worker::forget_last_throw();
   try {
+    if (!read_item_arguments(run)) {
+      throw troupe::ArgumentError(run.unreadable);
+    }
     troupe::TaskContext context(run.info->signature.qualified_name, *worker_, &cancel_);
-    tp::encode_item_ok(writer, run.info->invoke(context, task_.args, no_kwargs_));
+    troupe::Value value = run.info->invoke(context, task_.args, no_kwargs_);
+    try {
+      tp::encode_item_ok(writer, value);
+    } catch (const tp::FrameError& e) {
+      scratch_.resize(item_at);
+      tp::encode_item_error(writer, unsendable(run.name, e));
+      ok = false;
+    }
   } catch (...) {
     scratch_.resize(item_at);
-    tp::encode_item_error(writer, tp::error_record_from_current(troupe::worker::take_trace()));
+    tp::encode_item_error(writer, caught(troupe::worker::take_trace()));
     ok = false;
   }
   run.now = now_ns();
@@ -166,8 +198,24 @@ bool WorkerProcess::run_item(ChunkRun& run, std::size_t i, std::size_t count) {
   return ok;
 }
 
+// After an item whose arguments could not be read, the next items' bytes
+// cannot be found: they fail with the same error, unread. False then.
+bool WorkerProcess::read_item_arguments(ChunkRun& run) {
+  if (!run.unreadable.empty()) {
+    return false;
+  }
+  try {
+    tp::decode_chunk_item(run.reader, task_.args);
+    return true;
+  } catch (const tp::FrameError& e) {
+    run.unreadable =
+        "the arguments of " + std::string(run.name) + " in this map chunk cannot be read in the worker: " + e.what();
+    return false;
+  }
+}
+
 void WorkerProcess::skip_item(ChunkRun& run, std::size_t) {
-  tp::decode_chunk_item(run.reader, task_.args);
+  read_item_arguments(run);
   tp::MsgpackWriter writer(scratch_);
   tp::encode_item_cancelled(writer);
   ++run.part.count;
@@ -217,14 +265,14 @@ void WorkerProcess::run_chunk(tp::MsgpackReader& reader) {
       info = &lookup(name);
     } catch (...) {
       // The chunk as a whole cannot run: its future fails.
-      tp::write_frame(scratch_, tp::Failure{id, rss_, tp::error_record_from_current(std::string())});
+      tp::write_frame(scratch_, tp::Failure{id, rss_, caught(std::string())});
       after_task(rss_);
       emit();
       return;
     }
   }
   const auto chunk_start = now_ns();
-  ChunkRun run{id, name, info, reader, chunk_start};
+  ChunkRun run{id, name, info, reader, chunk_start, {}, {}};
   run.part = open_part(id, 0, run.now);
   // The host forwards a cancel through the shared page; reading it before
   // each item stops the chunk within one item (the monitor's 100 ms poll

@@ -2,8 +2,10 @@
 // tests, plus a few well-behaved probes. Not for production pipelines.
 #include <troupe/sdk.hpp>
 
+#include <fcntl.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cerrno>
 #include <chrono>
@@ -150,6 +152,9 @@ TROUPE_PLUGIN(testing, "1.0.0") {
   plugin.task(
       "exit", [](int code) -> troupe::Value { _exit(code); }, "Call _exit(code)", troupe::arg("code"));
   plugin.task(
+      "std_exit", [](int code) -> troupe::Value { std::exit(code); },
+      "Call std::exit(code) (atexit handlers and static destructors run)", troupe::arg("code"));
+  plugin.task(
       "kill_self",
       [](int signal_number) -> troupe::Value {
         std::signal(signal_number, SIG_DFL);
@@ -227,6 +232,26 @@ TROUPE_PLUGIN(testing, "1.0.0") {
   plugin.initializer(
       "slow_init", [](std::int64_t ms) { std::this_thread::sleep_for(std::chrono::milliseconds(ms)); },
       "Sleep ms while initializing", troupe::arg("ms"));
+  // For the start-up failure tests: the starts of a pool's workers take
+  // turns, counted in a file: the odd ones abort (one worker starts at a time).
+  plugin.initializer(
+      "abort_every_other_start",
+      [](const std::string& path) {
+        std::int64_t starts = 0;
+        {
+          std::ifstream in(path);
+          in >> starts;
+        }
+        ++starts;
+        {
+          std::ofstream out(path, std::ios::trunc);
+          out << starts << '\n';
+        }
+        if (starts % 2 == 1) {
+          std::abort();
+        }
+      },
+      "Count this start in the file at path; abort on the odd starts", troupe::arg("path"));
   plugin.finalizer(
       "stop_counter", [](troupe::Worker& worker) { worker.reset<Counter>(); }, "Drop the worker's call counter");
   plugin.finalizer(
@@ -357,4 +382,65 @@ TROUPE_PLUGIN(testing, "1.0.0") {
       "Sleep sleep_before_ms, write the bytes given in hex to the worker's channel to its host, then sleep "
       "sleep_after_ms",
       troupe::arg("hex"), troupe::arg("sleep_before_ms"), troupe::arg("sleep_after_ms"));
+  // Appended for the at-most-once tests: each run leaves a line in a file,
+  // so a test can count how often a task ran.
+  plugin.task(
+      "append_line",
+      [](const std::string& path) {
+        const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+        if (fd < 0 || ::write(fd, "x\n", 2) != 2) {
+          throw TestingError("cannot append to " + path + ": " + std::strerror(errno));
+        }
+        ::close(fd);
+        return true;
+      },
+      "Append a line to the file at path (counts runs)", troupe::arg("path"));
+  plugin.task(
+      "append_line_then_close_channel",
+      [](const std::string& path) {
+        std::ofstream(path, std::ios::app) << "x\n";
+        const int fd = worker_channel();
+        if (fd < 0) {
+          throw TestingError("append_line_then_close_channel runs only inside a troupe-worker");
+        }
+        ::close(fd);
+        return true;
+      },
+      "Append a line to the file at path, then close the worker's channel to its host", troupe::arg("path"));
+  // Appended for the nesting-limit tests.
+  plugin.task(
+      "nest",
+      [](std::int64_t levels) {
+        troupe::Value value;
+        for (std::int64_t i = 0; i < levels; ++i) {
+          value = troupe::Value::array({std::move(value)});
+        }
+        return value;
+      },
+      "A null inside `levels` nested one-element arrays", troupe::arg("levels"));
+  // Appended for the error-record size tests: a chain of `levels` nested
+  // exceptions, each with a message of `bytes` bytes.
+  plugin.task(
+      "fail_chain",
+      [](std::int64_t levels, std::int64_t bytes) -> troupe::Value {
+        const auto message = [&](std::int64_t level) {
+          std::string text = "level " + std::to_string(level) + " ";
+          text.resize(static_cast<std::size_t>(std::max<std::int64_t>(bytes, 0)), 'x');
+          return text;
+        };
+        const auto throw_from = [&](auto& self, std::int64_t level) -> void {
+          if (level + 1 == levels) {
+            throw TestingError(message(level));
+          }
+          try {
+            self(self, level + 1);
+          } catch (...) {
+            std::throw_with_nested(TestingError(message(level)));
+          }
+        };
+        throw_from(throw_from, 0);
+        return nullptr;
+      },
+      "Throw a chain of `levels` nested TestingErrors with messages of `bytes` bytes", troupe::arg("levels"),
+      troupe::arg("bytes"));
 }

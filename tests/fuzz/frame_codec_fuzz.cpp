@@ -109,11 +109,12 @@ std::vector<std::string> troupe_fuzz_seeds() {
     w.value(Value{{"bytes", Value::binary({1, 2, 3})}, {"big", 18446744073709551615ull}, {"neg", -9007199254740993LL}});
   });
   auto heartbeat = frame(Message::heartbeat, [&](MsgpackWriter& w) { w.uinteger(4096); });
-  Value deep = Value::array();
-  for (int i = 0; i < 600; ++i) {  // deeper than the decoder allows
-    deep = Value::array({deep});
-  }
-  auto too_deep = frame(Message::result, [&](MsgpackWriter& w) { w.value(deep); });
+  auto too_deep = frame(Message::result, [&](MsgpackWriter& w) {
+    for (int i = 0; i < 600; ++i) {  // deeper than the decoder allows (the writer refuses to write it)
+      w.array_header(1);
+    }
+    w.nil();
+  });
   return {
       with_read_size(63, {task, chunk, result}),
       with_read_size(0, {task}),

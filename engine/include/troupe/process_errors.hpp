@@ -38,12 +38,15 @@ struct WorkerExit {
 // "SIGKILL", "SIGSEGV", ... ("signal 42" when unnamed).
 std::string signal_name(int signal);
 
-// A worker process died while it ran this task (or this map chunk item).
+// A worker process died while it ran this task (or this map chunk item), or
+// after it ran it but before its result reached the host (result_lost()): a
+// task the host has no result for is never run a second time.
 class WorkerCrashedError : public Error {
  public:
   // `task` is plugin.task; `key` the submission's number (Future id); `item`
   // the index inside a map chunk, when the task was one.
-  WorkerCrashedError(WorkerExit exit, std::string task, std::uint64_t key, std::optional<std::size_t> item = {});
+  WorkerCrashedError(WorkerExit exit, std::string task, std::uint64_t key, std::optional<std::size_t> item = {},
+                     bool result_lost = false);
 
   const WorkerExit& exit() const noexcept { return exit_; }
   std::size_t worker_id() const noexcept { return exit_.worker_id; }
@@ -54,6 +57,7 @@ class WorkerCrashedError : public Error {
   const std::string& task() const noexcept { return task_; }
   std::uint64_t key() const noexcept { return key_; }
   std::optional<std::size_t> item() const noexcept { return item_; }
+  bool result_lost() const noexcept { return result_lost_; }
 
   // "worker 1 (pid 4242) was killed by SIGKILL" (no task part).
   static std::string describe(const WorkerExit& exit);
@@ -63,6 +67,7 @@ class WorkerCrashedError : public Error {
   std::string task_;
   std::uint64_t key_;
   std::optional<std::size_t> item_;
+  bool result_lost_;
 };
 
 // A task ran longer than the pool's task_timeout; its worker was killed and

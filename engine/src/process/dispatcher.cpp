@@ -108,19 +108,4 @@ void Dispatcher::requeue_unstarted(WorkerProcess& w, std::size_t from) {
   }
 }
 
-bool Dispatcher::bring_to_front(WorkerProcess& w, std::uint64_t id) {
-  std::size_t at = 0;
-  while (at < w.inflight.size() && w.inflight[at]->id != id) {
-    ++at;
-  }
-  if (at == w.inflight.size()) {
-    return false;
-  }
-  for (std::size_t i = at; i-- > 0;) {
-    pending_.push_front(std::move(w.inflight[i]));
-  }
-  w.inflight.erase(w.inflight.begin(), w.inflight.begin() + static_cast<std::ptrdiff_t>(at));
-  return true;
-}
-
 }  // namespace troupe::detail::process

@@ -1,7 +1,7 @@
 // The process pool's pending work and who gets it: jobs wait here until a
 // worker takes them; each worker keeps a pipelining depth of about 4 ms of
-// work in flight. Frames sent but not run (their results died with a
-// worker, or the worker retired) come back to the front of the queue.
+// work in flight. Frames sent but never begun (the worker died or retired
+// first) come back to the front of the queue.
 #pragma once
 
 #include <cstddef>
@@ -49,10 +49,6 @@ class Dispatcher {
 
   // Jobs sent to `w` from position `from` on go back to the front of the queue.
   void requeue_unstarted(WorkerProcess& w, std::size_t from = 0);
-  // Moves the frames sent to `w` before `id` back to the queue (they ended,
-  // but their results died with the worker) and leaves `id` at the front.
-  // False when `id` is not in flight there (its outcome already arrived).
-  bool bring_to_front(WorkerProcess& w, std::uint64_t id);
 
  private:
   WorkerProcess* idle_or_starting(std::size_t& starting);

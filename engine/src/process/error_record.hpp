@@ -17,6 +17,13 @@ Value error_record_from_current(std::string trace);
 // A record of an error the worker itself made (not thrown by a plugin).
 Value error_record(std::string type, std::string message);
 
+// `record`, cut so that it encodes to at most `max_bytes`: every string
+// (type, message, trace, each cause) longer than one common length is cut
+// there and marked "[... cut: N of M bytes]"; when even that is too long,
+// the last causes go, replaced by one saying how many. A record that fits
+// comes back unchanged. `max_bytes` is at least 512.
+Value fit_error_record(Value record, std::size_t max_bytes);
+
 // The RemoteError chain for a record (never throws; a malformed record becomes
 // a RemoteError that says so).
 std::exception_ptr exception_from_record(const Value& record);

@@ -124,6 +124,22 @@ void MsgpackWriter::patch_u32(std::size_t offset, std::uint32_t v) {
 }
 
 void MsgpackWriter::value(const Value& v) {
+  value_at(v, 0);
+}
+
+namespace {
+
+[[noreturn]] void too_deep() {
+  throw FrameError("a value nests deeper than the " + std::to_string(max_nesting) +
+                   " levels a process-pool frame carries");
+}
+
+}  // namespace
+
+void MsgpackWriter::value_at(const Value& v, int depth) {
+  if (depth > max_nesting) {
+    too_deep();
+  }
   switch (v.type()) {
     case Value::value_t::null:
     case Value::value_t::discarded:
@@ -149,20 +165,32 @@ void MsgpackWriter::value(const Value& v) {
       bin(std::span<const std::uint8_t>(b.data(), b.size()));
       return;
     }
-    case Value::value_t::array:
-      args(v.get_ref<const Value::array_t&>());
+    case Value::value_t::array: {
+      const auto& items = v.get_ref<const Value::array_t&>();
+      array_header(items.size());
+      for (const auto& item : items) {
+        value_at(item, depth + 1);
+      }
       return;
-    case Value::value_t::object:
-      kwargs(v.get_ref<const Value::object_t&>());
+    }
+    case Value::value_t::object: {
+      const auto& entries = v.get_ref<const Value::object_t&>();
+      map_header(entries.size());
+      for (const auto& [key, item] : entries) {
+        str(key);
+        value_at(item, depth + 1);
+      }
       return;
+    }
   }
   throw FrameError("a Value of an unknown kind cannot be encoded");
 }
 
+// Arguments are level 1, as MsgpackReader::args_into reads them.
 void MsgpackWriter::args(const Args& a) {
   array_header(a.size());
   for (const auto& item : a) {
-    value(item);
+    value_at(item, 1);
   }
 }
 
@@ -170,7 +198,7 @@ void MsgpackWriter::kwargs(const Kwargs& k) {
   map_header(k.size());
   for (const auto& [key, item] : k) {
     str(key);
-    value(item);
+    value_at(item, 1);
   }
 }
 
@@ -315,8 +343,8 @@ void MsgpackReader::value_into(Value& out) {
 }
 
 void MsgpackReader::value_into(Value& out, int depth) {
-  if (depth > 512) {
-    throw FrameError("MessagePack nesting deeper than 512 in a process-pool frame");
+  if (depth > max_nesting) {
+    too_deep();
   }
   need(1);
   const std::uint8_t b = *p_;

@@ -48,6 +48,10 @@ enum class ItemStatus : std::uint8_t { ok = 0, error = 1, cancelled = 2 };
 inline constexpr std::size_t frame_header_size = 5;
 // A frame body never exceeds this many bytes minus the header; the pool's max_frame.
 inline constexpr std::uint32_t default_max_frame = 64u << 20;
+// How deep values may nest (a task's arguments are level 1), the same for
+// writing and reading: the host refuses before sending what a worker could
+// not read, and a worker what the host could not.
+inline constexpr int max_nesting = 512;
 
 // A malformed frame or MessagePack item.
 class FrameError : public Error {
@@ -55,7 +59,8 @@ class FrameError : public Error {
   using Error::Error;
 };
 
-// Appends MessagePack to a byte vector.
+// Appends MessagePack to a byte vector. A value nested deeper than
+// max_nesting is a FrameError (what was written of it stays in the buffer).
 class MsgpackWriter {
  public:
   explicit MsgpackWriter(std::vector<std::uint8_t>& out) noexcept : out_(&out) {}
@@ -84,6 +89,7 @@ class MsgpackWriter {
  private:
   void put(std::uint8_t b) { out_->push_back(b); }
   void put_be(std::uint64_t v, int bytes);
+  void value_at(const Value& v, int depth);
   std::vector<std::uint8_t>* out_;
 };
 

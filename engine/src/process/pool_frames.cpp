@@ -1,6 +1,7 @@
 // What the workers' frames mean to the pool, and what a worker's end does to
-// the work it had: the task it ran fails (crash, timeout), what it had not
-// started runs elsewhere.
+// the work it had: the task it ran fails (crash, timeout), and so does every
+// task it ran whose result had not arrived; what it had not started runs
+// elsewhere.
 #include <signal.h>
 
 #include <algorithm>
@@ -138,6 +139,7 @@ void PoolCore::on_failure(WorkerProcess& w, const Failure& failure, std::int64_t
 void PoolCore::on_ready(WorkerProcess& w, Ready&& ready, std::int64_t now) {
   w.last_rss = ready.rss;
   w.phase = Phase::ready;
+  startup_failures = 0;
   w.idle_since_ns = now;
   if (task_table.load(std::memory_order_acquire) == nullptr) {
     // Every worker loads the same plugins: the first table is the pool's.
@@ -228,16 +230,56 @@ void PoolCore::on_revoked(WorkerProcess& w, std::uint64_t id) {
   cancel_job(*job, nullptr, false);
 }
 
-void PoolCore::fail_job_crashed(Job& job, const WorkerExit& exit) {
+void PoolCore::fail_job_crashed(Job& job, const WorkerExit& exit, bool result_lost) {
   if (job.chunk) {
     count_items(job, job.items - job.reported);
-    job.finish_chunk_with(
-        [&](std::size_t i) { return std::make_exception_ptr(WorkerCrashedError(exit, job.task, job.id, i)); });
+    job.finish_chunk_with([&](std::size_t i) {
+      return std::make_exception_ptr(WorkerCrashedError(exit, job.task, job.id, i, result_lost));
+    });
   } else {
     failed.fetch_add(1, std::memory_order_relaxed);
-    job.fail(std::make_exception_ptr(WorkerCrashedError(exit, job.task, job.id)));
+    job.fail(std::make_exception_ptr(WorkerCrashedError(exit, job.task, job.id, std::nullopt, result_lost)));
   }
   shared->ended();
+}
+
+namespace {
+
+bool in_flight(const WorkerProcess& w, std::uint64_t id) {
+  return std::any_of(w.inflight.begin(), w.inflight.end(), [id](const JobPtr& job) { return job->id == id; });
+}
+
+}  // namespace
+
+// At most once: frames sent before `id` ended on the worker (it runs them in
+// order), but their results died in its send batch. They fail; a revoked one
+// (answered, not run) ends cancelled. False when `id` is not in flight.
+bool PoolCore::fail_lost_before(WorkerProcess& w, std::uint64_t id, const WorkerExit& exit) {
+  if (id == 0 || !in_flight(w, id)) {
+    return false;
+  }
+  while (w.inflight.front()->id != id) {
+    JobPtr job = std::move(w.inflight.front());
+    w.inflight.pop_front();
+    if (job->revoke_sent) {
+      cancel_job(*job, nullptr, false);
+    } else {
+      fail_job_crashed(*job, exit, true);
+    }
+  }
+  return true;
+}
+
+// Every frame up to the last one the worker began, if the host has no
+// answer for it yet: never run again. What it had not begun stays listed
+// (the caller requeues it).
+void PoolCore::fail_begun(WorkerProcess& w, std::uint64_t begun_id, const WorkerExit& exit) {
+  if (!fail_lost_before(w, begun_id, exit)) {
+    return;
+  }
+  JobPtr job = std::move(w.inflight.front());
+  w.inflight.pop_front();
+  fail_job_crashed(*job, exit, true);
 }
 
 // The head of the slot's queue: it (or, for a chunk, its unreported items)
@@ -277,72 +319,92 @@ void PoolCore::count_exit(const WorkerProcess& w, const WorkerExit& exit) {
 }
 
 // What the end of `w` does to its frames; returns the crash to count
-// towards a crash storm (none for an exit the pool expected).
+// towards a crash storm (none for an exit the pool expected). At most once:
+// a frame the worker began is never sent again.
 std::exception_ptr PoolCore::settle_work(WorkerProcess& w, const Reaped& reaped) {
   const WorkerExit& exit = reaped.exit;
   const std::string who = "worker " + std::to_string(w.id) + " (pid " + std::to_string(w.pid) + ")";
+  std::exception_ptr crash;
   switch (w.exit_reason) {
     case ExitReason::task_timeout:
-      if (dispatcher_.bring_to_front(w, w.timed_out_id)) {
+      if (fail_lost_before(w, w.timed_out_id, exit)) {
         const Job& job = *w.inflight.front();
         const std::optional<std::size_t> item =
             job.chunk ? std::optional<std::size_t>(static_cast<std::size_t>(w.timed_out_item)) : std::nullopt;
         fail_head(w, std::make_exception_ptr(TaskTimeoutError(job.task, job.id, w.timed_out_after, w.id, w.pid, item)),
                   exit, w.timed_out_item);
       }
-      return nullptr;
+      break;
     case ExitReason::startup_timeout:
-      return std::make_exception_ptr(Error(who + " did not report ready within the startup_timeout of " +
-                                           seconds_text(options.startup_timeout) +
-                                           " (slow plugin loading or initializer?); it was killed"));
+      crash = std::make_exception_ptr(Error(who + " did not report ready within the startup_timeout of " +
+                                            seconds_text(options.startup_timeout) +
+                                            " (slow plugin loading or initializer?); it was killed"));
+      break;
     case ExitReason::killed_for_shutdown:
     case ExitReason::left:
       if (w.exit_reason == ExitReason::killed_for_shutdown || (stopping && stop_options.kill_workers)) {
         for (auto& job : w.inflight) {
-          fail_job_crashed(*job, exit);
+          fail_job_crashed(*job, exit, false);
         }
         w.inflight.clear();
       }
-      return nullptr;
-    case ExitReason::unexpected:
-    case ExitReason::protocol_error:
       break;
+    case ExitReason::unexpected:
+    case ExitReason::protocol_error: {
+      // A crash: the frame it was running fails with it.
+      std::string task;
+      std::uint64_t key = 0;
+      if (fail_lost_before(w, reaped.running_id, exit)) {
+        task = w.inflight.front()->task;
+        key = w.inflight.front()->id;
+        fail_head(w, nullptr, exit, reaped.running_item);
+      }
+      crash = exit.killed_for.empty() ? std::make_exception_ptr(WorkerCrashedError(exit, task, key))
+                                      : std::make_exception_ptr(Error(who + " broke the frame protocol (" +
+                                                                      w.protocol_error + "); it was killed"));
+      break;
+    }
   }
-  // A crash: the frame it was running fails, what it had not started runs elsewhere.
-  std::string task;
-  std::uint64_t key = 0;
-  if (reaped.running_id != 0 && dispatcher_.bring_to_front(w, reaped.running_id)) {
-    task = w.inflight.front()->task;
-    key = w.inflight.front()->id;
-    fail_head(w, nullptr, exit, reaped.running_item);
-  }
-  if (exit.killed_for.empty()) {
-    return std::make_exception_ptr(WorkerCrashedError(exit, task, key));
-  }
-  return std::make_exception_ptr(Error(who + " broke the frame protocol (" + w.protocol_error + "); it was killed"));
+  // Whatever else it began has no result here (it died between frames, or
+  // before their results left): those fail too; what it never began runs elsewhere.
+  fail_begun(w, reaped.begun_id, exit);
+  return crash;
 }
 
 void PoolCore::on_exit(WorkerProcess& w) {
   const Reaped reaped = supervisor_.reap(w);
   count_exit(w, reaped.exit);
+  const bool at_startup = w.phase == Phase::starting;
   const std::exception_ptr crash = settle_work(w, reaped);
   dispatcher_.requeue_unstarted(w);  // whatever is still listed never started there
   supervisor_.forget(w);             // `w` is gone from here on
   if (crash && !broken_cause && !(stopping && stop_options.kill_workers)) {
-    after_crash(crash, detail::now_ns());
+    after_crash(crash, detail::now_ns(), at_startup);
   }
 }
 
 // Respawn (the dispatcher starts a replacement on demand), or break the
-// pool: on_worker_crash = break_pool, or a crash storm.
-void PoolCore::after_crash(const std::exception_ptr& crash, std::int64_t now) {
+// pool: on_worker_crash = break_pool, a run of start-up failures, or a
+// crash storm. Start-up failures count in a row, whatever `within` says:
+// a worker that takes startup_timeout to fail would otherwise never meet
+// `max` of them inside the window, and the pool would respawn for ever.
+void PoolCore::after_crash(const std::exception_ptr& crash, std::int64_t now, bool at_startup) {
   crashes.emplace_back(now, crash);
   while (!crashes.empty() && now - crashes.front().first > options.crash_storm.within.count()) {
     crashes.pop_front();
   }
+  if (at_startup) {
+    ++startup_failures;
+  }
   if (options.on_worker_crash == OnWorkerCrash::break_pool) {
     break_pool(nest(crash, BrokenPoolError("ProcessPool '" + options.name + "' is broken: " + what_of(crash) +
                                            " (on_worker_crash = break_pool)")));
+  } else if (at_startup && options.crash_storm.max != 0 && startup_failures >= options.crash_storm.max) {
+    break_pool(nest(crash, BrokenPoolError("ProcessPool '" + options.name + "' is broken: its workers fail to start (" +
+                                           std::to_string(startup_failures) +
+                                           " start-up failures in a row, no worker became ready in between); "
+                                           "the last: " +
+                                           what_of(crash))));
   } else if (options.crash_storm.max != 0 && crashes.size() >= options.crash_storm.max) {
     std::string list;
     for (const auto& [when, error] : crashes) {

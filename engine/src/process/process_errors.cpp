@@ -48,14 +48,17 @@ std::string WorkerCrashedError::describe(const WorkerExit& exit) {
 namespace {
 
 std::string crash_message(const WorkerExit& exit, const std::string& task, std::uint64_t key,
-                          const std::optional<std::size_t>& item) {
+                          const std::optional<std::size_t>& item, bool result_lost) {
   std::string text = WorkerCrashedError::describe(exit);
   if (!task.empty()) {
-    text += " while running " + task + " (task " + std::to_string(key);
+    text += (result_lost ? " after it ran " : " while running ") + task + " (task " + std::to_string(key);
     if (item) {
       text += ", item " + std::to_string(*item) + " of its map chunk";
     }
     text += ")";
+    if (result_lost) {
+      text += ": the result was lost in the crash, and a task is never run twice";
+    }
   }
   if (exit.last_rss) {
     text += "; its last reported RSS was " + detail::process::format_bytes(*exit.last_rss);
@@ -74,12 +77,13 @@ std::string crash_message(const WorkerExit& exit, const std::string& task, std::
 }  // namespace
 
 WorkerCrashedError::WorkerCrashedError(WorkerExit exit, std::string task, std::uint64_t key,
-                                       std::optional<std::size_t> item)
-    : Error(crash_message(exit, task, key, item)),
+                                       std::optional<std::size_t> item, bool result_lost)
+    : Error(crash_message(exit, task, key, item, result_lost)),
       exit_(std::move(exit)),
       task_(std::move(task)),
       key_(key),
-      item_(item) {}
+      item_(item),
+      result_lost_(result_lost) {}
 
 namespace {
 
@@ -241,6 +245,121 @@ Value error_record(std::string type, std::string message) {
   return Value{{"type", std::move(type)}, {"message", std::move(message)}, {"trace", ""}, {"causes", Value::array()}};
 }
 
+namespace {
+
+std::size_t encoded_size(const Value& v) {
+  std::vector<std::uint8_t> bytes;
+  MsgpackWriter(bytes).value(v);
+  return bytes.size();
+}
+
+// How much of a cause's type and message the what() of the links above it quotes.
+constexpr std::size_t kCauseInWhat = 200;
+
+// Room for " [... cut: N of M bytes]" and the string header it may grow;
+// the least a cause takes in a cut record (two marks, its map and keys).
+constexpr std::size_t kCutMarkRoom = 64;
+constexpr std::size_t kLeastCause = 2 * kCutMarkRoom + 24;
+
+std::vector<std::string*> record_strings(Value& record) {
+  std::vector<std::string*> strings;
+  for (const char* key : {"type", "message", "trace"}) {
+    strings.push_back(&record.at(key).get_ref<std::string&>());
+  }
+  for (auto& cause : record.at("causes")) {
+    strings.push_back(&cause.at("type").get_ref<std::string&>());
+    strings.push_back(&cause.at("message").get_ref<std::string&>());
+  }
+  return strings;
+}
+
+std::size_t text_size(const std::vector<std::string*>& strings) {
+  std::size_t sum = 0;
+  for (const std::string* s : strings) {
+    sum += s->size();
+  }
+  return sum;
+}
+
+// The longest length every string may keep so that, marks included, they
+// take at most `room` bytes. A string no longer than that plus a mark stays
+// whole (cutting it would not make it shorter).
+std::size_t common_cut(const std::vector<std::string*>& strings, std::size_t room) {
+  const auto taken = [&](std::size_t keep) {
+    std::size_t sum = 0;
+    for (const std::string* s : strings) {
+      sum += std::min(s->size(), keep + kCutMarkRoom);
+    }
+    return sum;
+  };
+  std::size_t low = 0;
+  std::size_t high = room;
+  while (low < high) {
+    const std::size_t mid = low + (high - low + 1) / 2;
+    if (taken(mid) <= room) {
+      low = mid;
+    } else {
+      high = mid - 1;
+    }
+  }
+  return low;
+}
+
+// Cuts `s` to at most `keep` bytes on a UTF-8 character boundary, marked,
+// unless the mark would make it no shorter.
+void cut(std::string& s, std::size_t keep) {
+  if (s.size() <= keep + kCutMarkRoom) {
+    return;
+  }
+  std::size_t at = keep;
+  while (at > 0 && (static_cast<unsigned char>(s[at]) & 0xc0) == 0x80) {
+    --at;
+  }
+  const std::size_t was = s.size();
+  s.resize(at);
+  s += " [... cut: " + std::to_string(was - at) + " of " + std::to_string(was) + " bytes]";
+}
+
+}  // namespace
+
+Value fit_error_record(Value record, std::size_t max_bytes) {
+  try {
+    auto strings = record_strings(record);
+    // An upper bound of the encoded size (string headers take at most 5
+    // bytes, a cause's map and keys 16): most records need no encoding here.
+    if (text_size(strings) + 5 * strings.size() + 16 * strings.size() / 2 + 64 <= max_bytes) {
+      return record;
+    }
+    if (encoded_size(record) <= max_bytes) {
+      return record;
+    }
+    auto& causes = record.at("causes").get_ref<Value::array_t&>();
+    const std::size_t room_for_causes = max_bytes > 4 * kLeastCause ? max_bytes - 4 * kLeastCause : 0;
+    if (causes.size() * kLeastCause > room_for_causes) {
+      const std::size_t keep = room_for_causes / kLeastCause;
+      const std::size_t dropped = causes.size() - keep;
+      causes.resize(keep);
+      causes.push_back(
+          Value{{"type", "troupe::Error"}, {"message", "(" + std::to_string(dropped) + " more causes cut)"}});
+    }
+    strings = record_strings(record);
+    const std::size_t fixed = encoded_size(record) - text_size(strings);
+    if (fixed < max_bytes) {
+      const std::size_t keep = common_cut(strings, max_bytes - fixed);
+      for (std::string* s : strings) {
+        cut(*s, keep);
+      }
+      if (encoded_size(record) <= max_bytes) {
+        return record;
+      }
+    }
+  } catch (const std::exception&) {
+    // Not a record of the usual shape: replaced below.
+  }
+  return error_record("troupe::Error", "an error too large to send to the host (over " + std::to_string(max_bytes) +
+                                           " bytes encoded) that could not be cut to fit");
+}
+
 std::exception_ptr exception_from_record(const Value& record) {
   try {
     std::vector<Link> links;
@@ -249,12 +368,18 @@ std::exception_ptr exception_from_record(const Value& record) {
       links.push_back({cause.at("type").get<std::string>(), cause.at("message").get<std::string>()});
     }
     const std::string trace = record.at("trace").get<std::string>();
-    // what() of each link mentions the causes below it.
+    // what() of each link mentions the causes below it, each cut short:
+    // a chain of long messages stays linear in memory (each message is
+    // whole in its own link, and in remote_message()).
     std::vector<std::string> what(links.size());
     std::string tail;
     for (std::size_t i = links.size(); i-- > 0;) {
       what[i] = links[i].type + ": " + links[i].message + tail;
-      tail = " (caused by " + links[i].type + ": " + links[i].message + tail + ")";
+      std::string type = links[i].type;
+      std::string message = links[i].message;
+      cut(type, kCauseInWhat);
+      cut(message, kCauseInWhat);
+      tail = " (caused by " + type + ": " + message + tail + ")";
     }
     if (links.size() == 1 && links[0].type == "troupe::ResultTooLargeError") {
       return std::make_exception_ptr(ResultTooLargeError(links[0].message));

@@ -139,9 +139,17 @@ void encode(MsgpackWriter& w, const Task& m) {
 }
 
 void decode(MsgpackReader& r, Task& m) {
+  decode_task_head(r, m);
+  decode_task_arguments(r, m);
+}
+
+void decode_task_head(MsgpackReader& r, Task& m) {
   m.id = r.uinteger();
   m.task = r.str();
   m.timeout_ns = r.uinteger();
+}
+
+void decode_task_arguments(MsgpackReader& r, Task& m) {
   r.args_into(m.args);
   r.kwargs_into(m.kwargs);
 }

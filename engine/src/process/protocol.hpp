@@ -159,6 +159,10 @@ void encode(MsgpackWriter& w, const Hello& m);
 void decode(MsgpackReader& r, Hello& m);
 void encode(MsgpackWriter& w, const Task& m);
 void decode(MsgpackReader& r, Task& m);
+// decode(Task) in two steps, for the worker: the id and name first, so that
+// arguments it cannot read fail that task alone.
+void decode_task_head(MsgpackReader& r, Task& m);
+void decode_task_arguments(MsgpackReader& r, Task& m);
 void encode(MsgpackWriter& w, const Chunk& m);
 void decode(MsgpackReader& r, Chunk& m);
 void encode(MsgpackWriter& w, const Shutdown& m);

@@ -205,9 +205,11 @@ Reaped Supervisor::reap(WorkerProcess& w) {
   ::close(w.pidfd);
   ::close(w.fd);
   // Results of frames before the running one that were still in its send
-  // batch died with it: the page says which frame was running.
+  // batch died with it: the page says which frame was running, and which
+  // it began last.
   reaped.running_id = w.page->running_id.load(std::memory_order_acquire);
   reaped.running_item = w.page->item.load(std::memory_order_relaxed);
+  reaped.begun_id = w.page->begun_id.load(std::memory_order_relaxed);
   if (const auto page_rss = w.page->rss.load(std::memory_order_relaxed); page_rss != 0) {
     reaped.exit.last_rss = page_rss;
   }

@@ -80,11 +80,13 @@ struct WorkerProcess {
   std::uint64_t pid_tag() const { return (token << 1) | 1; }
 };
 
-// What reap() found: the exit, and the frame (and item) the page says ran.
+// What reap() found: the exit, the frame (and item) the page says ran, and
+// the last frame it began (those sent before it began too; after it, none).
 struct Reaped {
   WorkerExit exit;
   std::uint64_t running_id = 0;
   std::uint64_t running_item = 0;
+  std::uint64_t begun_id = 0;
 };
 
 class Supervisor {

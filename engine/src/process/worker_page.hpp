@@ -1,8 +1,9 @@
 // A page of shared memory between the host and one worker (a memfd the
 // worker maps as fd 4). The worker stores what it is doing there with plain
 // atomic stores, no system call, so that after a crash the host knows which
-// frame was running, which item of it, and the last RSS, even when the
-// results of the frames before it were still in the worker's send batch.
+// frame was running, which item of it, how far it got in the frames it was
+// sent, and the last RSS, even when the results of the frames before it were
+// still in the worker's send batch.
 #pragma once
 
 #include <atomic>
@@ -15,6 +16,7 @@ inline constexpr std::size_t worker_page_size = 4096;
 
 struct WorkerPage {
   std::atomic<std::uint64_t> running_id;       // the task or chunk running now (0: none)
+  std::atomic<std::uint64_t> begun_id;         // the last task or chunk it began (never cleared)
   std::atomic<std::uint64_t> item;             // its current item (chunks)
   std::atomic<std::int64_t> item_started_ns;   // CLOCK_MONOTONIC, when that item started
   std::atomic<std::int64_t> item_deadline_ns;  // when that item times out (the frame's timeout); 0: never

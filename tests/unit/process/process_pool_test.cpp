@@ -25,6 +25,7 @@ namespace {
 
 using namespace std::chrono_literals;
 using ::testing::HasSubstr;
+using ::testing::StartsWith;
 
 std::vector<std::filesystem::path> testing_plugin() {
   return {test::plugin_path("testing")};
@@ -313,7 +314,9 @@ TEST(ProcessPool, StatsCountCancelledChunkItems) {
   EXPECT_EQ(pool.stats().submitted, 1u + 64u + 25u);
 }
 
-TEST(ProcessPool, AbortedWorkerFailsOnlyItsTask) {
+// Tasks the crashed worker had run but whose results were still in its send
+// batch fail as lost (never run twice); every other task runs.
+TEST(ProcessPool, AbortedWorkerFailsOnlyItsTaskAndLostResults) {
   ProcessPool pool(testing_plugin(), small(2));
   std::vector<Future<Value>> before;
   for (int i = 0; i < 50; ++i) {
@@ -332,9 +335,18 @@ TEST(ProcessPool, AbortedWorkerFailsOnlyItsTask) {
   EXPECT_LT(error.worker_id(), 2u);
   EXPECT_THAT(error.what(), HasSubstr("SIGABRT"));
   EXPECT_THAT(error.what(), HasSubstr("testing.abort"));
-  for (int i = 0; i < 50; ++i) {
-    EXPECT_EQ(before[static_cast<std::size_t>(i)].get(), 2 * i);
-    EXPECT_EQ(after[static_cast<std::size_t>(i)].get(), 2 * i);
+  EXPECT_FALSE(error.result_lost());
+  for (auto* futures : {&before, &after}) {
+    for (int i = 0; i < 50; ++i) {
+      auto& future = (*futures)[static_cast<std::size_t>(i)];
+      try {
+        EXPECT_EQ(future.get(), 2 * i);
+      } catch (const WorkerCrashedError& lost) {
+        EXPECT_TRUE(lost.result_lost()) << lost.what();
+        EXPECT_EQ(lost.pid(), error.pid());
+        EXPECT_THAT(lost.what(), HasSubstr("the result was lost in the crash"));
+      }
+    }
   }
   EXPECT_EQ(pool.stats().crashes_by_cause.at("SIGABRT"), 1u);
 }
@@ -415,6 +427,16 @@ TEST(ProcessPool, ExitingWorkerReportsItsStatus) {
   EXPECT_EQ(pool.call("testing.double", 4).get(), 8);
 }
 
+TEST(ProcessPool, StdExitInATaskReportsItsExitStatus) {
+  ProcessPool pool(testing_plugin(), small(1));
+  const auto error = expect_throws<WorkerCrashedError>([&] { pool.call("testing.std_exit", 7).get(); });
+  EXPECT_EQ(error.signal(), 0);
+  ASSERT_TRUE(error.exit_status());
+  EXPECT_EQ(*error.exit_status(), 7);
+  EXPECT_THAT(error.what(), HasSubstr("exited with status 7 while running testing.std_exit"));
+  EXPECT_EQ(pool.call("testing.double", 4).get(), 8);
+}
+
 // A file the task writes when it has started, removed at the end of the test.
 struct StartSignal {
   std::filesystem::path path = std::filesystem::temp_directory_path() /
@@ -430,6 +452,52 @@ struct StartSignal {
   }
   static inline int counter = 0;
 };
+
+std::size_t lines_in(const std::filesystem::path& path) {
+  std::ifstream in(path);
+  std::size_t lines = 0;
+  for (std::string line; std::getline(in, line);) {
+    ++lines;
+  }
+  return lines;
+}
+
+TEST(ProcessPool, TaskWhoseResultNeverArrivesRunsOnceAndFails) {
+  StartSignal runs;  // a line per run
+  ProcessPool pool(testing_plugin(), small(1));
+  auto future = pool.call("testing.append_line_then_close_channel", runs.path.string());
+  ASSERT_TRUE(future.wait(20s));
+  const auto error = expect_throws<WorkerCrashedError>([&] { future.get(); });
+  EXPECT_EQ(error.task(), "testing.append_line_then_close_channel");
+  ASSERT_TRUE(error.exit_status());
+  EXPECT_TRUE(error.result_lost());
+  EXPECT_THAT(error.what(), HasSubstr("after it ran testing.append_line_then_close_channel"));
+  EXPECT_THAT(error.what(), HasSubstr("the result was lost in the crash"));
+  EXPECT_EQ(pool.call("testing.double", 4).get(), 8);
+  EXPECT_EQ(lines_in(runs.path), 1u);
+  EXPECT_EQ(pool.stats().retired.crash, 1u);
+}
+
+TEST(ProcessPool, ResultsLostInACrashAreNeverRunAgain) {
+  StartSignal runs;  // a line per run
+  ProcessPool pool(testing_plugin(), small(1));
+  EXPECT_EQ(pool.call("testing.double", 1).get(), 2);  // started: the tasks below pipeline behind each other
+  std::vector<Future<Value>> appends;
+  for (int i = 0; i < 200; ++i) {
+    appends.push_back(pool.call("testing.append_line", runs.path.string()));
+  }
+  auto crashing = pool.call("testing.abort");
+  EXPECT_THROW(crashing.get(), WorkerCrashedError);
+  for (auto& future : appends) {
+    try {
+      future.get();
+    } catch (const WorkerCrashedError& lost) {
+      EXPECT_TRUE(lost.result_lost()) << lost.what();
+    }
+  }
+  EXPECT_EQ(lines_in(runs.path), appends.size());  // each ran exactly once, lost or not
+  EXPECT_EQ(pool.call("testing.double", 4).get(), 8);
+}
 
 TEST(ProcessPool, SigkilledWorkerFailsOnlyItsTaskAndReportsLastRss) {
   ProcessPool pool(testing_plugin(), small(1));
@@ -553,13 +621,13 @@ TEST(ProcessPool, TestPropagatesInitializerErrors) {
   EXPECT_NO_THROW(good.test());
 }
 
-TEST(ProcessPool, CrashingInitializerEndsInACrashStorm) {
+TEST(ProcessPool, CrashingInitializerBreaksThePoolAfterMaxStartupFailures) {
   auto options = small(1);
   options.initializer = Call{"testing.crash_init", {}, {}};
   ProcessPool pool(testing_plugin(), options);
   auto future = pool.call("testing.double", 1);
   const auto error = expect_throws<BrokenPoolError>([&] { future.get(); });
-  EXPECT_THAT(error.what(), HasSubstr("crash storm"));
+  EXPECT_THAT(error.what(), HasSubstr("its workers fail to start (5 start-up failures in a row"));
   EXPECT_THAT(error.what(), HasSubstr("while starting"));
   const auto cause = error.cause;
   ASSERT_TRUE(cause);
@@ -578,6 +646,64 @@ TEST(ProcessPool, WorkerThatNeverReportsReadyIsKilledAfterStartupTimeout) {
   const auto error = expect_throws<BrokenPoolError>([&] { future.get(); });
   EXPECT_THAT(error.what(), HasSubstr("did not report ready within the startup_timeout"));
   EXPECT_EQ(pool.stats().crashes_by_cause.at("startup_timeout"), 2u);
+}
+
+// Ends a pool whose workers may never become ready, so that a regression
+// (respawning for ever) fails the test instead of hanging it.
+void stop_now(ProcessPool& pool) {
+  pool.shutdown({.wait = true, .cancel_pending = true, .kill_workers = true, .grace = 0ns});
+}
+
+TEST(ProcessPool, StartupTimeoutsInARowBreakThePoolWhateverWithinSays) {
+  auto options = small(1);
+  options.initializer = Call{"testing.slow_init", {60'000}, {}};
+  options.startup_timeout = 150ms;
+  options.crash_storm = {.max = 3, .within = 100ms};  // never two timeouts inside one window
+  ProcessPool pool(testing_plugin(), options);
+  auto future = pool.call("testing.double", 1);
+  const bool ended = future.wait(20s);
+  stop_now(pool);
+  ASSERT_TRUE(ended) << "the pool kept respawning workers that never became ready";
+  const auto error = expect_throws<BrokenPoolError>([&] { future.get(); });
+  EXPECT_THAT(error.what(), HasSubstr("its workers fail to start (3 start-up failures in a row"));
+  EXPECT_THAT(error.what(), HasSubstr("did not report ready within the startup_timeout"));
+  EXPECT_EQ(pool.stats().crashes_by_cause.at("startup_timeout"), 3u);
+}
+
+TEST(ProcessPool, WorkersDyingBeforeReadyBreakThePoolWhateverWithinSays) {
+  auto options = small(1);
+  options.initializer = Call{"testing.crash_init", {}, {}};
+  options.crash_storm = {.max = 3, .within = 1us};  // no two deaths inside one window
+  ProcessPool pool(testing_plugin(), options);
+  auto future = pool.call("testing.double", 1);
+  const bool ended = future.wait(20s);
+  stop_now(pool);
+  ASSERT_TRUE(ended) << "the pool kept respawning workers that died before ready";
+  const auto error = expect_throws<BrokenPoolError>([&] { future.get(); });
+  EXPECT_THAT(error.what(), HasSubstr("its workers fail to start (3 start-up failures in a row"));
+  EXPECT_THAT(error.what(), HasSubstr("SIGABRT"));
+  ASSERT_TRUE(error.cause);
+  EXPECT_THROW(std::rethrow_exception(error.cause), WorkerCrashedError);
+  EXPECT_EQ(pool.stats().crashes_by_cause.at("SIGABRT"), 3u);
+}
+
+TEST(ProcessPool, WorkerBecomingReadyResetsTheStartupFailureCount) {
+  StartSignal starts;  // the initializer counts the pool's worker starts there
+  auto options = small(1);
+  options.initializer = Call{"testing.abort_every_other_start", {starts.path.string()}, {}};
+  options.max_tasks_per_worker = 1;                 // a new worker (and start) for every task
+  options.crash_storm = {.max = 2, .within = 1us};  // only start-up failures in a row can break it
+  ProcessPool pool(testing_plugin(), options);
+  for (int i = 0; i < 3; ++i) {
+    auto future = pool.call("testing.double", i);
+    const bool ended = future.wait(20s);
+    if (!ended) {
+      stop_now(pool);
+    }
+    ASSERT_TRUE(ended);
+    EXPECT_EQ(future.get(), 2 * i);
+  }
+  EXPECT_EQ(pool.stats().crashes_by_cause.at("SIGABRT"), 3u);
 }
 
 TEST(ProcessPool, CrashOnEveryTaskEndsInACrashStorm) {
@@ -626,6 +752,45 @@ TEST(ProcessPool, OversizedArgumentFailsOnlyItsFutureBeforeSending) {
   EXPECT_EQ(pool.call("testing.double", 2).get(), 4);
 }
 
+// A null inside `levels` nested one-element arrays.
+Value nested(int levels) {
+  Value value;
+  for (int i = 0; i < levels; ++i) {
+    value = Value::array({std::move(value)});
+  }
+  return value;
+}
+
+// An argument is level 1: 511 arrays put its innermost value at level 512,
+// the deepest the codec carries either way.
+TEST(ProcessPool, ArgumentNestedDeeperThanTheCodecCarriesFailsOnlyItsFutureBeforeSending) {
+  ProcessPool pool(testing_plugin(), small(1));
+  auto too_deep = pool.call("testing.echo", nested(512));
+  EXPECT_TRUE(too_deep.done());
+  const auto error = expect_throws<ArgumentError>([&] { too_deep.get(); });
+  EXPECT_THAT(error.what(), HasSubstr("the arguments of testing.echo cannot be encoded"));
+  EXPECT_THAT(error.what(), HasSubstr("deeper than the 512 levels"));
+  auto much_too_deep = pool.submit_chunk("testing.echo", {Args{1}, Args{nested(600)}});
+  EXPECT_THROW(much_too_deep.get(), ArgumentError);
+  EXPECT_EQ(pool.workers(), 0u);  // nothing was sent, so nothing started
+  EXPECT_EQ(pool.call("testing.echo", nested(511)).get(), nested(511));
+}
+
+TEST(ProcessPool, ResultNestedDeeperThanTheCodecCarriesFailsItsFutureAndTheWorkerGoesOn) {
+  ProcessPool pool(testing_plugin(), small(1));
+  const auto pid = pool.call("testing.pid").get();
+  const auto error = expect_throws<RemoteError>([&] { pool.call("testing.nest", 600).get(20s); });
+  EXPECT_THAT(error.what(), HasSubstr("the result of testing.nest cannot be sent to the host"));
+  EXPECT_THAT(error.what(), HasSubstr("deeper than the 512 levels"));
+  const auto outcomes = pool.submit_chunk("testing.nest", {Args{2}, Args{600}, Args{512}}).get(20s);
+  ASSERT_EQ(outcomes.size(), 3u);
+  EXPECT_EQ(outcomes[0].value(), nested(2));
+  ASSERT_FALSE(outcomes[1].ok());
+  EXPECT_THAT(report_of(outcomes[1].error()), HasSubstr("the result of testing.nest cannot be sent to the host"));
+  EXPECT_EQ(outcomes[2].value(), nested(512));  // a result is level 0
+  EXPECT_EQ(pool.call("testing.pid").get(), pid);
+}
+
 TEST(ProcessPool, OversizedResultFailsItsFutureAndTheWorkerGoesOn) {
   auto options = small(1);
   options.max_frame = 4096;
@@ -635,6 +800,25 @@ TEST(ProcessPool, OversizedResultFailsItsFutureAndTheWorkerGoesOn) {
   EXPECT_THAT(error.what(), HasSubstr("testing.big_result"));
   EXPECT_EQ(pool.call("testing.pid").get(), pid);
   EXPECT_EQ(pool.call("testing.big_result", 100).get(), std::string(100, 'x'));
+}
+
+TEST(ProcessPool, ErrorLargerThanMaxFrameArrivesCutInsteadOfKillingTheWorker) {
+  auto options = small(1);
+  options.max_frame = 4096;
+  ProcessPool pool(testing_plugin(), options);
+  const auto pid = pool.call("testing.pid").get();
+  auto failing = pool.call("testing.fail_chain", 2, 10000);
+  const auto error = expect_throws<RemoteError>([&] { failing.get(20s); });
+  EXPECT_THAT(error.remote_message(), StartsWith("level 0 xxx"));
+  EXPECT_THAT(error.remote_message(), HasSubstr("xxx [... cut: "));
+  EXPECT_THAT(error.remote_message(), HasSubstr(" of 10000 bytes]"));
+  ASSERT_TRUE(error.cause);
+  EXPECT_THAT(remote_cause(error.cause).remote_message(), StartsWith("level 1 xxx"));
+  EXPECT_THAT(report_of(failing.exception()), HasSubstr("caused by: TestingError: level 1 xxx"));
+  const auto chain = expect_throws<RemoteError>([&] { pool.call("testing.fail_chain", 32, 2000).get(20s); });
+  EXPECT_THAT(chain.what(), HasSubstr("more causes cut)"));
+  EXPECT_EQ(pool.call("testing.pid").get(), pid);
+  EXPECT_EQ(pool.stats().retired.crash, 0u);
 }
 
 TEST(ProcessPool, EnvReachesWorkers) {
