@@ -79,13 +79,17 @@ const std::vector<PoolKey>& pool_keys() {
                                         ValueReader& r) { assign(o.max_tasks_per_worker, r.count_or_none(n, p)); }),
       shared("initializer",
              [](auto& o, const TreeNode& n, const std::string& p, ValueReader& r) {
-               if (auto call = r.call(n, p)) {
+               if (is_none(n)) {
+                 o.initializer = {};
+               } else if (auto call = r.call(n, p)) {
                  o.initializer = std::move(*call);
                }
              }),
       shared("finalizer",
              [](auto& o, const TreeNode& n, const std::string& p, ValueReader& r) {
-               if (auto call = r.call(n, p)) {
+               if (is_none(n)) {
+                 o.finalizer = {};
+               } else if (auto call = r.call(n, p)) {
                  o.finalizer = std::move(*call);
                }
              }),
@@ -172,7 +176,7 @@ void place_validation_problems(Options options, const PoolPlace& place, ValueRea
   for (const OptionProblem& problem : validate(options)) {
     const TreeNode& node = node_of_option(place.node, place.key, problem.option);
     r.problems().add(node.where, join_path(place.path, key_of_option(problem.option)),
-                     problem.value + ": must be " + problem.allowed);
+                     "must be " + problem.allowed + ", found " + problem.value);
   }
 }
 
