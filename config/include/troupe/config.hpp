@@ -71,6 +71,14 @@ EngineSpec load_file(const std::filesystem::path& path, const LoadOptions& optio
 // resolve from origin's folder.
 EngineSpec load_string(std::string_view text, const std::filesystem::path& origin, const LoadOptions& options = {});
 
+// The checks that need the plugins, run in troupe-worker processes so a
+// plugin that crashes while loading is reported, never a crash of the
+// caller: the plugins load, and each pool's initializer and finalizer exist,
+// bind their arguments and succeed (one worker per pool with hooks runs
+// them once). Throws ConfigError naming each failing pool (`origin`, the
+// file, names where; these problems carry no line).
+void check(const EngineSpec& spec, const std::string& origin = "configuration");
+
 // The spec as a version-1 file: every option written out, paths absolute,
 // strings quoted so they never read back as numbers or variables.
 std::string to_yaml(const EngineSpec& spec);

@@ -100,7 +100,9 @@ TEST(Engine, EverySpecProblemIsReportedAtConstruction) {
 TEST(Engine, BrokenPoolIsReplacedOnNextUseWithALogLine) {
   LogCapture log;
   ThreadPoolOptions options{.max_workers = 1};
-  options.initializer = [](troupe::Worker&) { throw std::runtime_error("no dictionary today"); };
+  options.initializer = [](troupe::Worker&) {
+    throw std::runtime_error("no dictionary today");
+  };
   Engine engine(EngineSpec{.plugins = {}, .pools = {{"io", options}}});
   auto broken = engine.pool("io");
   auto& threads = dynamic_cast<troupe::ThreadPool&>(*broken);
@@ -177,7 +179,8 @@ TEST(Engine, ReconfigureWithInvalidOptionsChangesNothing) {
 }
 
 TEST(Engine, StatsCoverEveryPoolIncludingUnmadeOnes) {
-  Engine engine(EngineSpec{.plugins = {}, .pools = {{"a", ThreadPoolOptions{.max_workers = 1}}, {"b", ThreadPoolOptions{}}}});
+  Engine engine(
+      EngineSpec{.plugins = {}, .pools = {{"a", ThreadPoolOptions{.max_workers = 1}}, {"b", ThreadPoolOptions{}}}});
   dynamic_cast<troupe::ThreadPool&>(*engine.pool("a")).submit([] { return 1; }).get(5s);
   const auto stats = engine.stats();
   ASSERT_EQ(stats.size(), 2u);
@@ -195,10 +198,10 @@ TEST(Engine, DestructionShutsPoolsDownInReverseOrderOfCreation) {
     });
   };
   {
-    Engine engine(EngineSpec{
-        .plugins = {},
-        .pools = {{"first", ThreadPoolOptions{.max_workers = 1, .finalizer = finalizer_for("first")}},
-                  {"second", ThreadPoolOptions{.max_workers = 1, .finalizer = finalizer_for("second")}}}});
+    Engine engine(
+        EngineSpec{.plugins = {},
+                   .pools = {{"first", ThreadPoolOptions{.max_workers = 1, .finalizer = finalizer_for("first")}},
+                             {"second", ThreadPoolOptions{.max_workers = 1, .finalizer = finalizer_for("second")}}}});
     // Made in the other order than written: creation order is what counts.
     engine.pool("second")->spawn_workers(1);
     engine.pool("first")->spawn_workers(1);
