@@ -1,6 +1,8 @@
 // config::check: what load_file cannot know without the plugins, learned
 // from troupe-worker processes (a ProcessPool's test() round trip), so
 // plugin code never runs in the checking process.
+#include <algorithm>
+#include <chrono>
 #include <exception>
 
 #include "troupe/config.hpp"
@@ -20,6 +22,9 @@ ProcessPoolOptions probe_options(const std::string& name, std::optional<Call> in
   options.min_workers = 0;
   options.recycle_jitter = 0;
   options.crash_storm = {.max = 1, .within = std::chrono::hours(1)};
+  // A check must end: a hook that hangs is reported as a start-up timeout.
+  options.startup_timeout = std::min<std::chrono::nanoseconds>(options.startup_timeout, std::chrono::seconds(60));
+  options.shutdown_grace = std::min<std::chrono::nanoseconds>(options.shutdown_grace, std::chrono::seconds(5));
   options.initializer = std::move(initializer);
   options.finalizer = std::move(finalizer);
   return options;

@@ -2,7 +2,6 @@
 // overrides, and the one ConfigError that lists every problem.
 #include <cstdlib>
 #include <fstream>
-#include <set>
 #include <sstream>
 
 #include "pool_schema.hpp"
@@ -154,14 +153,12 @@ EngineSpec read_document(const TreeNode& root, ValueReader& r) {
   }
   r.refuse_unknown_keys(root, "", kTopKeys);
   read_version(root, r);
-  if (const TreeNode* jobs = root.find("jobs")) {
-    const auto& key = std::find_if(root.entries.begin(), root.entries.end(), [](const auto& e) {
-                        return e.first.scalar == "jobs";
-                      })->first;
-    static_cast<void>(jobs);
-    r.problems().add(key.where, "jobs",
-                     "jobs are not supported by this version of troupe (the key is reserved for pipelines); "
-                     "remove them to use the pools");
+  for (const auto& [key, value] : root.entries) {
+    if (key.scalar == "jobs") {
+      r.problems().add(key.where, "jobs",
+                       "jobs are not supported by this version of troupe (the key is reserved for pipelines); "
+                       "remove them to use the pools");
+    }
   }
   if (const TreeNode* plugins = root.find("plugins")) {
     read_plugins(*plugins, spec, r);

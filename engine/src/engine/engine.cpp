@@ -2,7 +2,6 @@
 
 #include <algorithm>
 #include <mutex>
-#include <set>
 
 #include "common/log.hpp"
 #include "troupe/detail/spelling.hpp"

@@ -1,5 +1,7 @@
 // What a valid file turns into: every key, defaults, ${VAR}, overrides,
 // paths from the file's folder, and the round trip through to_yaml().
+#include <unistd.h>
+
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
