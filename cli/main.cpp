@@ -20,7 +20,7 @@ int main(int argc, char** argv) {
   CallOptions call;
   CLI::App* call_cmd = app.add_subcommand("call", "Run one plugin task in this process and print its result as JSON");
   call_cmd->add_option("plugin", call.plugin, "Path to the plugin's .so file")->required();
-  call_cmd->add_option("task", call.task, "Task name: 'task' or 'plugin.task'")->required();
+  call_cmd->add_option("task", call.task, "Task name: 'task' or 'plugin.task'");
   call_cmd->add_option("args", call.args,
                        "Positional arguments, each a JSON literal (42, 1.5, true, '\"text\"', '[1,2]')");
   call_cmd->add_option("--kw", call.kwargs, "Keyword argument name=JSON (repeatable)")->allow_extra_args(false);
@@ -28,6 +28,26 @@ int main(int argc, char** argv) {
   call_cmd->add_flag("--isolated", call.isolated,
                      "Run the task in a troupe-worker process: a crash or hang cannot take the CLI down");
   call_cmd->add_option("--timeout", call.timeout, "With --isolated: kill the task after this long (250ms, 30s, 5m)");
+  call_cmd->add_option("--config", call.config,
+                       "Run on a pool of this configuration file: troupe call --config FILE --pool NAME "
+                       "plugin.task ARGS...");
+  call_cmd->add_option("--pool", call.pool, "With --config: the pool to run on");
+  call_cmd->add_option("--set", call.sets, "With --config: override a key, KEY.PATH=VALUE (repeatable)")
+      ->allow_extra_args(false);
+
+  ConfigFileOptions validate;
+  CLI::App* validate_cmd =
+      app.add_subcommand("validate", "Check a configuration file, its plugins and its pools' initializers");
+  validate_cmd->add_option("file", validate.file, "The YAML configuration file")->required();
+  validate_cmd->add_option("--set", validate.sets, "Override a key, KEY.PATH=VALUE (repeatable)")
+      ->allow_extra_args(false);
+
+  ConfigFileOptions resolved;
+  CLI::App* config_cmd = app.add_subcommand(
+      "config", "Print the resolved configuration: defaults filled in, variables expanded, paths absolute");
+  config_cmd->add_option("file", resolved.file, "The YAML configuration file")->required();
+  config_cmd->add_option("--set", resolved.sets, "Override a key, KEY.PATH=VALUE (repeatable)")
+      ->allow_extra_args(false);
 
   try {
     app.parse(argc, argv);
@@ -41,7 +61,20 @@ int main(int argc, char** argv) {
       return run_inspect(inspect);
     }
     if (*call_cmd) {
+      if (!call.config.empty()) {
+        return run_call_on_pool(call);
+      }
+      if (call.task.empty()) {
+        print_error("call: the TASK argument is required: troupe call PLUGIN TASK ARGS...");
+        return kUsageError;
+      }
       return run_call(call);
+    }
+    if (*validate_cmd) {
+      return run_validate(validate);
+    }
+    if (*config_cmd) {
+      return run_config(resolved);
     }
   } catch (...) {
     // The verbs report their own errors; anything else is still reported, never an abort.

@@ -6,7 +6,7 @@ packages=(
   build-essential cmake ninja-build pkg-config git
   libtbb-dev libboost-dev libboost-stacktrace-dev
   libyaml-cpp-dev nlohmann-json3-dev libfmt-dev libspdlog-dev libcli11-dev
-  libgtest-dev libgmock-dev libbenchmark-dev libconcurrentqueue-dev
+  libssl-dev libgtest-dev libgmock-dev libbenchmark-dev libconcurrentqueue-dev
   python3 python3-joblib clang-format
 )
 

@@ -1,0 +1,41 @@
+// troupe validate FILE [--set KEY=VALUE]...: the file alone first, then the
+// checks that need the plugins (in troupe-worker processes).
+#include <iostream>
+
+#include "commands.hpp"
+#include "troupe/config.hpp"
+
+namespace troupe::cli {
+
+int report_config_error(const std::exception& error) {
+  const auto* config_error = dynamic_cast<const ConfigError*>(&error);
+  if (config_error == nullptr) {
+    print_error(error.what());
+    return kUsageError;
+  }
+  for (const auto& problem : config_error->problems()) {
+    std::cerr << problem.to_string() << '\n';
+  }
+  const std::size_t n = config_error->problems().size();
+  print_error(std::to_string(n) + " problem" + (n == 1 ? "" : "s") + " in the configuration");
+  return kUsageError;
+}
+
+int run_validate(const ConfigFileOptions& options) {
+  try {
+    const EngineSpec spec = config::load_file(options.file, {.overrides = options.sets});
+    config::check(spec, options.file);
+    std::string pools;
+    for (const auto& pool : spec.pools) {
+      pools += (pools.empty() ? "" : ", ") + pool.name + " (" + kind_name(pool.options) + ")";
+    }
+    std::cout << options.file << ": ok: " << spec.plugins.size() << " plugin" << (spec.plugins.size() == 1 ? "" : "s")
+              << ", " << spec.pools.size() << " pool" << (spec.pools.size() == 1 ? "" : "s")
+              << (pools.empty() ? "" : ": " + pools) << '\n';
+    return kOk;
+  } catch (const ConfigError& e) {
+    return report_config_error(e);
+  }
+}
+
+}  // namespace troupe::cli

@@ -1,0 +1,52 @@
+// troupe/engine_spec.hpp
+//
+// What a troupe::Engine is built from: the plugins to load and the named
+// pools, as plain data. A config file (troupe/config.hpp) turns into one;
+// a host application may also write one in C++.
+//
+//   troupe::EngineSpec spec{.plugins = {{.path = "plugins/libtroupe_text.so"}},
+//                           .pools = {{"cpu", troupe::ProcessPoolOptions{.max_workers = 4}},
+//                                     {"io", troupe::ThreadPoolOptions{.max_workers = 16}}}};
+//
+// Guarantees: none by itself; the Engine validates it (pool names unique
+// and non-empty, every pool's options through troupe::validate()).
+#pragma once
+
+#include <filesystem>
+#include <optional>
+#include <string>
+#include <variant>
+#include <vector>
+
+#include "troupe/pool_options.hpp"
+
+namespace troupe {
+
+struct PluginSpec {
+  std::filesystem::path path;
+  // Lowercase hex SHA-256 of the file; when set, the file is hashed and
+  // refused on a mismatch before it is loaded.
+  std::optional<std::string> sha256 = std::nullopt;
+};
+
+// A pool's kind is the alternative its options hold. The Engine fills in
+// what belongs to it: `name` (from PoolSpec::name), a thread pool's
+// `registry` (the Engine's).
+using PoolOptions = std::variant<ThreadPoolOptions, ProcessPoolOptions>;
+
+struct PoolSpec {
+  std::string name;
+  PoolOptions options;
+};
+
+struct EngineSpec {
+  std::vector<PluginSpec> plugins;
+  std::vector<PoolSpec> pools;  // in the order they were written
+};
+
+// "thread" or "process".
+inline const char* kind_name(const PoolOptions& options) noexcept {
+  return std::holds_alternative<ThreadPoolOptions>(options) ? "thread" : "process";
+}
+
+}  // namespace troupe
