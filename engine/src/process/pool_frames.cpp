@@ -138,7 +138,9 @@ void PoolCore::on_failure(WorkerProcess& w, const Failure& failure, std::int64_t
 
 void PoolCore::on_ready(WorkerProcess& w, Ready&& ready, std::int64_t now) {
   w.last_rss = ready.rss;
-  w.phase = Phase::ready;
+  if (w.phase == Phase::starting) {  // one told to stop while it started stays stopping (no revokes, no work)
+    w.phase = Phase::ready;
+  }
   startup_failures = 0;
   w.idle_since_ns = now;
   if (task_table.load(std::memory_order_acquire) == nullptr) {
