@@ -2,6 +2,8 @@
 // on its stack; the awaited task runs in the waiter when it has not started,
 // and otherwise a compensating worker keeps the queue moving (bounded).
 #include <gtest/gtest.h>
+#include <oneapi/tbb/parallel_for.h>
+#include <oneapi/tbb/task_arena.h>
 
 #include <algorithm>
 #include <atomic>
@@ -165,6 +167,26 @@ TEST(NestedWait, CompensatingWorkersAreBoundedByMaxWorkers) {
   }
   EXPECT_LE(peak.load(), kWorkers);
   EXPECT_EQ(ids.size(), 2u * kWorkers);
+}
+
+// A compensating worker runs tasks in an arena of max_workers slots too.
+TEST(NestedWait, NestedParallelForComposesOnACompensatingWorker) {
+  ThreadPool pool({.max_workers = 2});
+  Event release;
+  auto busy = pool.submit([&] { release.wait(); });
+  auto outer = pool.submit([&] {
+    auto [result, promise] = make_future_pair<std::pair<long, int>>();
+    pool.submit([promise = std::move(promise)]() mutable {
+      std::atomic<long> sum{0};
+      tbb::parallel_for(0, 1000, [&](int i) { sum.fetch_add(i); });
+      promise.set_value(sum.load(), tbb::this_task_arena::max_concurrency());
+    });
+    return result.get(10s);  // both workers are taken: a compensating one runs it
+  });
+  const auto [sum, concurrency] = outer.get(10s);
+  release.set();
+  EXPECT_EQ(sum, 499500);
+  EXPECT_EQ(concurrency, 2);
 }
 
 TEST(NestedWait, BlockingSubmitFromOwnTaskRunsThatSubmissionItself) {
