@@ -11,8 +11,6 @@
 // Thread safety: every member may be called from any thread.
 // Implementing one: complete the futures you hand out through troupe::Promise
 // (troupe/promise.hpp); the map family then works over your executor as is.
-// Hazards: implementations that override join(Timeout) should add
-// `using Executor::join;` so the duration overload stays visible.
 #pragma once
 
 #include <chrono>
@@ -75,10 +73,6 @@ class Executor {
   // Waits until everything submitted so far has ended; the pool stays usable.
   // True if it did within the timeout.
   virtual bool join(Timeout timeout = std::nullopt) = 0;
-  template <class Rep, class Period>
-  bool join(std::chrono::duration<Rep, Period> timeout) {
-    return join(Timeout(std::chrono::duration_cast<std::chrono::nanoseconds>(timeout)));
-  }
 
   // Throws the BrokenPoolError if broken, UsageError if shut down; else nothing.
   virtual void check() const = 0;

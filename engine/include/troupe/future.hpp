@@ -9,8 +9,9 @@
 // in the order added: at once on the caller's thread when the future is
 // already done, else on the thread that completes it; one that throws is
 // reported on stderr and never reaches the pool's worker.
-// Timeouts: std::nullopt (the default) waits for ever; zero polls; any
-// std::chrono::duration converts. get(timeout) throws troupe::TimeoutError
+// Timeouts (troupe/timeout.hpp): std::nullopt (the default) waits for ever;
+// zero polls; any std::chrono::duration converts, saturating, never
+// overflowing (get(std::chrono::hours::max()) waits). get(timeout) throws troupe::TimeoutError
 // when it runs out, troupe::CancelledError (or its subclass BrokenPoolError,
 // with the cause nested) on a cancelled future, and the task's own exception
 // on a failed one.
@@ -19,7 +20,7 @@
 // Producing futures: troupe/promise.hpp.
 // Hazards: get() returns a reference into the shared state; it stays valid
 // while any copy of the future lives. Waiting inside one of a pool's own
-// tasks runs the pool's queued work meanwhile (see ThreadPool).
+// tasks never runs unrelated work on the waiter's stack (see ThreadPool).
 #pragma once
 
 #include <chrono>
@@ -33,10 +34,9 @@
 
 #include "troupe/detail/future_core.hpp"
 #include "troupe/errors.hpp"
+#include "troupe/timeout.hpp"
 
 namespace troupe {
-
-using Timeout = std::optional<std::chrono::nanoseconds>;
 
 template <class T>
 class Future;
@@ -76,10 +76,6 @@ class Future {
 
   // Waits until done; true if done within the timeout.
   bool wait(Timeout timeout = std::nullopt) const { return core().wait_until(detail::deadline_after(timeout)); }
-  template <class Rep, class Period>
-  bool wait(std::chrono::duration<Rep, Period> timeout) const {
-    return wait(Timeout(std::chrono::duration_cast<std::chrono::nanoseconds>(timeout)));
-  }
 
   // The value (void for Future<void>); throws the task's exception,
   // TimeoutError or CancelledError.
@@ -102,10 +98,6 @@ class Future {
       return static_cast<const T&>(c.value());
     }
   }
-  template <class Rep, class Period>
-  decltype(auto) get(std::chrono::duration<Rep, Period> timeout) const {
-    return get(Timeout(std::chrono::duration_cast<std::chrono::nanoseconds>(timeout)));
-  }
 
   // Waits like get(); null on success, the task's exception on failure;
   // throws CancelledError (or BrokenPoolError) on a cancelled future.
@@ -122,10 +114,6 @@ class Future {
       default:
         return nullptr;
     }
-  }
-  template <class Rep, class Period>
-  std::exception_ptr exception(std::chrono::duration<Rep, Period> timeout) const {
-    return exception(Timeout(std::chrono::duration_cast<std::chrono::nanoseconds>(timeout)));
   }
 
   // fn(future) once done; see the header comment for the thread it runs on.

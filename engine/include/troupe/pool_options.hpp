@@ -33,7 +33,7 @@ class Registry;
 
 // What to do when queue_limit is reached.
 enum class QueueFullPolicy {
-  block,        // submit waits for room (a pool's own task runs queued work instead)
+  block,        // submit waits for room (a pool's own task runs that submission itself)
   fail,         // submit throws QueueFullError
   caller_runs,  // the submitting thread runs the task itself (thread pools only)
 };
@@ -72,12 +72,16 @@ struct CrashStorm {
   std::chrono::nanoseconds within = std::chrono::seconds(10);
 };
 
+// The largest max_workers validate() accepts: each worker is a thread or a
+// process, and a pool sizes its bookkeeping by the bound.
+inline constexpr std::size_t kMaxWorkersLimit = 32768;
+
 // The options both kinds share, as X(type, name, default). Two lists, not
 // one, because each struct keeps its fields in the order designated
 // initializers already use. Each list's options are documented above it
 // (a // comment inside a macro would swallow its next line).
 //
-// max_workers           0: troupe::cpu_count(). Any value is allowed.
+// max_workers           0: troupe::cpu_count(). At most kMaxWorkersLimit.
 // min_workers           0. Workers kept alive through idle timeouts (not
 //                       started eagerly; see spawn_workers); at most
 //                       max_workers.

@@ -25,8 +25,16 @@
 // Hazards: shutdown({.wait = true}) and the destructor from one of the pool's
 // own tasks throw troupe::UsageError / terminate instead of deadlocking, so a
 // task must never hold the last reference to its pool. join() from a task
-// throws DeadlockError. A task that waits on a future runs the pool's queued
-// work meanwhile (so waiting on your own pool's futures cannot starve it).
+// throws DeadlockError. A task that waits (get, wait, as_completed, a map)
+// never runs unrelated queued work on its stack: it runs the awaited task
+// itself if that is the pool's and has not started; otherwise, while work
+// is queued, the pool starts a worker (a compensating one, at most
+// max_workers of them) so the queue moves with at most max_workers runnable
+// threads (docs/semantics.md, nested waits). Blocking outside troupe's
+// waits (std::future, a mutex) holds the worker.
+// A submit that cannot start a worker thread either accepts the task (a
+// live worker will run it) or refuses it (throws troupe::Error; it will
+// not run), never both.
 // Under QueueFullPolicy::caller_runs the caller runs the task with a bare
 // Worker (id kCallerWorker, no initializer state), outside the arena.
 #pragma once
@@ -156,7 +164,6 @@ class ThreadPool final : public Executor {
   Future<Value> submit_call(Call call) override;
   Future<std::vector<Outcome<Value>>> submit_chunk(std::string task, std::vector<Args> items) override;
   void shutdown(const ShutdownOptions& options = {}) override;
-  using Executor::join;
   bool join(Timeout timeout = std::nullopt) override;
   void check() const override;
   void test() override;

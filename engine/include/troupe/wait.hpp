@@ -89,6 +89,7 @@ WaitResult<T> wait(const std::vector<Future<T>>& futures, Timeout timeout = std:
     });
   }
   {
+    const detail::BlockedScope blocked;  // on a pool's worker: the pool may stand in for it
     std::unique_lock lock(queue->mutex);
     auto satisfied = [&] {
       const auto done = queue->ready.size();
@@ -113,12 +114,6 @@ WaitResult<T> wait(const std::vector<Future<T>>& futures, Timeout timeout = std:
     (f.done() ? result.done : result.not_done).push_back(std::move(f));
   }
   return result;
-}
-
-template <class T, class Rep, class Period>
-WaitResult<T> wait(const std::vector<Future<T>>& futures, std::chrono::duration<Rep, Period> timeout,
-                   ReturnWhen return_when = ReturnWhen::all_completed) {
-  return wait(futures, Timeout(std::chrono::duration_cast<std::chrono::nanoseconds>(timeout)), return_when);
 }
 
 // The range as_completed returns: yields each future once, as it finishes
@@ -188,6 +183,7 @@ class AsCompleted {
         time_out();
       }
     } else {
+      const detail::BlockedScope blocked;  // on a pool's worker: the pool may stand in for it
       std::unique_lock lock(queue_->mutex);
       auto ready = [&] {
         return !queue_->ready.empty();

@@ -50,6 +50,10 @@ template <class Options>
 void check_shared(const Options& o, std::vector<OptionProblem>& out) {
   const std::size_t cpus = cpu_count();
   const std::size_t max_workers = o.max_workers != 0 ? o.max_workers : cpus;
+  if (o.max_workers > kMaxWorkersLimit) {
+    out.push_back({"max_workers", std::to_string(o.max_workers),
+                   "at most " + std::to_string(kMaxWorkersLimit) + " (0: cpu_count() = " + std::to_string(cpus) + ")"});
+  }
   if (o.min_workers > max_workers) {
     out.push_back({"min_workers", std::to_string(o.min_workers),
                    "at most max_workers (" +

@@ -3,6 +3,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <latch>
@@ -311,6 +312,82 @@ TEST(Map, MapAllInputErrorMidChunkStillYieldsTheItemsReadForThatChunk) {
     EXPECT_NE(std::string(e.what()).find("input broke at 3"), std::string::npos);
   }
   EXPECT_EQ(seen, (std::vector<long>{1, 2, 3}));
+}
+
+// Every item read before the input threw is yielded, then its error: for
+// unordered and automatically chunked maps and plugin-task maps too.
+TEST(Map, InputErrorYieldsEveryItemReadBeforeItInEveryMapForm) {
+  ThreadPool pool({.max_workers = 2, .registry = &testing_registry()});
+  auto drain = [](auto&& results, auto as_long) {
+    std::vector<long> seen;
+    try {
+      for (auto&& v : results) {
+        seen.push_back(as_long(v));
+      }
+      ADD_FAILURE() << "the input's error was lost";
+    } catch (const std::runtime_error& e) {
+      EXPECT_NE(std::string(e.what()).find("input broke at 7"), std::string::npos) << e.what();
+    }
+    std::sort(seen.begin(), seen.end());
+    return seen;
+  };
+  const std::vector<long> doubled{0, 2, 4, 6, 8, 10, 12};
+  for (const std::size_t chunk : {std::size_t{0}, std::size_t{3}, std::size_t{100}}) {
+    for (const bool ordered : {true, false}) {
+      SCOPED_TRACE("chunk_size " + std::to_string(chunk) + (ordered ? " ordered" : " unordered"));
+      const MapOptions options{.chunk_size = chunk, .ordered = ordered};
+      CountingInput::State a;
+      a.throw_at = 7;
+      EXPECT_EQ(drain(troupe::map(
+                          pool, [](long x) { return 2 * x; }, CountingInput(&a), options),
+                      [](long v) { return v; }),
+                doubled);
+      CountingInput::State b;
+      b.throw_at = 7;
+      EXPECT_EQ(drain(troupe::map(pool, "testing.double", CountingInput(&b), options),
+                      [](const troupe::Value& v) { return v.get<long>(); }),
+                doubled);
+    }
+  }
+}
+
+// A sized random-access input the map owns is read by the workers: reading
+// item k is part of item k's work, so its exception is that item's error
+// and the items after it are still read.
+TEST(Map, InPlaceInputErrorIsThatItemsError) {
+  ThreadPool pool({.max_workers = 2});
+  auto input = std::views::iota(0, 10) | std::views::transform([](int i) {
+                 if (i == 7) {
+                   throw std::runtime_error("input broke at 7");
+                 }
+                 return i;
+               });
+  std::vector<int> ok;
+  std::vector<int> failed;
+  int index = 0;
+  for (auto o : troupe::map(
+                    pool, [](int x) { return x; }, std::move(input), MapOptions{.chunk_size = 3})
+                    .outcomes()) {
+    (o.ok() ? ok : failed).push_back(index++);
+  }
+  EXPECT_EQ(ok, (std::vector<int>{0, 1, 2, 3, 4, 5, 6, 8, 9}));
+  EXPECT_EQ(failed, (std::vector<int>{7}));
+}
+
+TEST(Map, TimeoutOfTheLongestDurationWaits) {
+  ThreadPool pool({.max_workers = 1});
+  auto results = troupe::map(
+      pool,
+      [](int x) {
+        std::this_thread::sleep_for(10ms);
+        return x;
+      },
+      std::views::iota(0, 3), MapOptions{.chunk_size = 1, .timeout = std::chrono::hours::max()});
+  std::vector<int> seen;
+  for (int v : results) {
+    seen.push_back(v);
+  }
+  EXPECT_EQ(seen, (std::vector<int>{0, 1, 2}));
 }
 
 TEST(Map, DefaultWindowKeepsEveryWorkerBusy) {

@@ -465,6 +465,12 @@ TEST(ThreadPool, JoinWithTimeoutReturnsFalseWhileWorkRuns) {
   EXPECT_TRUE(pool.join(10s));
 }
 
+TEST(ThreadPool, JoinWithTheLongestDurationWaits) {
+  ThreadPool pool({.max_workers = 1});
+  pool.submit([] { std::this_thread::sleep_for(30ms); });
+  EXPECT_TRUE(pool.join(std::chrono::hours::max()));
+}
+
 TEST(ThreadPool, JoinFromOwnTaskThrowsDeadlockError) {
   ThreadPool pool({.max_workers = 2});
   auto f = pool.submit([&] { return pool.join(); });
@@ -498,7 +504,7 @@ TEST(ThreadPool, CancelOnRunningTaskSetsCooperativeFlag) {
   EXPECT_EQ(f.get(), false);  // returned early
 }
 
-TEST(ThreadPool, TaskWaitingOnItsOwnPoolRunsQueuedWorkInsteadOfDeadlocking) {
+TEST(ThreadPool, TaskWaitingOnItsOwnPoolDoesNotDeadlock) {
   ThreadPool pool({.max_workers = 1});
   auto outer = pool.submit([&] {
     auto inner = pool.submit([] { return 21; });
@@ -507,7 +513,7 @@ TEST(ThreadPool, TaskWaitingOnItsOwnPoolRunsQueuedWorkInsteadOfDeadlocking) {
   EXPECT_EQ(outer.get(), 42);
 }
 
-TEST(ThreadPool, BlockingSubmitFromOwnTaskRunsQueuedWorkInsteadOfDeadlocking) {
+TEST(ThreadPool, BlockingSubmitFromOwnTaskDoesNotDeadlock) {
   ThreadPool pool({.max_workers = 1, .queue_limit = 1});
   auto outer = pool.submit([&] {
     std::vector<troupe::Future<int>> inner;
@@ -693,6 +699,81 @@ TEST(ThreadPool, FuturesReportTimesAndIds) {
   EXPECT_GE(a.running_time(), 2ms);
   EXPECT_GE(b.pending_time(), 2ms);  // queued behind a
   EXPECT_EQ(b.worker_id(), 0u);
+}
+
+// While alive, no new thread can start: the default stack is larger than
+// the address space, so pthread_create fails as it does when out of
+// threads or memory.
+class ThreadStartFailure {
+ public:
+  ThreadStartFailure() {
+    pthread_getattr_default_np(&saved_);
+    pthread_attr_t huge;
+    pthread_attr_init(&huge);
+    pthread_attr_setstacksize(&huge, std::size_t{1} << 47);
+    pthread_setattr_default_np(&huge);
+    pthread_attr_destroy(&huge);
+  }
+  ~ThreadStartFailure() {
+    pthread_setattr_default_np(&saved_);
+    pthread_attr_destroy(&saved_);
+  }
+  ThreadStartFailure(const ThreadStartFailure&) = delete;
+  ThreadStartFailure& operator=(const ThreadStartFailure&) = delete;
+
+ private:
+  pthread_attr_t saved_{};
+};
+
+// No worker can start, none lives: the submit throws and the task never
+// runs, so a retry runs it once.
+TEST(ThreadPool, SubmitThatCannotStartAnyWorkerRefusesTheTask) {
+  ThreadPool pool({.max_workers = 1});
+  std::atomic<int> runs{0};
+  {
+    ThreadStartFailure no_threads;
+    try {
+      pool.submit([&] { runs.fetch_add(1); });
+      ADD_FAILURE() << "the submit was accepted with no worker to run it";
+    } catch (const troupe::Error& e) {
+      EXPECT_NE(std::string(e.what()).find("could not start a worker thread"), std::string::npos) << e.what();
+    }
+  }
+  pool.submit([&] { runs.fetch_add(1); }).get(10s);
+  EXPECT_TRUE(pool.join(10s));
+  EXPECT_EQ(runs.load(), 1);
+}
+
+// Another worker cannot start but one lives: the task is accepted and runs once.
+TEST(ThreadPool, SubmitThatCannotStartAnotherWorkerIsAcceptedAndRunsOnce) {
+  ThreadPool pool({.max_workers = 2});
+  Event started;
+  Event release;
+  auto busy = pool.submit([&] {
+    started.set();
+    release.wait();
+  });
+  started.wait();
+  std::atomic<int> runs{0};
+  troupe::Future<void> task;
+  {
+    ThreadStartFailure no_threads;
+    EXPECT_NO_THROW(task = pool.submit([&] { runs.fetch_add(1); }));
+  }
+  release.set();
+  ASSERT_TRUE(task.valid());
+  task.get(10s);
+  EXPECT_TRUE(pool.join(10s));
+  EXPECT_EQ(runs.load(), 1);
+}
+
+TEST(ThreadPool, AbsurdMaxWorkersIsAUsageErrorNamingIt) {
+  try {
+    ThreadPool pool({.max_workers = std::size_t{1} << 40});
+    FAIL() << "accepted max_workers 2^40";
+  } catch (const troupe::UsageError& e) {
+    EXPECT_NE(std::string(e.what()).find("max_workers = 1099511627776"), std::string::npos) << e.what();
+  }
 }
 
 }  // namespace

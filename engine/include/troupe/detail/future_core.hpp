@@ -26,6 +26,7 @@
 #include <vector>
 
 #include "troupe/errors.hpp"
+#include "troupe/timeout.hpp"
 
 namespace troupe {
 
@@ -48,7 +49,8 @@ inline std::int64_t now_ns() noexcept {
 // Deadline in steady-clock nanoseconds; nullopt waits for ever.
 using Deadline = std::optional<std::int64_t>;
 
-inline Deadline deadline_after(std::optional<std::chrono::nanoseconds> timeout) noexcept {
+// A timeout from now; a saturated one (troupe/timeout.hpp) stays at the far end.
+inline Deadline deadline_after(const Timeout& timeout) noexcept {
   if (!timeout) {
     return std::nullopt;
   }
@@ -98,19 +100,42 @@ inline void report_items(std::size_t ok, std::size_t failed, std::size_t cancell
   }
 }
 
-// Installed by a pool on its worker threads: waiting on a future from inside
-// a task goes through it, so the worker can run queued work meanwhile instead
-// of blocking a worker its own queue needs. Returns when `core` is done or
-// the deadline passed; returns whether it is done.
+// Installed by a pool on its worker threads: a wait from inside a task goes
+// through it. help_until() returns when `core` is done or the deadline
+// passed (whether it is done); it may run `core` itself when it is the
+// pool's own task not yet started, and otherwise blocks as a blocked()
+// scope. blocked(true/false) brackets any other blocking wait of a task
+// (wait(), as_completed), so the pool can stand in for the blocked worker.
 class WaitHelper {
  public:
   virtual bool help_until(const FutureCore& core, Deadline deadline) = 0;
+  virtual void blocked(bool now) noexcept = 0;
 
  protected:
   ~WaitHelper() = default;
 };
 
 WaitHelper*& current_wait_helper() noexcept;
+
+// Marks a blocking wait on a pool's worker thread (no-op elsewhere).
+class BlockedScope {
+ public:
+  BlockedScope() noexcept : helper_(current_wait_helper()) {
+    if (helper_ != nullptr) {
+      helper_->blocked(true);
+    }
+  }
+  ~BlockedScope() {
+    if (helper_ != nullptr) {
+      helper_->blocked(false);
+    }
+  }
+  BlockedScope(const BlockedScope&) = delete;
+  BlockedScope& operator=(const BlockedScope&) = delete;
+
+ private:
+  WaitHelper* helper_;
+};
 
 // Tiny spinlock for the rarely contended callback list.
 class SpinLock {
@@ -164,6 +189,10 @@ class FutureCore {
   // How many items it stands for in a pool's stats (a map chunk: its items).
   std::uint32_t item_count() const noexcept { return items_; }
   void set_item_count(std::uint32_t items) noexcept { items_ = items; }
+  // The pool whose queue holds it (null outside pools): a waiting worker of
+  // that pool may run it itself. Only before the future is published.
+  const void* owner() const noexcept { return owner_; }
+  void set_owner(const void* owner) noexcept { owner_ = owner; }
 
   FutureState state() const noexcept {
     const auto s = word_.load(std::memory_order_acquire) & kStateMask;
@@ -245,7 +274,7 @@ class FutureCore {
   }
 
   // Blocks until done or the deadline; true when done. Inside a pool's
-  // worker, waits through its WaitHelper (runs queued work meanwhile).
+  // worker, waits through its WaitHelper (never runs unrelated work).
   bool wait_until(Deadline deadline) const {
     if (done()) {
       return true;
@@ -482,6 +511,7 @@ class FutureCore {
   std::atomic<std::size_t> worker_id_{kNoWorker};
   std::exception_ptr error_;
   std::atomic<Extras*> extras_{nullptr};
+  const void* owner_ = nullptr;
 };
 
 // Shared state with room for the result.

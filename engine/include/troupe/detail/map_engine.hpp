@@ -322,7 +322,7 @@ class MapEngine {
     } else {
       if (current_wait_helper() != nullptr) {
         // Inside a pool task: wait through the chunks' futures, so the worker
-        // runs queued work (these chunks included) instead of blocking.
+        // runs its own chunks not yet started (or the pool compensates).
         for (;;) {
           {
             std::lock_guard lock(completions_->mutex);
