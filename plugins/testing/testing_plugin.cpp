@@ -227,6 +227,26 @@ TROUPE_PLUGIN(testing, "1.0.0") {
   plugin.initializer(
       "slow_init", [](std::int64_t ms) { std::this_thread::sleep_for(std::chrono::milliseconds(ms)); },
       "Sleep ms while initializing", troupe::arg("ms"));
+  // For the start-up failure tests: the starts of a pool's workers take
+  // turns, counted in a file: the odd ones abort (one worker starts at a time).
+  plugin.initializer(
+      "abort_every_other_start",
+      [](const std::string& path) {
+        std::int64_t starts = 0;
+        {
+          std::ifstream in(path);
+          in >> starts;
+        }
+        ++starts;
+        {
+          std::ofstream out(path, std::ios::trunc);
+          out << starts << '\n';
+        }
+        if (starts % 2 == 1) {
+          std::abort();
+        }
+      },
+      "Count this start in the file at path; abort on the odd starts", troupe::arg("path"));
   plugin.finalizer(
       "stop_counter", [](troupe::Worker& worker) { worker.reset<Counter>(); }, "Drop the worker's call counter");
   plugin.finalizer(

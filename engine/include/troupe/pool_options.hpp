@@ -64,7 +64,9 @@ enum class OnWorkerCrash {
 };
 
 // Workers dying at start-up or on every task: the max-th death within
-// `within` breaks the pool instead of respawning for ever. max = 0: never.
+// `within` breaks the pool instead of respawning for ever, and so do max
+// start-up failures in a row (no worker ready in between) whatever `within`
+// says. max = 0: never.
 struct CrashStorm {
   std::size_t max = 5;
   std::chrono::nanoseconds within = std::chrono::seconds(10);

@@ -19,8 +19,9 @@
 // thread, each in its own process group, and die with their host
 // (parent-death signal, EOF on their channel, parent-pid watch). The
 // destructor is shutdown({.wait = true}): queued work runs, finalizers run.
-// An initializer or finalizer that throws, or a crash storm (crash_storm.max
-// deaths within crash_storm.within), breaks the pool (BrokenPoolError,
+// An initializer or finalizer that throws, a crash storm (crash_storm.max
+// deaths within crash_storm.within), or crash_storm.max workers in a row
+// that die or time out before ready, breaks the pool (BrokenPoolError,
 // cause nested); a fresh pool can replace it.
 // Thread safety: every member may be called from any thread.
 // An unknown task name is UnknownTaskError and arguments that do not bind

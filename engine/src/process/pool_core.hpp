@@ -105,7 +105,7 @@ class PoolCore {
   void on_exit(WorkerProcess& w);
   void count_exit(const WorkerProcess& w, const WorkerExit& exit);
   std::exception_ptr settle_work(WorkerProcess& w, const Reaped& reaped);
-  void after_crash(const std::exception_ptr& crash, std::int64_t now);
+  void after_crash(const std::exception_ptr& crash, std::int64_t now, bool at_startup);
   void fail_job_crashed(Job& job, const WorkerExit& exit);
   void fail_head(WorkerProcess& w, const std::exception_ptr& first_error, const WorkerExit& exit,
                  std::uint64_t running_item);
@@ -144,6 +144,7 @@ class PoolCore {
   std::int64_t next_revoke_scan_ns = 0;
   bool some_job_timed = false;  // a job with its own timeout was ever submitted
   std::deque<std::pair<std::int64_t, std::exception_ptr>> crashes;
+  std::size_t startup_failures = 0;  // in a row, since a worker last reported ready
   std::exception_ptr broken_cause;
   bool stopping = false;
   ProcessShutdownOptions stop_options;

@@ -138,6 +138,7 @@ void PoolCore::on_failure(WorkerProcess& w, const Failure& failure, std::int64_t
 void PoolCore::on_ready(WorkerProcess& w, Ready&& ready, std::int64_t now) {
   w.last_rss = ready.rss;
   w.phase = Phase::ready;
+  startup_failures = 0;
   w.idle_since_ns = now;
   if (task_table.load(std::memory_order_acquire) == nullptr) {
     // Every worker loads the same plugins: the first table is the pool's.
@@ -325,24 +326,37 @@ std::exception_ptr PoolCore::settle_work(WorkerProcess& w, const Reaped& reaped)
 void PoolCore::on_exit(WorkerProcess& w) {
   const Reaped reaped = supervisor_.reap(w);
   count_exit(w, reaped.exit);
+  const bool at_startup = w.phase == Phase::starting;
   const std::exception_ptr crash = settle_work(w, reaped);
   dispatcher_.requeue_unstarted(w);  // whatever is still listed never started there
   supervisor_.forget(w);             // `w` is gone from here on
   if (crash && !broken_cause && !(stopping && stop_options.kill_workers)) {
-    after_crash(crash, detail::now_ns());
+    after_crash(crash, detail::now_ns(), at_startup);
   }
 }
 
 // Respawn (the dispatcher starts a replacement on demand), or break the
-// pool: on_worker_crash = break_pool, or a crash storm.
-void PoolCore::after_crash(const std::exception_ptr& crash, std::int64_t now) {
+// pool: on_worker_crash = break_pool, a run of start-up failures, or a
+// crash storm. Start-up failures count in a row, whatever `within` says:
+// a worker that takes startup_timeout to fail would otherwise never meet
+// `max` of them inside the window, and the pool would respawn for ever.
+void PoolCore::after_crash(const std::exception_ptr& crash, std::int64_t now, bool at_startup) {
   crashes.emplace_back(now, crash);
   while (!crashes.empty() && now - crashes.front().first > options.crash_storm.within.count()) {
     crashes.pop_front();
   }
+  if (at_startup) {
+    ++startup_failures;
+  }
   if (options.on_worker_crash == OnWorkerCrash::break_pool) {
     break_pool(nest(crash, BrokenPoolError("ProcessPool '" + options.name + "' is broken: " + what_of(crash) +
                                            " (on_worker_crash = break_pool)")));
+  } else if (at_startup && options.crash_storm.max != 0 && startup_failures >= options.crash_storm.max) {
+    break_pool(nest(crash, BrokenPoolError("ProcessPool '" + options.name + "' is broken: its workers fail to start (" +
+                                           std::to_string(startup_failures) +
+                                           " start-up failures in a row, no worker became ready in between); "
+                                           "the last: " +
+                                           what_of(crash))));
   } else if (options.crash_storm.max != 0 && crashes.size() >= options.crash_storm.max) {
     std::string list;
     for (const auto& [when, error] : crashes) {

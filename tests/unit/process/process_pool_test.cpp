@@ -553,13 +553,13 @@ TEST(ProcessPool, TestPropagatesInitializerErrors) {
   EXPECT_NO_THROW(good.test());
 }
 
-TEST(ProcessPool, CrashingInitializerEndsInACrashStorm) {
+TEST(ProcessPool, CrashingInitializerBreaksThePoolAfterMaxStartupFailures) {
   auto options = small(1);
   options.initializer = Call{"testing.crash_init", {}, {}};
   ProcessPool pool(testing_plugin(), options);
   auto future = pool.call("testing.double", 1);
   const auto error = expect_throws<BrokenPoolError>([&] { future.get(); });
-  EXPECT_THAT(error.what(), HasSubstr("crash storm"));
+  EXPECT_THAT(error.what(), HasSubstr("its workers fail to start (5 start-up failures in a row"));
   EXPECT_THAT(error.what(), HasSubstr("while starting"));
   const auto cause = error.cause;
   ASSERT_TRUE(cause);
@@ -578,6 +578,64 @@ TEST(ProcessPool, WorkerThatNeverReportsReadyIsKilledAfterStartupTimeout) {
   const auto error = expect_throws<BrokenPoolError>([&] { future.get(); });
   EXPECT_THAT(error.what(), HasSubstr("did not report ready within the startup_timeout"));
   EXPECT_EQ(pool.stats().crashes_by_cause.at("startup_timeout"), 2u);
+}
+
+// Ends a pool whose workers may never become ready, so that a regression
+// (respawning for ever) fails the test instead of hanging it.
+void stop_now(ProcessPool& pool) {
+  pool.shutdown({.wait = true, .cancel_pending = true, .kill_workers = true, .grace = 0ns});
+}
+
+TEST(ProcessPool, StartupTimeoutsInARowBreakThePoolWhateverWithinSays) {
+  auto options = small(1);
+  options.initializer = Call{"testing.slow_init", {60'000}, {}};
+  options.startup_timeout = 150ms;
+  options.crash_storm = {.max = 3, .within = 100ms};  // never two timeouts inside one window
+  ProcessPool pool(testing_plugin(), options);
+  auto future = pool.call("testing.double", 1);
+  const bool ended = future.wait(20s);
+  stop_now(pool);
+  ASSERT_TRUE(ended) << "the pool kept respawning workers that never became ready";
+  const auto error = expect_throws<BrokenPoolError>([&] { future.get(); });
+  EXPECT_THAT(error.what(), HasSubstr("its workers fail to start (3 start-up failures in a row"));
+  EXPECT_THAT(error.what(), HasSubstr("did not report ready within the startup_timeout"));
+  EXPECT_EQ(pool.stats().crashes_by_cause.at("startup_timeout"), 3u);
+}
+
+TEST(ProcessPool, WorkersDyingBeforeReadyBreakThePoolWhateverWithinSays) {
+  auto options = small(1);
+  options.initializer = Call{"testing.crash_init", {}, {}};
+  options.crash_storm = {.max = 3, .within = 1us};  // no two deaths inside one window
+  ProcessPool pool(testing_plugin(), options);
+  auto future = pool.call("testing.double", 1);
+  const bool ended = future.wait(20s);
+  stop_now(pool);
+  ASSERT_TRUE(ended) << "the pool kept respawning workers that died before ready";
+  const auto error = expect_throws<BrokenPoolError>([&] { future.get(); });
+  EXPECT_THAT(error.what(), HasSubstr("its workers fail to start (3 start-up failures in a row"));
+  EXPECT_THAT(error.what(), HasSubstr("SIGABRT"));
+  ASSERT_TRUE(error.cause);
+  EXPECT_THROW(std::rethrow_exception(error.cause), WorkerCrashedError);
+  EXPECT_EQ(pool.stats().crashes_by_cause.at("SIGABRT"), 3u);
+}
+
+TEST(ProcessPool, WorkerBecomingReadyResetsTheStartupFailureCount) {
+  StartSignal starts;  // the initializer counts the pool's worker starts there
+  auto options = small(1);
+  options.initializer = Call{"testing.abort_every_other_start", {starts.path.string()}, {}};
+  options.max_tasks_per_worker = 1;                 // a new worker (and start) for every task
+  options.crash_storm = {.max = 2, .within = 1us};  // only start-up failures in a row can break it
+  ProcessPool pool(testing_plugin(), options);
+  for (int i = 0; i < 3; ++i) {
+    auto future = pool.call("testing.double", i);
+    const bool ended = future.wait(20s);
+    if (!ended) {
+      stop_now(pool);
+    }
+    ASSERT_TRUE(ended);
+    EXPECT_EQ(future.get(), 2 * i);
+  }
+  EXPECT_EQ(pool.stats().crashes_by_cause.at("SIGABRT"), 3u);
 }
 
 TEST(ProcessPool, CrashOnEveryTaskEndsInACrashStorm) {
