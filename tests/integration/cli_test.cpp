@@ -3,6 +3,7 @@
 #include <poll.h>
 #include <signal.h>
 #include <spawn.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -14,6 +15,7 @@
 #include <chrono>
 #include <cstdio>
 #include <fstream>
+#include <iterator>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -43,6 +45,11 @@ std::string slurp(const std::string& path) {
   std::stringstream ss;
   ss << in.rdbuf();
   return ss.str();
+}
+
+std::string slurp_binary(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  return std::string(std::istreambuf_iterator<char>(in), {});
 }
 
 // Runs bin/troupe with `args` (and `env` added to this environment),
@@ -161,6 +168,25 @@ TEST(Cli, InspectOfABadFileExplainsAndExitsTwo) {
   r = troupe({"inspect", fixture_path("wrong_abi").string()});
   EXPECT_EQ(r.exit_code, 2);
   EXPECT_THAT(r.err, HasSubstr("Wrong SDK ABI version"));
+}
+
+TEST(Cli, InspectOfAFifoOrATruncatedFileIsRefusedNotAHangOrACrash) {
+  const std::string base = ::testing::TempDir() + "troupe-cli-bad-file-" + std::to_string(getpid());
+  const std::string fifo = base + ".fifo";
+  ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0);
+  auto r = troupe({"inspect", fifo}, {}, std::chrono::seconds(20));
+  std::remove(fifo.c_str());
+  ASSERT_FALSE(r.timed_out);
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_THAT(r.err, HasSubstr("is a FIFO, not a regular file"));
+
+  const std::string cut = base + ".so";
+  const std::string bytes = slurp_binary(plugin_path("testing").string());
+  std::ofstream(cut, std::ios::binary) << bytes.substr(0, 8192);
+  r = troupe({"inspect", cut});
+  std::remove(cut.c_str());
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_THAT(r.err, HasSubstr("is truncated or damaged"));
 }
 
 TEST(Cli, CallPrintsTheResultAsJson) {
