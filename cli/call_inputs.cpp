@@ -45,8 +45,10 @@ void collect_call_arguments(CLI::App& command, CallOptions& options) {
 }
 
 Value parse_json_argument(const std::string& text, const std::string& where) {
-  const auto depth_guard = [](int depth, Value::parse_event_t, Value&) {
-    if (depth > kMaxJsonDepth) {
+  // `depth` counts from 0 at the outermost value; only a new array or object goes deeper.
+  const auto depth_guard = [](int depth, Value::parse_event_t event, Value&) {
+    const bool opens = event == Value::parse_event_t::array_start || event == Value::parse_event_t::object_start;
+    if (opens && depth >= kMaxJsonDepth) {
       throw TooDeep();
     }
     return true;

@@ -46,7 +46,7 @@ void check_inputs(const troupe::cli::CallOptions& options, const troupe::cli::Ca
                      std::to_string(inputs.args.size()) + " values");
   }
   for (const auto& value : inputs.args) {
-    if (depth_of(value) > troupe::cli::kMaxJsonDepth + 1) {
+    if (depth_of(value) > troupe::cli::kMaxJsonDepth) {
       troupe_fuzz_fail("an argument nested past the limit was accepted");
     }
   }

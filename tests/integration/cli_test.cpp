@@ -354,6 +354,21 @@ TEST(Cli, DeeplyNestedArgumentIsRefusedWithoutACrash) {
   }
 }
 
+TEST(Cli, ArgumentsNestUpTo256Levels) {
+  auto nested = [](int levels) {
+    return std::string(levels, '[') + std::string(levels, ']');
+  };
+  auto r = troupe({"call", plugin_path("testing").string(), "echo", nested(256)});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.out, nested(256) + "\n");
+  const std::string with_values = std::string(254, '[') + R"({"k": [1]})" + std::string(254, ']');  // 256 deep
+  r = troupe({"call", plugin_path("testing").string(), "echo", with_values});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  r = troupe({"call", plugin_path("testing").string(), "echo", nested(257)});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_THAT(r.err, HasSubstr("nests deeper than 256 levels"));
+}
+
 TEST(Cli, NotExecutableWorkerIsAUsageErrorNamingIt) {
   const std::string not_executable = ::testing::TempDir() + "troupe-cli-not-a-worker-" + std::to_string(getpid());
   std::ofstream(not_executable) << "#!/bin/sh\n";  // mode 0644
