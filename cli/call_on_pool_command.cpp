@@ -11,15 +11,6 @@
 namespace troupe::cli {
 namespace {
 
-Value json_argument(const std::string& text, const std::string& where) {
-  try {
-    return Value::parse(text);
-  } catch (const nlohmann::json::parse_error&) {
-    throw ArgumentError(where + " '" + text + "' is not a JSON literal; write strings in JSON quotes, e.g. '\"" + text +
-                        "\"'");
-  }
-}
-
 // With --config the positionals are TASK ARGS...: CLI11 filled them into
 // PLUGIN TASK ARGS..., so they shift by one.
 Call call_of(const CallOptions& options) {
@@ -33,14 +24,14 @@ Call call_of(const CallOptions& options) {
     throw ArgumentError("with --config, name the task as plugin.task (got '" + call.task + "')");
   }
   for (std::size_t i = 1; i < positionals.size(); ++i) {
-    call.args.push_back(json_argument(positionals[i], "argument " + std::to_string(i)));
+    call.args.push_back(parse_json_argument(positionals[i], "argument " + std::to_string(i)));
   }
   for (const auto& pair : options.kwargs) {
     const auto eq = pair.find('=');
     if (eq == std::string::npos || eq == 0) {
       throw ArgumentError("--kw '" + pair + "' must be name=JSON, e.g. --kw width=640");
     }
-    if (!call.kwargs.emplace(pair.substr(0, eq), json_argument(pair.substr(eq + 1), "--kw " + pair.substr(0, eq)))
+    if (!call.kwargs.emplace(pair.substr(0, eq), parse_json_argument(pair.substr(eq + 1), "--kw " + pair.substr(0, eq)))
              .second) {
       throw ArgumentError("--kw '" + pair.substr(0, eq) + "' given twice");
     }

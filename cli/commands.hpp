@@ -1,36 +1,26 @@
-// The troupe command's verbs. Each returns the process exit code:
-// 0 success, 1 a task failed, 2 usage, config or plugin error.
+// The troupe command's verbs. Each returns the process exit code (listed
+// in `troupe --help`): 0 success, 1 a task failed or crashed, 2 usage,
+// argument or plugin error, 3 the worker pool broke (with --isolated: no
+// worker could start), 130 interrupted.
 #pragma once
 
+#include <exception>
 #include <string>
 #include <vector>
 
-namespace CLI {
-class App;
-}
+#include "call_inputs.hpp"
 
 namespace troupe::cli {
 
 enum ExitCode : int { kOk = 0, kTaskFailed = 1, kUsageError = 2, kPoolBroken = 3, kInterrupted = 130 };
 
+inline constexpr const char* kExitCodesHelp =
+    "Exit codes: 0 ok; 1 the task failed or crashed; 2 usage, argument or plugin error; 3 the worker pool broke "
+    "(with --isolated: its worker could not start); 130 interrupted.";
+
 struct InspectOptions {
   std::string plugin;
   bool json = false;
-};
-
-struct CallOptions {
-  std::string plugin;
-  std::string task;
-  std::vector<std::string> args;
-  std::vector<std::string> kwargs;  // name=json
-  bool pretty = false;
-  bool isolated = false;  // run in a troupe-worker process (ProcessPool)
-  std::string timeout;    // with isolated: a duration, e.g. 30s
-  // --config FILE --pool NAME: the positionals are TASK ARGS... and the
-  // call runs on that configured pool (its initializer included).
-  std::string config;
-  std::string pool;
-  std::vector<std::string> sets;  // --set KEY=VALUE
 };
 
 // validate and config: a file and its --set overrides.

@@ -19,21 +19,8 @@ int main(int argc, char** argv) {
 
   CallOptions call;
   CLI::App* call_cmd = app.add_subcommand("call", "Run one plugin task in this process and print its result as JSON");
-  call_cmd->add_option("plugin", call.plugin, "Path to the plugin's .so file")->required();
-  call_cmd->add_option("task", call.task, "Task name: 'task' or 'plugin.task'");
-  call_cmd->add_option("args", call.args,
-                       "Positional arguments, each a JSON literal (42, 1.5, true, '\"text\"', '[1,2]')");
-  call_cmd->add_option("--kw", call.kwargs, "Keyword argument name=JSON (repeatable)")->allow_extra_args(false);
-  call_cmd->add_flag("--pretty", call.pretty, "Indent the JSON result");
-  call_cmd->add_flag("--isolated", call.isolated,
-                     "Run the task in a troupe-worker process: a crash or hang cannot take the CLI down");
-  call_cmd->add_option("--timeout", call.timeout, "With --isolated: kill the task after this long (250ms, 30s, 5m)");
-  call_cmd->add_option("--config", call.config,
-                       "Run on a pool of this configuration file: troupe call --config FILE --pool NAME "
-                       "plugin.task ARGS...");
-  call_cmd->add_option("--pool", call.pool, "With --config: the pool to run on");
-  call_cmd->add_option("--set", call.sets, "With --config: override a key, KEY.PATH=VALUE (repeatable)")
-      ->allow_extra_args(false);
+  add_call_options(*call_cmd, call);
+  app.footer(kExitCodesHelp);
 
   ConfigFileOptions validate;
   CLI::App* validate_cmd =
@@ -61,6 +48,7 @@ int main(int argc, char** argv) {
       return run_inspect(inspect);
     }
     if (*call_cmd) {
+      collect_call_arguments(*call_cmd, call);
       if (!call.config.empty()) {
         return run_call_on_pool(call);
       }
@@ -76,6 +64,8 @@ int main(int argc, char** argv) {
     if (*config_cmd) {
       return run_config(resolved);
     }
+  } catch (const troupe::Error& e) {
+    print_error(e.what());
   } catch (...) {
     // The verbs report their own errors; anything else is still reported, never an abort.
     print_error(troupe::describe_exception(std::current_exception()));

@@ -1,6 +1,10 @@
 // The troupe command's verbs, run as a user runs them.
 #include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
 #include <spawn.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -8,8 +12,10 @@
 #include <gtest/gtest.h>
 
 #include <array>
+#include <chrono>
 #include <cstdio>
 #include <fstream>
+#include <iterator>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -29,6 +35,7 @@ using troupe::test::plugin_path;
 
 struct Result {
   int exit_code = -1;
+  bool timed_out = false;
   std::string out;
   std::string err;
 };
@@ -40,8 +47,16 @@ std::string slurp(const std::string& path) {
   return ss.str();
 }
 
-// Runs bin/troupe with `args`, capturing stdout and stderr through files.
-Result troupe(const std::vector<std::string>& args) {
+std::string slurp_binary(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  return std::string(std::istreambuf_iterator<char>(in), {});
+}
+
+// Runs bin/troupe with `args` (and `env` added to this environment),
+// capturing stdout and stderr through files. A run past `limit` is killed
+// and reported, so a regression that hangs fails instead.
+Result troupe(const std::vector<std::string>& args, const std::vector<std::string>& env = {},
+              std::chrono::seconds limit = std::chrono::seconds(60)) {
   static int counter = 0;
   const std::string base =
       ::testing::TempDir() + "troupe-cli-" + std::to_string(getpid()) + "-" + std::to_string(counter++);
@@ -54,17 +69,34 @@ Result troupe(const std::vector<std::string>& args) {
     argv.push_back(const_cast<char*>(a.c_str()));
   }
   argv.push_back(nullptr);
+  std::vector<char*> envp;
+  for (const auto& e : env) {
+    envp.push_back(const_cast<char*>(e.c_str()));
+  }
+  for (char** e = environ; *e != nullptr; ++e) {
+    envp.push_back(*e);
+  }
+  envp.push_back(nullptr);
   posix_spawn_file_actions_t actions;
   posix_spawn_file_actions_init(&actions);
   posix_spawn_file_actions_addopen(&actions, 1, out_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
   posix_spawn_file_actions_addopen(&actions, 2, err_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
   pid_t pid = 0;
-  const int rc = posix_spawn(&pid, binary.c_str(), &actions, nullptr, argv.data(), environ);
+  const int rc = posix_spawn(&pid, binary.c_str(), &actions, nullptr, argv.data(), envp.data());
   posix_spawn_file_actions_destroy(&actions);
   Result result;
   if (rc != 0) {
     result.err = "posix_spawn failed";
     return result;
+  }
+  const int pidfd = static_cast<int>(::syscall(SYS_pidfd_open, pid, 0));
+  pollfd exited{pidfd, POLLIN, 0};
+  if (pidfd >= 0 && ::poll(&exited, 1, static_cast<int>(limit.count() * 1000)) == 0) {
+    ::kill(pid, SIGKILL);
+    result.timed_out = true;
+  }
+  if (pidfd >= 0) {
+    ::close(pidfd);
   }
   int status = 0;
   waitpid(pid, &status, 0);
@@ -136,6 +168,25 @@ TEST(Cli, InspectOfABadFileExplainsAndExitsTwo) {
   r = troupe({"inspect", fixture_path("wrong_abi").string()});
   EXPECT_EQ(r.exit_code, 2);
   EXPECT_THAT(r.err, HasSubstr("Wrong SDK ABI version"));
+}
+
+TEST(Cli, InspectOfAFifoOrATruncatedFileIsRefusedNotAHangOrACrash) {
+  const std::string base = ::testing::TempDir() + "troupe-cli-bad-file-" + std::to_string(getpid());
+  const std::string fifo = base + ".fifo";
+  ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0);
+  auto r = troupe({"inspect", fifo}, {}, std::chrono::seconds(20));
+  std::remove(fifo.c_str());
+  ASSERT_FALSE(r.timed_out);
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_THAT(r.err, HasSubstr("is a FIFO, not a regular file"));
+
+  const std::string cut = base + ".so";
+  const std::string bytes = slurp_binary(plugin_path("testing").string());
+  std::ofstream(cut, std::ios::binary) << bytes.substr(0, 8192);
+  r = troupe({"inspect", cut});
+  std::remove(cut.c_str());
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_THAT(r.err, HasSubstr("is truncated or damaged"));
 }
 
 TEST(Cli, CallPrintsTheResultAsJson) {
@@ -216,6 +267,142 @@ TEST(Cli, IsolatedCallWithABadArgumentIsAUsageError) {
   auto r = troupe({"call", "--isolated", plugin_path("testing").string(), "double", R"("x")"});
   EXPECT_EQ(r.exit_code, 2);
   EXPECT_THAT(r.err, HasSubstr("parameter 'x' (position 1) expects int, got string \"x\""));
+}
+
+TEST(Cli, HelpListsTheExitCodes) {
+  auto r = troupe({"--help"});
+  EXPECT_EQ(r.exit_code, 0);
+  EXPECT_THAT(r.out, AllOf(HasSubstr("Exit codes: 0 ok; 1 the task failed"), HasSubstr("2 usage, argument or plugin"),
+                           HasSubstr("3 the worker pool broke")));
+}
+
+TEST(Cli, JsonArrayArgumentIsOneList) {
+  // CLI11 reads '[a,b]' as a list of option values; a task argument is JSON, taken as written.
+  const std::string testing = plugin_path("testing").string();
+  auto r = troupe({"call", testing, "echo", R"(["x"])"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.out, "[\"x\"]\n");
+  r = troupe({"call", testing, "echo", "[1,2]"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.out, "[1,2]\n");
+  r = troupe({"call", testing, "echo", "[]"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.out, "[]\n");
+  r = troupe({"call", "--isolated", testing, "echo", "[1,[2]]"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.out, "[1,[2]]\n");
+}
+
+TEST(Cli, NegativeNumberIsAnArgumentAndUnknownOptionIsRefused) {
+  auto r = troupe({"call", plugin_path("testing").string(), "double", "-21"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.out, "-42\n");
+  r = troupe({"call", plugin_path("testing").string(), "double", "--bogus", "2"});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_THAT(r.err, HasSubstr("unknown option '--bogus'"));
+}
+
+TEST(Cli, TimeoutWithoutIsolatedIsAUsageError) {
+  auto r = troupe({"call", "--timeout", "1s", plugin_path("testing").string(), "double", "2"});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_THAT(r.err, HasSubstr("--timeout needs --isolated"));
+  EXPECT_EQ(r.out, "");
+}
+
+TEST(Cli, ZeroOrBadTimeoutIsAUsageError) {
+  auto r = troupe({"call", "--isolated", "--timeout", "0", plugin_path("testing").string(), "double", "2"});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_THAT(r.err, HasSubstr("--timeout '0' must be longer than 0"));
+  r = troupe({"call", "--isolated", "--timeout", "soon", plugin_path("testing").string(), "double", "2"});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_THAT(r.err, HasSubstr("--timeout:"));
+}
+
+TEST(Cli, FloatOutOfRangeIsAnArgumentError) {
+  for (const bool isolated : {false, true}) {
+    std::vector<std::string> args = {"call", fixture_path("numbers").string(), "half", "1e300"};
+    if (isolated) {
+      args.insert(args.begin() + 1, "--isolated");
+    }
+    auto r = troupe(args);
+    EXPECT_EQ(r.exit_code, 2) << isolated;
+    EXPECT_THAT(r.err, AllOf(HasSubstr("parameter 'x'"), HasSubstr("out of range"))) << isolated;
+  }
+}
+
+TEST(Cli, NumberJsonCannotHoldIsAUsageError) {
+  auto r = troupe({"call", plugin_path("testing").string(), "echo", "1e999"});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_THAT(r.err, HasSubstr("argument 1 '1e999' holds a number too large for JSON"));
+}
+
+TEST(Cli, DeeplyNestedArgumentIsRefusedWithoutACrash) {
+  const std::string deep = std::string(60000, '[') + std::string(60000, ']');
+  for (const char* where : {"positional", "keyword", "isolated"}) {
+    std::vector<std::string> args = {"call", plugin_path("testing").string(), "echo"};
+    if (std::string(where) == "keyword") {
+      args.insert(args.end(), {"--kw", "value=" + deep});
+    } else {
+      args.push_back(deep);
+    }
+    if (std::string(where) == "isolated") {
+      args.insert(args.begin() + 1, "--isolated");
+    }
+    auto r = troupe(args);
+    EXPECT_EQ(r.exit_code, 2) << where;
+    EXPECT_THAT(r.err, HasSubstr("nests deeper than 256 levels")) << where;
+  }
+}
+
+TEST(Cli, ArgumentsNestUpTo256Levels) {
+  auto nested = [](int levels) {
+    return std::string(levels, '[') + std::string(levels, ']');
+  };
+  auto r = troupe({"call", plugin_path("testing").string(), "echo", nested(256)});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.out, nested(256) + "\n");
+  const std::string with_values = std::string(254, '[') + R"({"k": [1]})" + std::string(254, ']');  // 256 deep
+  r = troupe({"call", plugin_path("testing").string(), "echo", with_values});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  r = troupe({"call", plugin_path("testing").string(), "echo", nested(257)});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_THAT(r.err, HasSubstr("nests deeper than 256 levels"));
+}
+
+TEST(Cli, NotExecutableWorkerIsAUsageErrorNamingIt) {
+  const std::string not_executable = ::testing::TempDir() + "troupe-cli-not-a-worker-" + std::to_string(getpid());
+  std::ofstream(not_executable) << "#!/bin/sh\n";  // mode 0644
+  auto r = troupe({"call", "--isolated", plugin_path("testing").string(), "double", "2"},
+                  {"TROUPE_WORKER=" + not_executable});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_THAT(r.err, AllOf(HasSubstr("$TROUPE_WORKER"), HasSubstr(not_executable)));
+  std::remove(not_executable.c_str());
+}
+
+TEST(Cli, IsolatedCallNeverLoadsThePluginInTheCli) {
+  // The plugin crashes while registering: that kills a worker, which is a
+  // start-up failure (exit 3, cause printed), not a crash of the CLI.
+  auto r = troupe({"call", "--isolated", fixture_path("registration_crashes").string(), "never"});
+  ASSERT_FALSE(r.timed_out) << r.err;
+  EXPECT_EQ(r.exit_code, 3) << r.err;
+  EXPECT_THAT(r.err,
+              AllOf(HasSubstr("the worker process could not start"), HasSubstr("fail to start"), HasSubstr("SIGSEGV")));
+}
+
+TEST(Cli, IsolatedWorkerThatCannotStartIsExitThree) {
+  // An executable that is not a troupe-worker: it exits before it is ready.
+  auto r = troupe({"call", "--isolated", plugin_path("testing").string(), "double", "2"}, {"TROUPE_WORKER=/bin/true"},
+                  std::chrono::seconds(30));
+  ASSERT_FALSE(r.timed_out) << r.err;
+  EXPECT_EQ(r.exit_code, 3) << r.err;
+  EXPECT_THAT(r.err, HasSubstr("fail to start"));
+}
+
+TEST(Cli, IsolatedPluginErrorInTheWorkerIsExitTwo) {
+  auto r = troupe({"call", "--isolated", fixture_path("registration_throws").string(), "fine"});
+  EXPECT_EQ(r.exit_code, 2) << r.err;
+  EXPECT_THAT(r.err, AllOf(HasSubstr("could not be loaded in the worker process"),
+                           HasSubstr("failed to register: cannot find model weights")));
 }
 
 }  // namespace

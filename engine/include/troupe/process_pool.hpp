@@ -133,6 +133,9 @@ class ProcessPool final : public detail::ProcessExecutor {
 
   const ProcessPoolOptions& options() const noexcept;
   const std::vector<std::filesystem::path>& plugins() const noexcept;
+  // The qualified names of the plugins' tasks, as the first ready worker
+  // reported them; empty until a worker has been ready.
+  std::vector<std::string> task_names() const;
   // Process ids of the live workers (for tests and diagnostics).
   std::vector<std::int64_t> worker_pids() const;
 

@@ -7,19 +7,17 @@
 #include <dlfcn.h>
 
 #include <algorithm>
-#include <cctype>
-#include <cerrno>
-#include <cstring>
-#include <fstream>
 #include <map>
 #include <memory>
 #include <mutex>
 #include <system_error>
 #include <vector>
 
+#include "plugin/plugin_file.hpp"
 #include "troupe/registry.hpp"
 #include "troupe/sdk/abi.hpp"
 #include "troupe/sdk/config.hpp"
+#include "troupe/sdk/names.hpp"
 
 namespace troupe {
 namespace {
@@ -36,7 +34,8 @@ struct LoadedLibrary {
 // objects (as LLVM's permanent libraries and GStreamer's resident modules).
 struct PluginCache {
   std::mutex mutex;
-  std::map<fs::path, LoadedLibrary> by_path;
+  // By device and inode: a hard link or another path to a loaded file is that plugin.
+  std::map<detail::FileId, LoadedLibrary> by_file;
   // Libraries whose code ran (entry point, registration) but which were
   // then refused: kept mapped, since registration may have left callbacks
   // or threads behind.
@@ -50,20 +49,6 @@ PluginCache& cache() {
 
 std::string quoted(const fs::path& path) {
   return "'" + path.string() + "'";
-}
-
-bool has_elf_magic(const fs::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) {
-    throw PluginError("plugin file " + quoted(path) + " cannot be read: " + std::strerror(errno) +
-                      "; check its permissions.");
-  }
-  char magic[4] = {};
-  in.read(magic, sizeof magic);
-  return in.gcount() == 4 && std::memcmp(magic,
-                                         "\x7f"
-                                         "ELF",
-                                         4) == 0;
 }
 
 // The first ';'-separated field where two build keys differ.
@@ -93,12 +78,30 @@ std::string first_difference(const std::string& got, const std::string& expected
   return "none";
 }
 
+// ASCII only, whatever the host's locale says about other bytes.
 bool is_c_identifier(const std::string& name) {
-  if (name.empty() || std::isdigit(static_cast<unsigned char>(name.front()))) {
+  const auto letter = [](char c) {
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_';
+  };
+  if (name.empty() || !letter(name.front())) {
     return false;
   }
-  return std::all_of(name.begin(), name.end(),
-                     [](char c) { return std::isalnum(static_cast<unsigned char>(c)) || c == '_'; });
+  return std::all_of(name.begin(), name.end(), [&](char c) { return letter(c) || (c >= '0' && c <= '9'); });
+}
+
+// The plugin's entry point: an exception from it is the plugin's fault, named as such.
+template <typename Entry>
+const troupe_plugin_header* call_entry(const fs::path& path, const Entry& entry) {
+  try {
+    return entry();
+  } catch (const std::exception& e) {
+    throw PluginError("plugin file " + quoted(path) + ": its entry point '" + kPluginEntrySymbol +
+                      "' threw: " + e.what() + ". Define the entry point with TROUPE_PLUGIN(name, \"version\").");
+  } catch (...) {
+    throw PluginError("plugin file " + quoted(path) + ": its entry point '" + kPluginEntrySymbol +
+                      "' threw a non-standard exception. Define the entry point with TROUPE_PLUGIN(name, "
+                      "\"version\").");
+  }
 }
 
 std::unique_ptr<Plugin> read_plugin(const fs::path& path, boost::dll::shared_library& library, bool& code_ran) {
@@ -110,12 +113,14 @@ std::unique_ptr<Plugin> read_plugin(const fs::path& path, boost::dll::shared_lib
   }
   auto entry = boost::dll::import_alias<troupe_plugin_entry_fn>(library, kPluginEntrySymbol);
   code_ran = true;
-  const troupe_plugin_header* header = entry();
+  const troupe_plugin_header* header = call_entry(path, entry);
   if (header == nullptr) {
     throw PluginError("plugin file " + quoted(path) + " returned no header from '" + kPluginEntrySymbol +
                       "'; it is not a valid troupe plugin. Rebuild it with troupe_add_plugin().");
   }
-  const std::string name = header->plugin_name != nullptr ? header->plugin_name : "?";
+  const std::string raw_name = header->plugin_name != nullptr ? header->plugin_name : "?";
+  // For messages until the name is known to be an identifier (then both are the same).
+  const std::string name = detail::escaped_name(raw_name);
   if (header->abi_version != TROUPE_SDK_ABI_VERSION) {
     const bool older = header->abi_version < TROUPE_SDK_ABI_VERSION;
     throw PluginError("Wrong SDK ABI version on plugin '" + name + "' in " + quoted(path) + ". Got version " +
@@ -138,7 +143,7 @@ std::unique_ptr<Plugin> read_plugin(const fs::path& path, boost::dll::shared_lib
                       "). C++ objects cannot cross between them; rebuild the plugin with the engine's compiler "
                       "and standard library.");
   }
-  if (!is_c_identifier(name)) {
+  if (!is_c_identifier(raw_name)) {
     throw PluginError("plugin in " + quoted(path) + " is named '" + name +
                       "', which is not a C identifier ([A-Za-z_][A-Za-z0-9_]*); its tasks could not be named "
                       "'plugin.task'. Rename it in TROUPE_PLUGIN(name, ...).");
@@ -217,16 +222,13 @@ const Plugin& load_plugin(const std::filesystem::path& path) {
     throw PluginError("plugin file " + quoted(path) + " cannot be resolved: " + ec.message());
   }
 
+  detail::PluginFile file(canonical, path);
   PluginCache& plugins = cache();
   std::lock_guard lock(plugins.mutex);
-  if (auto it = plugins.by_path.find(canonical); it != plugins.by_path.end()) {
+  if (auto it = plugins.by_file.find(file.id()); it != plugins.by_file.end()) {
     return *it->second.plugin;
   }
-  if (!has_elf_magic(canonical)) {
-    throw PluginError("plugin file " + quoted(path) +
-                      " is not a shared library (no ELF header). A plugin is a .so built with "
-                      "troupe_add_plugin().");
-  }
+  file.check_elf();
   boost::dll::shared_library library;
   boost::dll::fs::error_code load_error;
   ::dlerror();  // clear: Boost 1.74 reports a failed dlopen as bad_file_descriptor, dlerror() has the reason
@@ -248,7 +250,7 @@ const Plugin& load_plugin(const std::filesystem::path& path) {
     }
     throw;
   }
-  auto [it, inserted] = plugins.by_path.emplace(canonical, LoadedLibrary{std::move(library), std::move(plugin)});
+  auto [it, inserted] = plugins.by_file.emplace(file.id(), LoadedLibrary{std::move(library), std::move(plugin)});
   return *it->second.plugin;
 }
 

@@ -50,6 +50,8 @@ class PoolCore {
   std::exception_ptr broken_error() const;
   bool on_reactor_thread() const { return std::this_thread::get_id() == reactor_id; }
   const std::filesystem::path& worker_executable() const { return supervisor_.executable(); }
+  // The first ready worker's task table; null until a worker was ready.
+  const TaskTable* tasks() const { return task_table.load(std::memory_order_acquire); }
 
   const ProcessPoolOptions options;
   const std::vector<std::filesystem::path> plugins;

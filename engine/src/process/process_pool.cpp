@@ -98,4 +98,14 @@ std::vector<std::int64_t> ProcessPool::worker_pids() const {
   return core_->pid_list();
 }
 
+std::vector<std::string> ProcessPool::task_names() const {
+  std::vector<std::string> names;
+  if (const auto* table = core_->tasks()) {
+    for (const auto& [name, signature] : table->tasks) {
+      names.push_back(name);
+    }
+  }
+  return names;
+}
+
 }  // namespace troupe

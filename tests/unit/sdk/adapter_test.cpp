@@ -11,6 +11,7 @@
 
 namespace {
 
+using ::testing::AllOf;
 using ::testing::HasSubstr;
 using troupe::Args;
 using troupe::Kwargs;
@@ -122,6 +123,15 @@ TEST_F(AdapterTest, BoolsAndStringsAreStrict) {
 TEST_F(AdapterTest, FloatsAcceptAnyNumber) {
   plugin_.task("half", [](double x) { return x / 2; });
   EXPECT_EQ(call("half", {3}), 1.5);
+}
+
+TEST_F(AdapterTest, SinglePrecisionFloatsAreRangeChecked) {
+  plugin_.task(
+      "half", [](float x) { return x / 2; }, troupe::arg("x"));
+  EXPECT_THAT(error_of("half", {1e300}), AllOf(HasSubstr("parameter 'x'"), HasSubstr("out of range")));
+  EXPECT_THAT(error_of("half", {-1e39}), HasSubstr("out of range"));
+  EXPECT_EQ(call("half", {3e38}), static_cast<double>(3e38f / 2));
+  EXPECT_EQ(call("half", {1e-300}), 0.0);  // underflow rounds to zero, as C++ does
 }
 
 TEST_F(AdapterTest, UserStructsConvertFromJsonObjects) {

@@ -233,7 +233,12 @@ struct StrictConverter<T, std::enable_if_t<std::is_floating_point_v<T>>> {
     if (!v.is_number()) {
       conversion_failure(path, "float", v);
     }
-    return v.get<T>();
+    // Converting a finite double past T's range is undefined behaviour, not infinity.
+    const double raw = v.get<double>();
+    if (std::isfinite(raw) && std::fabs(raw) > static_cast<double>(std::numeric_limits<T>::max())) {
+      conversion_failure(path, type_name<T>(), v, "out of range");
+    }
+    return static_cast<T>(raw);
   }
 };
 

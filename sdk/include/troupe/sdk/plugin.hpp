@@ -11,7 +11,9 @@
 //
 // Guarantees: nothing is registered in static constructors; the body runs
 // only when the engine calls the entry point, after it checked the SDK ABI
-// version and build key. A duplicate name throws troupe::PluginError.
+// version and build key. A duplicate name, or one that breaks the rules of
+// troupe/sdk/names.hpp (UTF-8, no dots, whitespace or invisible
+// characters), throws troupe::PluginError.
 #pragma once
 
 #include <string>
@@ -28,6 +30,7 @@
 #include "troupe/sdk/config.hpp"
 #include "troupe/sdk/descriptor.hpp"
 #include "troupe/sdk/errors.hpp"
+#include "troupe/sdk/names.hpp"
 
 namespace troupe {
 
@@ -128,9 +131,10 @@ class PluginBuilder {
 
   template <typename Info>
   void check_name(const char* kind, std::string_view name, const std::vector<Info>& existing) const {
-    if (name.empty() || name.find('.') != std::string_view::npos || name.find(' ') != std::string_view::npos) {
-      throw PluginError(std::string(kind) + " name '" + std::string(name) + "' in plugin '" + descriptor_.name +
-                        "' must be non-empty, without dots or spaces");
+    if (const std::string problem = detail::name_problem(name); !problem.empty()) {
+      throw PluginError(std::string(kind) + " name '" + detail::escaped_name(name) + "' in plugin '" +
+                        descriptor_.name + "' " + problem +
+                        "; a name is non-empty UTF-8 without dots, whitespace, control or invisible characters");
     }
     for (const auto& info : existing) {
       if (info.name == name) {

@@ -1,0 +1,107 @@
+#include "call_inputs.hpp"
+
+#include <CLI/CLI.hpp>
+
+#include "troupe/config/units.hpp"
+#include "troupe/sdk/errors.hpp"
+#include "troupe/sdk/names.hpp"
+
+namespace troupe::cli {
+namespace {
+
+// An argument as the message shows it: escaped, and cut when long.
+std::string shown(const std::string& text) {
+  constexpr std::size_t kShown = 60;
+  std::string out = detail::escaped_name(text.size() > kShown ? text.substr(0, kShown) : text);
+  return text.size() > kShown ? out + "..." : out;
+}
+
+class TooDeep : public std::exception {};
+
+}  // namespace
+
+void add_call_options(CLI::App& command, CallOptions& options) {
+  command.add_option("plugin", options.plugin, "Path to the plugin's .so file")->required();
+  command.add_option("task", options.task, "Task name: 'task' or 'plugin.task'");
+  command.add_option("--kw", options.kwargs, "Keyword argument name=JSON (repeatable)")->allow_extra_args(false);
+  command.add_flag("--pretty", options.pretty, "Indent the JSON result");
+  command.add_flag("--isolated", options.isolated,
+                   "Run the task in a troupe-worker process: a crash or hang cannot take the CLI down");
+  command.add_option("--timeout", options.timeout, "With --isolated: kill the task after this long (250ms, 30s, 5m)");
+  command.add_option("--config", options.config,
+                     "Run on a pool of this configuration file: troupe call --config FILE --pool NAME "
+                     "plugin.task ARGS...");
+  command.add_option("--pool", options.pool, "With --config: the pool to run on");
+  command.add_option("--set", options.sets, "With --config: override a key, KEY.PATH=VALUE (repeatable)")
+      ->allow_extra_args(false);
+  command.allow_extras();
+  command.footer(
+      "ARGS: the task's positional arguments, each one JSON value, taken as written: 42, 1.5, true, '\"text\"', "
+      "'[1,2]' (one list), '{\"x\":1}'.");
+}
+
+void collect_call_arguments(CLI::App& command, CallOptions& options) {
+  for (std::string& extra : command.remaining()) {
+    // JSON starts with '-' only in a negative number: anything else is an unknown option.
+    if (extra.starts_with('-') && (extra.size() == 1 || extra[1] < '0' || extra[1] > '9')) {
+      throw UsageError("unknown option '" + shown(extra) + "' for call (see troupe call --help)");
+    }
+    options.args.push_back(std::move(extra));
+  }
+}
+
+Value parse_json_argument(const std::string& text, const std::string& where) {
+  // `depth` counts from 0 at the outermost value; only a new array or object goes deeper.
+  const auto depth_guard = [](int depth, Value::parse_event_t event, Value&) {
+    const bool opens = event == Value::parse_event_t::array_start || event == Value::parse_event_t::object_start;
+    if (opens && depth >= kMaxJsonDepth) {
+      throw TooDeep();
+    }
+    return true;
+  };
+  try {
+    return Value::parse(text, depth_guard);
+  } catch (const TooDeep&) {
+    throw ArgumentError(where + " nests deeper than " + std::to_string(kMaxJsonDepth) +
+                        " levels of arrays and objects; pass such data in a file");
+  } catch (const nlohmann::json::out_of_range&) {
+    throw ArgumentError(where + " '" + shown(text) + "' holds a number too large for JSON (past 1.8e308)");
+  } catch (const nlohmann::json::parse_error& e) {
+    throw ArgumentError(where + " '" + shown(text) + "' is not a JSON literal (at byte " + std::to_string(e.byte) +
+                        "); write strings in JSON quotes, e.g. '\"" + shown(text) + "\"'");
+  }
+}
+
+CallInputs read_call_inputs(const CallOptions& options) {
+  CallInputs inputs;
+  if (!options.timeout.empty()) {
+    if (!options.isolated) {
+      throw UsageError("--timeout needs --isolated: only a task in a worker process can be stopped");
+    }
+    try {
+      inputs.timeout = config::parse_duration(options.timeout);
+    } catch (const Error& e) {
+      throw UsageError(std::string("--timeout: ") + e.what());
+    }
+    if (inputs.timeout->count() <= 0) {
+      throw UsageError("--timeout '" + shown(options.timeout) + "' must be longer than 0 (leave it out for none)");
+    }
+  }
+  for (std::size_t i = 0; i < options.args.size(); ++i) {
+    inputs.args.push_back(parse_json_argument(options.args[i], "argument " + std::to_string(i + 1)));
+  }
+  for (const auto& pair : options.kwargs) {
+    const auto eq = pair.find('=');
+    if (eq == std::string::npos || eq == 0) {
+      throw ArgumentError("--kw '" + shown(pair) + "' must be name=JSON, e.g. --kw width=640");
+    }
+    const std::string name = pair.substr(0, eq);
+    if (inputs.kwargs.count(name) != 0) {
+      throw ArgumentError("--kw '" + shown(name) + "' given twice");
+    }
+    inputs.kwargs.emplace(name, parse_json_argument(pair.substr(eq + 1), "--kw " + shown(name)));
+  }
+  return inputs;
+}
+
+}  // namespace troupe::cli
