@@ -270,6 +270,10 @@ void PoolCore::request_shutdown(const ProcessShutdownOptions& opts) {
   }
 }
 
+namespace {
+constexpr std::int64_t kLongestWaitStepNs = 3'600'000'000'000;
+}  // namespace
+
 bool PoolCore::join(Timeout timeout) {
   if (std::this_thread::get_id() == reactor_id) {
     throw DeadlockError("ProcessPool '" + options.name +
@@ -288,7 +292,9 @@ bool PoolCore::join(Timeout timeout) {
         done = false;
         break;
       }
-      shared->changed.wait_for(lock, std::chrono::nanoseconds(left));
+      // In steps of at most an hour: wait_for adds its argument to now(),
+      // which overflows (and returns at once) near a saturated deadline.
+      shared->changed.wait_for(lock, std::chrono::nanoseconds(std::min<std::int64_t>(left, kLongestWaitStepNs)));
     }
   }
   shared->waiters.fetch_sub(1, std::memory_order_seq_cst);

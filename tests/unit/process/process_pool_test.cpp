@@ -4,6 +4,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <signal.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -910,6 +911,26 @@ TEST(ProcessPool, FinalizerFailureBreaksThePool) {
   pool.shutdown();
   const auto error = expect_throws<FinalizerError>([&] { pool.check(); });
   EXPECT_THAT(error.what(), HasSubstr("cannot flush"));
+}
+
+std::chrono::microseconds thread_cpu_time() {
+  rusage usage{};
+  ::getrusage(RUSAGE_THREAD, &usage);
+  return std::chrono::seconds(usage.ru_utime.tv_sec + usage.ru_stime.tv_sec) +
+         std::chrono::microseconds(usage.ru_utime.tv_usec + usage.ru_stime.tv_usec);
+}
+
+// The longest duration saturates to the longest deadline; waiting for it
+// sleeps, never spins (a wait_for near that deadline returned at once).
+TEST(ProcessPool, JoinWithTheLongestDurationSleepsUntilTheWorkEnds) {
+  ProcessPool pool(testing_plugin(), small(1));
+  auto slow = pool.call("testing.sleep", 500);
+  ASSERT_EQ(slow.get(), 500);  // the worker is up: the join below waits for the task alone
+  auto again = pool.call("testing.sleep", 500);
+  const auto cpu_before = thread_cpu_time();
+  EXPECT_TRUE(pool.join(std::chrono::hours::max()));
+  EXPECT_TRUE(again.done());
+  EXPECT_LT(thread_cpu_time() - cpu_before, std::chrono::milliseconds(150));
 }
 
 TEST(ProcessPool, ShutdownKillWorkersStopsAHungTask) {
