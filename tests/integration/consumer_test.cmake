@@ -1,13 +1,7 @@
 # Drives the Packaging tests (see CMakeLists.txt): installs the build into a
 # scratch prefix, then MODE=plugin builds, inspects and calls a third-party
 # plugin, and MODE=host builds and runs a host application.
-function(run)
-  execute_process(COMMAND ${ARGN} RESULT_VARIABLE rc OUTPUT_VARIABLE out ERROR_VARIABLE err)
-  if(NOT rc EQUAL 0)
-    message(FATAL_ERROR "command failed (${rc}): ${ARGN}\n${out}\n${err}")
-  endif()
-  set(last_output "${out}" PARENT_SCOPE)
-endfunction()
+include(${CMAKE_CURRENT_LIST_DIR}/script_helpers.cmake)
 
 # Configures a project that must fail to configure; keeps its output.
 function(configure_expecting_failure source build)
@@ -17,13 +11,6 @@ function(configure_expecting_failure source build)
     message(FATAL_ERROR "configuring ${source} succeeded where it must fail: ${ARGN}\n${out}")
   endif()
   set(last_output "${out}${err}" PARENT_SCOPE)
-endfunction()
-
-function(expect_contains text needle)
-  string(FIND "${text}" "${needle}" at)
-  if(at EQUAL -1)
-    message(FATAL_ERROR "expected output to contain '${needle}', got:\n${text}")
-  endif()
 endfunction()
 
 # A plugin author needs the SDK alone: the plugin project configures and

@@ -4,20 +4,7 @@
 #   STEP=cmake    the installed examples (a host and a plugin) built with CMake
 #                 against ROOT alone, and run, with ROOT's troupe command
 #   STEP=pkgconfig the same sources built with pkg-config and a compiler alone
-function(run)
-  execute_process(COMMAND ${ARGN} RESULT_VARIABLE rc OUTPUT_VARIABLE out ERROR_VARIABLE err)
-  if(NOT rc EQUAL 0)
-    message(FATAL_ERROR "command failed (${rc}): ${ARGN}\n${out}\n${err}")
-  endif()
-  set(last_output "${out}" PARENT_SCOPE)
-endfunction()
-
-function(expect_contains text needle)
-  string(FIND "${text}" "${needle}" at)
-  if(at EQUAL -1)
-    message(FATAL_ERROR "expected output to contain '${needle}', got:\n${text}")
-  endif()
-endfunction()
+include(${CMAKE_CURRENT_LIST_DIR}/script_helpers.cmake)
 
 set(usr ${ROOT}/usr)
 set(packages libtroupe0 libtroupe-dev troupe)

@@ -13,23 +13,11 @@
 #include <thread>
 
 #include "common/log.hpp"
+#include "common/nest.hpp"
 #include "thread/pool_core.hpp"
 #include "troupe/registry.hpp"
 
 namespace troupe {
-namespace {
-
-template <class E>
-std::exception_ptr nested_error(const std::string& message) {
-  try {
-    std::throw_with_nested(E(message));
-  } catch (...) {
-    return std::current_exception();
-  }
-}
-
-}  // namespace
-
 using detail::FutureCore;
 using detail::now_ns;
 using detail::threads::Counters;
@@ -144,9 +132,10 @@ Retire ThreadPool::Core::worker_life(WorkerThread& wt) {
     try {
       run_hook(options.initializer, init_hook, worker);
     } catch (...) {
-      break_pool(nested_error<InitializerError>("the initializer of worker " + std::to_string(wt.id) +
-                                                " in ThreadPool '" + options.name +
-                                                "' threw; the pool is broken (cause nested)"));
+      break_pool(
+          detail::nest(std::current_exception(),
+                       InitializerError("the initializer of worker " + std::to_string(wt.id) + " in ThreadPool '" +
+                                        options.name + "' threw; the pool is broken (cause nested)")));
       return Retire::crash;
     }
   }
@@ -157,8 +146,9 @@ Retire ThreadPool::Core::worker_life(WorkerThread& wt) {
     try {
       run_hook(options.finalizer, fini_hook, worker);
     } catch (...) {
-      break_pool(nested_error<FinalizerError>("the finalizer of worker " + std::to_string(wt.id) + " in ThreadPool '" +
-                                              options.name + "' threw; the pool is broken (cause nested)"));
+      break_pool(detail::nest(std::current_exception(),
+                              FinalizerError("the finalizer of worker " + std::to_string(wt.id) + " in ThreadPool '" +
+                                             options.name + "' threw; the pool is broken (cause nested)")));
       return Retire::crash;
     }
   }
