@@ -998,4 +998,30 @@ TYPED_TEST(ExecutorContract, MapOfNItemsCountsNItemsInStats) {
   EXPECT_EQ(stats.failed, 4u);
 }
 
+// ---- interrupt_running ----------------------------------------------------
+
+// The kinds end the running task differently (a flag; a killed worker: see
+// executor_differences_test.cpp), but on both it ends, queued work runs,
+// and the pool goes on.
+TYPED_TEST(ExecutorContract, InterruptRunningEndsTheRunningTaskAndLeavesQueuedWorkToRun) {
+  auto pool = this->make();
+  Marker started;
+  auto running = pool->call("testing.announce_then_cancellable_sleep", started.path(), 60'000);
+  ASSERT_TRUE(eventually([&] { return started.exists(); }));
+  auto queued = pool->call("testing.double", 2);
+  pool->interrupt_running();
+  ASSERT_TRUE(running.wait(kPatience));
+  EXPECT_EQ(queued.get(kPatience), 4);
+  EXPECT_EQ(pool->call("testing.double", 3).get(kPatience), 6);
+  EXPECT_NO_THROW(pool->check());
+}
+
+TYPED_TEST(ExecutorContract, InterruptRunningWithNothingRunningChangesNothing) {
+  auto pool = this->make();
+  pool->interrupt_running();
+  EXPECT_EQ(pool->call("testing.double", 5).get(kPatience), 10);
+  ASSERT_TRUE(pool->join(kPatience));
+  EXPECT_EQ(pool->stats().failed, 0u);
+}
+
 }  // namespace
