@@ -46,6 +46,7 @@ void PoolCore::take_inbox() {
   std::vector<JobPtr> taken;
   std::optional<ProcessShutdownOptions> stop_now;
   std::size_t spawn_now = 0;
+  std::vector<std::pair<std::uint64_t, int>> share_now;
   {
     std::lock_guard lock(inbox_mutex);
     taken.swap(inbox);
@@ -57,7 +58,11 @@ void PoolCore::take_inbox() {
         stop_now = shutdown_request;
       }
       spawn_now = std::exchange(spawn_requests, 0);
+      share_now.swap(shares);
     }
+  }
+  for (const auto& [id, fd] : share_now) {
+    supervisor_.share(id, fd);
   }
   for (auto& job : taken) {
     if (broken_cause) {
