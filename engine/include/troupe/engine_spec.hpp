@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "troupe/pool_options.hpp"
+#include "troupe/shared.hpp"
 
 namespace troupe {
 
@@ -37,6 +38,7 @@ using PoolOptions = std::variant<ThreadPoolOptions, ProcessPoolOptions>;
 struct PoolSpec {
   std::string name;
   PoolOptions options;
+  SharedDeclarations shared = {};  // created with the pool (troupe/shared.hpp)
 };
 
 struct EngineSpec {
