@@ -13,6 +13,7 @@
 #pragma once
 
 #include <filesystem>
+#include <map>
 #include <optional>
 #include <string>
 #include <variant>
@@ -34,6 +35,14 @@ struct PluginSpec {
 // what belongs to it: `name` (from PoolSpec::name), a thread pool's
 // `registry` (the Engine's).
 using PoolOptions = std::variant<ThreadPoolOptions, ProcessPoolOptions>;
+
+// The counters and dicts a pool is created with (a config file's `shared:`
+// key): counter names, dicts by name.
+struct SharedDeclarations {
+  std::vector<std::string> counters;
+  std::map<std::string, DictOptions> dicts;
+  bool empty() const noexcept { return counters.empty() && dicts.empty(); }
+};
 
 struct PoolSpec {
   std::string name;

@@ -14,9 +14,6 @@
 #pragma once
 
 #include <cstddef>
-#include <map>
-#include <string>
-#include <vector>
 
 #include "troupe/sdk/shared.hpp"
 
@@ -24,14 +21,6 @@ namespace troupe {
 
 struct DictOptions {
   std::size_t capacity = std::size_t{1} << 20;  // bytes
-};
-
-// What a pool is created with (a config file's `shared:` key; the Engine
-// creates them with the pool): counter names, dicts by name.
-struct SharedDeclarations {
-  std::vector<std::string> counters;
-  std::map<std::string, DictOptions> dicts;
-  bool empty() const noexcept { return counters.empty() && dicts.empty(); }
 };
 
 }  // namespace troupe
