@@ -177,6 +177,9 @@ TYPED_TEST(SharedState, AnUnknownNameFromATaskIsAClearError) {
 TYPED_TEST(SharedState, ObjectsCreatedAfterWorkersStartedReachThem) {
   auto pool = this->make(2);
   pool->counter("early");
+  // Both workers run before the objects below exist: they can only get them
+  // while running (over the channel, on a process pool).
+  pool->spawn_workers(2);
   std::vector<Future<Value>> warm;
   for (int i = 0; i < 4; ++i) {
     warm.push_back(pool->call("testing.shared_add", "early", 1));
