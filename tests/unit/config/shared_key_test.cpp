@@ -65,7 +65,7 @@ TEST(SharedKey, MalformedDeclarationsAreRefusedWithTheirPlace) {
   const auto zero = problems_of(kHead + "  cpu:\n    kind: thread\n    shared:\n      dicts: {cache: {capacity: 0}}\n");
   ASSERT_FALSE(zero.empty());
   EXPECT_EQ(zero[0].path, "pools.cpu.shared.dicts.cache.capacity");
-  EXPECT_EQ(zero[0].line, 6);
+  EXPECT_EQ(zero[0].line, 8);  // the dicts line, after the 4 head lines
 
   const auto unknown = problems_of(kHead + "  cpu:\n    kind: thread\n    shared:\n      counter: [hits]\n");
   ASSERT_FALSE(unknown.empty());
