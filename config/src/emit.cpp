@@ -161,6 +161,31 @@ void emit_process(YAML::Emitter& out, const ProcessPoolOptions& o) {
   }
 }
 
+void emit_shared_state(YAML::Emitter& out, const SharedDeclarations& shared) {
+  if (shared.empty()) {
+    return;
+  }
+  out << YAML::Key << "shared" << YAML::Value << YAML::BeginMap;
+  if (!shared.counters.empty()) {
+    out << YAML::Key << "counters" << YAML::Value << YAML::Flow << YAML::BeginSeq;
+    for (const auto& name : shared.counters) {
+      quoted(out, name);
+    }
+    out << YAML::EndSeq;
+  }
+  if (!shared.dicts.empty()) {
+    out << YAML::Key << "dicts" << YAML::Value << YAML::BeginMap;
+    for (const auto& [name, options] : shared.dicts) {
+      out << YAML::Key;
+      quoted(out, name);
+      out << YAML::Value << YAML::Flow << YAML::BeginMap << YAML::Key << "capacity" << YAML::Value << options.capacity
+          << YAML::EndMap;
+    }
+    out << YAML::EndMap;
+  }
+  out << YAML::EndMap;
+}
+
 void emit_pool(YAML::Emitter& out, const PoolSpec& pool) {
   out << YAML::Key;
   quoted(out, pool.name);
@@ -173,6 +198,7 @@ void emit_pool(YAML::Emitter& out, const PoolSpec& pool) {
     emit_shared(out, pool.name, process);
     emit_process(out, process);
   }
+  emit_shared_state(out, pool.shared);
   out << YAML::EndMap;
 }
 

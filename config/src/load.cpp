@@ -128,8 +128,11 @@ void read_pools(const TreeNode& node, EngineSpec& spec, ValueReader& r) {
                        "pool name '" + key.scalar + "' must be non-empty and without '.' (--set pools.NAME.KEY)");
       continue;
     }
-    if (auto options = detail::read_pool({key.scalar, path, key, value}, r)) {
-      spec.pools.push_back(PoolSpec{key.scalar, std::move(*options)});
+    const detail::PoolPlace place{key.scalar, path, key, value};
+    auto options = detail::read_pool(place, r);
+    auto shared = detail::read_shared(place, r);
+    if (options && shared) {
+      spec.pools.push_back(PoolSpec{key.scalar, std::move(*options), std::move(*shared)});
     }
   }
 }

@@ -137,7 +137,7 @@ const std::vector<PoolKey>& pool_keys() {
 }
 
 std::vector<std::string> key_names() {
-  std::vector<std::string> names{"kind"};
+  std::vector<std::string> names{"kind", "shared"};
   for (const auto& key : pool_keys()) {
     names.emplace_back(key.name);
   }
@@ -186,8 +186,8 @@ Options read_keys(const PoolPlace& place, unsigned kind, ValueReader& r) {
   options.name = place.name;
   const char* kind_text = kind == kThread ? "thread" : "process";
   for (const auto& [key, value] : place.node.entries) {
-    if (key.scalar == "kind") {
-      continue;
+    if (key.scalar == "kind" || key.scalar == "shared") {
+      continue;  // shared: read_shared
     }
     const auto it =
         std::find_if(pool_keys().begin(), pool_keys().end(), [&](const PoolKey& k) { return key.scalar == k.name; });
@@ -210,7 +210,78 @@ Options read_keys(const PoolPlace& place, unsigned kind, ValueReader& r) {
   return options;
 }
 
+// A counter's or dict's name: 1 to 100 bytes (the engine's limit).
+std::optional<std::string> shared_name(const TreeNode& node, const std::string& path, ValueReader& r) {
+  auto name = r.string(node, path);
+  if (name && (name->empty() || name->size() > 100)) {
+    r.problems().add(node.where, path, "a shared name must be 1 to 100 bytes, found '" + *name + "'");
+    return std::nullopt;
+  }
+  return name;
+}
+
+void read_shared_counters(const TreeNode& node, const std::string& path, SharedDeclarations& out, ValueReader& r) {
+  if (node.kind != TreeNode::Kind::sequence) {
+    r.fail(node, path, "a list of counter names");
+    return;
+  }
+  for (std::size_t i = 0; i < node.items.size(); ++i) {
+    if (auto name = shared_name(node.items[i], path + "[" + std::to_string(i) + "]", r)) {
+      out.counters.push_back(std::move(*name));
+    }
+  }
+}
+
+void read_shared_dicts(const TreeNode& node, const std::string& path, SharedDeclarations& out, ValueReader& r) {
+  if (!r.expect_map(node, path, "a map of dict name -> {capacity: SIZE}")) {
+    return;
+  }
+  for (const auto& [key, value] : node.entries) {
+    const std::string at = join_path(path, key.scalar);
+    if (!shared_name(key, at, r) || !r.expect_map(value, at, "a map {capacity: SIZE}")) {
+      continue;
+    }
+    r.refuse_unknown_keys(value, at, {"capacity"});
+    DictOptions options;
+    if (const TreeNode* capacity = value.find("capacity")) {
+      const auto bytes = r.size(*capacity, join_path(at, "capacity"));
+      if (bytes && *bytes == 0) {
+        r.problems().add(capacity->where, join_path(at, "capacity"), "must be at least 1 byte, found 0");
+      } else if (bytes) {
+        options.capacity = static_cast<std::size_t>(*bytes);
+      }
+    }
+    out.dicts.emplace(key.scalar, options);
+  }
+}
+
 }  // namespace
+
+std::optional<SharedDeclarations> read_shared(const PoolPlace& place, ValueReader& r) {
+  SharedDeclarations declared;
+  const TreeNode* node = place.node.kind == TreeNode::Kind::map ? place.node.find("shared") : nullptr;
+  if (node == nullptr || is_none(*node)) {
+    return declared;
+  }
+  const std::string path = join_path(place.path, "shared");
+  if (!r.expect_map(*node, path, "a map {counters: [NAME...], dicts: {NAME: {capacity: SIZE}}}")) {
+    return std::nullopt;
+  }
+  const std::size_t before = r.problems().size();
+  r.refuse_unknown_keys(*node, path, {"counters", "dicts"});
+  if (const TreeNode* counters = node->find("counters")) {
+    read_shared_counters(*counters, join_path(path, "counters"), declared, r);
+  }
+  if (const TreeNode* dicts = node->find("dicts")) {
+    read_shared_dicts(*dicts, join_path(path, "dicts"), declared, r);
+  }
+  for (const auto& counter : declared.counters) {
+    if (declared.dicts.contains(counter)) {
+      r.problems().add(node->where, path, "'" + counter + "' is declared as both a counter and a dict");
+    }
+  }
+  return r.problems().size() == before ? std::optional(std::move(declared)) : std::nullopt;
+}
 
 std::optional<PoolOptions> read_pool(const PoolPlace& place, ValueReader& r) {
   if (!r.expect_map(place.node, place.path, "a map of pool options with kind: thread or process")) {

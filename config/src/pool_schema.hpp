@@ -18,5 +18,8 @@ struct PoolPlace {
 
 // The options, or nullopt with every problem recorded.
 std::optional<PoolOptions> read_pool(const PoolPlace& place, ValueReader& reader);
+// The pool's `shared:` key (counters and dicts), or nullopt with every
+// problem recorded.
+std::optional<SharedDeclarations> read_shared(const PoolPlace& place, ValueReader& reader);
 
 }  // namespace troupe::config::detail

@@ -136,6 +136,7 @@ void WorkerProcess::handshake() {
     max_memory_ = hello.max_memory;
     max_frame_ = hello.max_frame;
     worker_.emplace(static_cast<std::size_t>(hello.worker_id), hello.pool);
+    worker_->set_services(shared_.services());
     for (const auto& path : hello.plugins) {
       registry_.load(path);
     }
@@ -222,8 +223,15 @@ void WorkerProcess::take_descriptors(tp::MsgpackReader& reader) {
       ::close(it->second);
       it->second = incoming_fds_[i];
     }
+    attach_shared(message.ids[i], incoming_fds_[i]);
   }
   incoming_fds_.erase(incoming_fds_.begin(), incoming_fds_.begin() + static_cast<std::ptrdiff_t>(message.ids.size()));
+}
+
+void WorkerProcess::attach_shared(std::uint64_t id, int fd) {
+  if (id >= troupe::detail::shared::first_descriptor_id) {
+    shared_.attach(fd);
+  }
 }
 
 [[noreturn]] void WorkerProcess::shut_down() {

@@ -22,6 +22,7 @@
 #include "process/frame_codec.hpp"
 #include "process/protocol.hpp"
 #include "process/worker_page.hpp"
+#include "shared/shared_state.hpp"
 #include "troupe/registry.hpp"
 #include "troupe/sdk/worker.hpp"
 
@@ -44,6 +45,9 @@ class WorkerProcess {
       : fd_(fd), page_(page), parent_(parent), descriptors_(std::move(descriptors)) {
     statm_fd_ = ::open("/proc/self/statm", O_RDONLY | O_CLOEXEC);
     page_size_ = static_cast<std::uint64_t>(::sysconf(_SC_PAGESIZE));
+    for (const auto& [id, descriptor] : descriptors_) {
+      attach_shared(id, descriptor);
+    }
   }
 
   [[noreturn]] void run();
@@ -97,6 +101,8 @@ class WorkerProcess {
   void forget_revokes(tp::MsgpackReader& reader);
 
   void take_descriptors(tp::MsgpackReader& reader);
+  // Maps a shared counter's or dict's memfd (ids from shared::first_descriptor_id).
+  void attach_shared(std::uint64_t id, int fd);
 
   // ---- frames ---------------------------------------------------------------
 
@@ -189,6 +195,7 @@ class WorkerProcess {
   std::uint64_t tasks_done_ = 0;
   bool retiring_ = false;
   troupe::Registry registry_;
+  troupe::detail::shared::SharedState shared_;  // the pool's counters and dicts; worker_'s services()
   std::optional<troupe::Worker> worker_;
   std::optional<troupe::Call> finalizer_;
   std::unordered_map<std::string, const troupe::TaskInfo*> tasks_;

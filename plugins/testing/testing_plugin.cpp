@@ -2,6 +2,8 @@
 // tests, plus a few well-behaved probes. Not for production pipelines.
 #include <troupe/sdk.hpp>
 
+#include "shared_tasks.hpp"
+
 #include <fcntl.h>
 #include <unistd.h>
 
@@ -443,4 +445,5 @@ TROUPE_PLUGIN(testing, "1.0.0") {
       },
       "Throw a chain of `levels` nested TestingErrors with messages of `bytes` bytes", troupe::arg("levels"),
       troupe::arg("bytes"));
+  troupe::testing::add_shared_tasks(plugin);
 }

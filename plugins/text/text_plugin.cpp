@@ -3,8 +3,10 @@
 #include <troupe/sdk.hpp>
 
 #include <cctype>
+#include <cstdint>
 #include <fstream>
 #include <map>
+#include <optional>
 #include <set>
 #include <string>
 #include <vector>
@@ -100,6 +102,25 @@ KnownWords known_words(troupe::TaskContext& ctx, const std::string& text) {
 
 }  // namespace
 
+// Counts a text's words into the pool's shared state: the counter gets the
+// number of words, the dict each word's running count across every worker.
+std::size_t tally(troupe::TaskContext& ctx, const std::string& text, const std::string& counter,
+                  const std::string& dict) {
+  const auto tokens = tokenize(text);
+  const troupe::SharedDict counts = ctx.dict(dict);
+  std::map<std::string, std::int64_t> seen;
+  for (const auto& token : tokens) {
+    ++seen[token];
+  }
+  for (const auto& [word, n] : seen) {
+    counts.update(word, [n = n](std::optional<troupe::Value> old) -> std::optional<troupe::Value> {
+      return (old ? old->get<std::int64_t>() : 0) + n;
+    });
+  }
+  ctx.counter(counter).add(static_cast<std::int64_t>(tokens.size()));
+  return tokens.size();
+}
+
 TROUPE_PLUGIN(text, "1.0.0") {
   plugin.task(
       "add",
@@ -128,6 +149,10 @@ TROUPE_PLUGIN(text, "1.0.0") {
   plugin.task(
       "sha256", [](const std::string& text) { return troupe_text::sha256_hex(text); }, "SHA-256 of a string, as hex",
       troupe::arg("text"));
+  plugin.task("tally", tally,
+              "Add a text's word count to the shared counter `counter` and each word's count to the shared dict "
+              "`dict` (troupe/sdk/shared.hpp); the number of words",
+              troupe::arg("text"), troupe::arg("counter") = "words", troupe::arg("dict") = "word_counts");
   plugin.task("sha256_file", sha256_file, "SHA-256 of a file's bytes, as hex", troupe::arg("path"));
   plugin.task("known_words", known_words, "Count known and unknown words against the worker's dictionary",
               troupe::arg("text"));

@@ -13,12 +13,14 @@
 #pragma once
 
 #include <filesystem>
+#include <map>
 #include <optional>
 #include <string>
 #include <variant>
 #include <vector>
 
 #include "troupe/pool_options.hpp"
+#include "troupe/shared.hpp"
 
 namespace troupe {
 
@@ -34,9 +36,18 @@ struct PluginSpec {
 // `registry` (the Engine's).
 using PoolOptions = std::variant<ThreadPoolOptions, ProcessPoolOptions>;
 
+// The counters and dicts a pool is created with (a config file's `shared:`
+// key): counter names, dicts by name.
+struct SharedDeclarations {
+  std::vector<std::string> counters;
+  std::map<std::string, DictOptions> dicts;
+  bool empty() const noexcept { return counters.empty() && dicts.empty(); }
+};
+
 struct PoolSpec {
   std::string name;
   PoolOptions options;
+  SharedDeclarations shared = {};  // created with the pool (troupe/shared.hpp)
 };
 
 struct EngineSpec {

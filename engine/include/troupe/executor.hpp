@@ -17,6 +17,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -26,12 +27,16 @@
 #include "troupe/promise.hpp"
 #include "troupe/sdk/call.hpp"
 #include "troupe/sdk/value.hpp"
+#include "troupe/shared.hpp"
 
 namespace troupe {
 
 namespace detail {
 struct ExecutorAccess;
+namespace shared {
+class SharedState;
 }
+}  // namespace detail
 
 // shutdown({.wait = true, .cancel_pending = false}): by default queued work
 // still runs (concurrent.futures); cancel_pending cancels what has not
@@ -103,7 +108,19 @@ class Executor {
   virtual std::vector<CancelledTask> cancelled_tasks() const = 0;
   virtual PoolStats stats() const = 0;
 
+  // Shared state every worker sees (troupe/shared.hpp): the counter or dict
+  // of that name on this pool, created on first use, also while workers run;
+  // tasks reach it with ctx.counter(name), ctx.dict(name). A handle must not
+  // outlive its pool. Throws UsageError when this executor keeps none.
+  SharedCounter counter(std::string_view name);
+  SharedDict dict(std::string_view name, const DictOptions& options = {});
+  // {"counters": {name: value}, "dicts": {name: {key: value}}}, read now.
+  Value shared_values() const;
+
  protected:
+  // The pool's shared counters and dicts; null (the default) for none.
+  virtual detail::shared::SharedState* shared_state() const noexcept { return nullptr; }
+
   // The map family calls this while its iterating thread would wait for
   // `task`, a future this executor returned and has not started: run it on
   // the calling thread now, as TBB's calling thread takes part, instead of

@@ -140,6 +140,9 @@ class ProcessPool final : public detail::ProcessExecutor {
   // Process ids of the live workers (for tests and diagnostics).
   std::vector<std::int64_t> worker_pids() const;
 
+ protected:
+  detail::shared::SharedState* shared_state() const noexcept override;
+
  private:
   void shutdown_processes(const ProcessShutdownOptions& options) override;
 

@@ -185,6 +185,7 @@ class ThreadPool final : public Executor {
   // are up (initialized). The caller runs it with a bare Worker
   // (kCallerWorker), or as itself when it is one of this pool's workers.
   bool try_run_inline(detail::FutureCore& task) noexcept override;
+  detail::shared::SharedState* shared_state() const noexcept override;
 
  private:
   friend struct detail::PoolMapAccess;

@@ -67,6 +67,21 @@ std::string unusable_because(const Executor& pool) {
   }
 }
 
+// The counters and dicts the spec declares for pool `name`, created on `pool`.
+void declare_shared(Executor& pool, const EngineSpec& spec, std::string_view name) {
+  for (const auto& declared : spec.pools) {
+    if (declared.name != name) {
+      continue;
+    }
+    for (const auto& counter : declared.shared.counters) {
+      pool.counter(counter);
+    }
+    for (const auto& [dict, options] : declared.shared.dicts) {
+      pool.dict(dict, options);
+    }
+  }
+}
+
 }  // namespace
 
 Engine::Engine(EngineSpec spec) : state_(std::make_unique<State>()) {
@@ -184,6 +199,7 @@ std::shared_ptr<Executor> Engine::pool(std::string_view name) {
     detail::log(LogLevel::warn, "pool '" + std::string(name) + "' is replaced by a new one: " + why);
   }
   auto made = make_pool_locked(options->second);
+  declare_shared(*made, state_->spec, name);
   state_->created.push_back(made);
   state_->live.insert_or_assign(std::string(name), made);
   return made;
@@ -209,6 +225,7 @@ void Engine::reconfigure(std::string_view name, PoolOptions options, const Recon
       throw UsageError(message);
     }
     auto made = make_pool_locked(options);  // may throw: then nothing changed
+    declare_shared(*made, state_->spec, name);
     state_->created.push_back(made);
     if (auto live = state_->live.find(name); live != state_->live.end()) {
       old = std::move(live->second);

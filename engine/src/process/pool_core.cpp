@@ -51,6 +51,22 @@ PoolCore::PoolCore(std::vector<std::filesystem::path> plugin_paths, ProcessPoolO
                          shared->notify();
                        }}),
       grace(options.shutdown_grace) {  // retiring workers (idle, recycled) get it too, not only shutdown()
+  supervisor_.set_inherited([this] {
+    std::vector<InheritedFd> all;
+    for (const auto& [id, fd] : shared_objects.descriptors()) {
+      all.push_back({id, fd});
+    }
+    return all;
+  });
+  // Queued before any task submitted after it, so a worker has the object first.
+  shared_objects.on_create([this](std::uint64_t id, int fd) {
+    {
+      std::lock_guard lock(inbox_mutex);
+      shares.emplace_back(id, fd);
+      control_pending.store(true, std::memory_order_seq_cst);
+    }
+    reactor_.wake_always();
+  });
   reactor = std::thread([this] { run(); });
   reactor_id = reactor.get_id();
 }

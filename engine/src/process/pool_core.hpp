@@ -24,6 +24,7 @@
 #include "process/protocol.hpp"
 #include "process/reactor.hpp"
 #include "process/supervisor.hpp"
+#include "shared/shared_state.hpp"
 #include "troupe/pool_stats.hpp"
 #include "troupe/process_pool.hpp"
 #include "troupe/promise.hpp"
@@ -62,6 +63,8 @@ class PoolCore {
   std::atomic<std::size_t> busy{0};
   std::atomic<std::size_t> idle{0};
   std::shared_ptr<Shared> shared;
+  // Counters and dicts: created here, passed to every worker (spawn or channel).
+  detail::shared::SharedState shared_objects;
 
  private:
   // API side.
@@ -131,7 +134,8 @@ class PoolCore {
   std::optional<ProcessShutdownOptions> shutdown_request;
   std::size_t spawn_requests = 0;
   bool interrupt_request = false;
-  bool reactor_exited = false;  // inbox_mutex
+  std::vector<std::pair<std::uint64_t, int>> shares;  // shared objects created since the reactor last looked
+  bool reactor_exited = false;                        // inbox_mutex
   std::atomic<bool> accepting{true};
   std::atomic<std::uint64_t> next_id{1};
 

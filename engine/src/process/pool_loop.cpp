@@ -47,6 +47,7 @@ void PoolCore::take_inbox() {
   std::optional<ProcessShutdownOptions> stop_now;
   std::size_t spawn_now = 0;
   bool interrupt_now = false;
+  std::vector<std::pair<std::uint64_t, int>> share_now;
   {
     std::lock_guard lock(inbox_mutex);
     taken.swap(inbox);
@@ -59,7 +60,11 @@ void PoolCore::take_inbox() {
       }
       spawn_now = std::exchange(spawn_requests, 0);
       interrupt_now = std::exchange(interrupt_request, false);
+      share_now.swap(shares);
     }
+  }
+  for (const auto& [id, fd] : share_now) {
+    supervisor_.share(id, fd);
   }
   for (auto& job : taken) {
     if (broken_cause) {

@@ -112,4 +112,8 @@ std::vector<std::string> ProcessPool::task_names() const {
   return names;
 }
 
+detail::shared::SharedState* ProcessPool::shared_state() const noexcept {
+  return &core_->shared_objects;
+}
+
 }  // namespace troupe

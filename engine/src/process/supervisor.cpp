@@ -29,7 +29,8 @@ std::size_t Supervisor::free_id() {
 }
 
 WorkerProcess& Supervisor::spawn() {
-  const SpawnedWorker spawned = spawn_worker(executable_, options_.env);
+  const SpawnedWorker spawned =
+      spawn_worker(executable_, options_.env, inherited_ ? inherited_() : std::vector<InheritedFd>{});
   auto w = std::make_unique<WorkerProcess>();
   w->token = next_token_++;
   w->id = free_id();
@@ -118,15 +119,39 @@ void Supervisor::set_write_interest(WorkerProcess& w, bool on) {
   reactor_.rewatch(w.fd, EPOLLIN | EPOLLRDHUP | (on ? EPOLLOUT : 0u), w.channel_tag());
 }
 
+void Supervisor::share(std::uint64_t id, int fd) {
+  for (auto& [token, w] : workers_) {
+    if (w->channel_open) {
+      w->fd_marks.emplace_back(w->out.size(), fd);
+      write_frame(w->out, Descriptors{{id}});
+    }
+  }
+}
+
+// Sends up to the next fd mark; at a mark, from it with the fd attached.
 void Supervisor::flush(WorkerProcess& w) {
   if (!w.channel_open) {
     w.out.clear();
     w.out_pos = 0;
+    w.fd_marks.clear();
     return;
   }
   while (w.out_pos < w.out.size()) {
-    const ssize_t n = ::send(w.fd, w.out.data() + w.out_pos, w.out.size() - w.out_pos, MSG_NOSIGNAL | MSG_DONTWAIT);
+    const bool at_mark = !w.fd_marks.empty() && w.fd_marks.front().first == w.out_pos;
+    std::size_t end = w.out.size();
+    for (const auto& [offset, fd] : w.fd_marks) {
+      if (offset > w.out_pos) {
+        end = offset;
+        break;
+      }
+    }
+    const ssize_t n = at_mark
+                          ? send_with_fds(w.fd, w.out.data() + w.out_pos, end - w.out_pos, {w.fd_marks.front().second})
+                          : ::send(w.fd, w.out.data() + w.out_pos, end - w.out_pos, MSG_NOSIGNAL | MSG_DONTWAIT);
     if (n > 0) {
+      if (at_mark) {
+        w.fd_marks.pop_front();
+      }
       w.out_pos += static_cast<std::size_t>(n);
       continue;
     }
@@ -165,6 +190,7 @@ void Supervisor::close_channel(WorkerProcess& w) {
   reactor_.unwatch(w.fd);
   w.out.clear();
   w.out_pos = 0;
+  w.fd_marks.clear();
 }
 
 namespace {

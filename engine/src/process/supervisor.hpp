@@ -12,6 +12,7 @@
 #include <cstdint>
 #include <deque>
 #include <filesystem>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <random>
@@ -22,6 +23,7 @@
 #include "process/frame_codec.hpp"
 #include "process/job.hpp"
 #include "process/reactor.hpp"
+#include "process/spawn.hpp"
 #include "process/worker_page.hpp"
 #include "troupe/process_errors.hpp"
 #include "troupe/process_pool.hpp"
@@ -56,6 +58,7 @@ struct WorkerProcess {
   bool want_write = false;
   bool channel_open = true;
   bool revoke_unflushed = false;  // a revoke frame is in `out`: bump the page's revoke epoch once it is sent
+  std::deque<std::pair<std::size_t, int>> fd_marks;  // (offset in `out`, fd): the fd goes with that byte
   std::deque<JobPtr> inflight;
   std::int64_t spawned_ns = 0;
   std::int64_t idle_since_ns = 0;
@@ -110,6 +113,12 @@ class Supervisor {
   void kill(WorkerProcess& w, ExitReason why);
   void kill_for_protocol_error(WorkerProcess& w, std::string what);
 
+  // Workers started from now on inherit what `fn` lists (shared objects).
+  void set_inherited(std::function<std::vector<InheritedFd>()> fn) { inherited_ = std::move(fn); }
+  // Queues a Descriptors frame passing `fd` (not consumed) as table entry
+  // `id` to every worker whose channel is open.
+  void share(std::uint64_t id, int fd);
+
   void flush(WorkerProcess& w);
   void flush_all();
   void close_channel(WorkerProcess& w);
@@ -137,6 +146,7 @@ class Supervisor {
   std::uint64_t next_token_ = 1;
   std::vector<bool> used_ids_;
   std::mt19937_64 rng_;
+  std::function<std::vector<InheritedFd>()> inherited_;
 };
 
 template <class OnFrame>

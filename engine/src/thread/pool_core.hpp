@@ -25,6 +25,7 @@
 #include <thread>
 #include <vector>
 
+#include "shared/shared_state.hpp"
 #include "troupe/cpu_count.hpp"
 #include "troupe/registry.hpp"
 
@@ -359,6 +360,8 @@ struct ThreadPool::Core {
   std::vector<Counters> slots;  // one per thread: max_workers regular, max_workers compensating
   Counters caller;              // tasks run by submitters (caller_runs)
   Counters drained;             // tasks cancelled by shutdown or a broken pool
+
+  detail::shared::SharedState shared_state;  // counters and dicts; every Worker's services()
 
   mutable std::mutex mutex;
   std::condition_variable exited_cv;

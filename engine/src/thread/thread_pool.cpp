@@ -128,6 +128,7 @@ bool ThreadPool::try_run_inline(detail::FutureCore& task) noexcept {
     return c.run_inline(task, *helper->wt);
   }
   Worker caller(kCallerWorker, c.options.name);
+  caller.set_services(c.shared_state.services());
   return run(c.caller, caller);
 }
 
@@ -170,6 +171,7 @@ bool ThreadPool::enqueue(detail::FutureCore* task, Priority priority, bool try_o
           c.run_popped(task, c.slots[helper->wt->slot], *helper->wt->worker, helper->wt);
         } else {
           Worker caller(kCallerWorker, c.options.name);
+          caller.set_services(c.shared_state.services());
           c.run_popped(task, c.caller, caller, nullptr);
         }
         return true;
@@ -431,6 +433,10 @@ PoolStats ThreadPool::stats() const {
   s.spawned = c.spawned;
   s.retired = c.retired;
   return s;
+}
+
+detail::shared::SharedState* ThreadPool::shared_state() const noexcept {
+  return &core_->shared_state;
 }
 
 }  // namespace troupe

@@ -42,6 +42,7 @@ bool ThreadPool::Core::spawn_locked(bool spare) {
   wt->slot = free_slots.back();
   wt->spare = spare;
   wt->worker = std::make_unique<Worker>(wt->id, options.name);
+  wt->worker->set_services(shared_state.services());
   WorkerThread* raw = wt.get();
   count.fetch_add(1, std::memory_order_seq_cst);
   try {

@@ -233,11 +233,13 @@ TYPED_TEST(ExecutorContract, CancelRacingStartEndsEachFutureExactlyOnce) {
   for (std::size_t i = 0; i < futures.size(); ++i) {
     ASSERT_TRUE(futures[i].done());
     if (won[i]) {
-      ++cancelled;
       EXPECT_EQ(futures[i].state(), FutureState::cancelled) << i;
+    } else if (TypeParam::kProcess && futures[i].state() == FutureState::cancelled) {
+      // A lost cancel() of a frame sent but not started still revokes it.
     } else {
       EXPECT_EQ(futures[i].get(0s), 2 * static_cast<std::int64_t>(i)) << i;
     }
+    cancelled += futures[i].state() == FutureState::cancelled ? 1 : 0;
   }
   EXPECT_TRUE(eventually([&] { return pool->stats().cancelled == cancelled; })) << pool->stats().cancelled;
 }

@@ -242,7 +242,8 @@ TEST_F(AdapterTest, ContextCarriesTheEnginesServicesTable) {
     return ctx.services() == nullptr ? -1L : static_cast<long>(ctx.services()->struct_size);
   });
   EXPECT_EQ(call("table_size", {}), -1);  // a context built without one, as before the table existed
-  const troupe_task_services services{sizeof(troupe_task_services)};
+  troupe_task_services services{};
+  services.struct_size = sizeof(troupe_task_services);
   const std::string qualified = "demo.table_size";
   troupe::TaskContext ctx(qualified, worker_, &cancel_, &services);
   EXPECT_EQ(task("table_size").invoke(ctx, {}, {}), static_cast<long>(sizeof(troupe_task_services)));

@@ -15,6 +15,7 @@
 #include <utility>
 #include <vector>
 
+#include "troupe/sdk/abi.hpp"
 #include "troupe/sdk/errors.hpp"
 #include "troupe/sdk/type_name.hpp"
 
@@ -86,9 +87,15 @@ class TROUPE_SDK_VISIBLE Worker {
     }
   }
 
+  // The services table of the pool this worker belongs to (shared counters
+  // and dicts), or null; the engine sets it and keeps it alive.
+  const troupe_task_services* services() const noexcept { return services_; }
+  void set_services(const troupe_task_services* services) noexcept { services_ = services; }
+
  private:
   std::size_t id_;
   std::string pool_name_;
+  const troupe_task_services* services_ = nullptr;
   // type_info equality matches a named type across libraries (libstdc++
   // compares names) but keeps anonymous-namespace types of two plugins apart.
   std::vector<std::pair<const std::type_info*, std::shared_ptr<void>>> state_;
