@@ -55,15 +55,18 @@ ProcessPoolOptions probe_options() {
 }
 
 // Why a probe failed: the nested cause when there is one (the pool's own
-// "broken" wrapper says nothing a user can act on).
+// "broken" wrapper says nothing a user can act on); a worker that died
+// while loading the plugins is said to be a crash, with the signal.
 std::string reason(const std::exception_ptr& error) {
   try {
     std::rethrow_exception(error);
   } catch (const BrokenPoolError& e) {
     if (auto cause = nested_cause(e)) {
-      return describe_exception(cause);
+      return reason(cause);
     }
     return e.what();
+  } catch (const WorkerCrashedError& e) {
+    return "the worker loading the plugins crashed: " + WorkerCrashedError::describe(e.exit());
   } catch (...) {
     return describe_exception(std::current_exception());
   }
@@ -140,7 +143,8 @@ void check(const EngineSpec& spec, const std::string& origin) {
   for (const auto& plugin : spec.plugins) {
     plugins.push_back(plugin.path);
   }
-  Table table = read_table(plugins);
+  // Without plugins there is nothing to load and no hook to find.
+  Table table = plugins.empty() ? Table{} : read_table(plugins);
   if (table.failure) {
     throw ConfigError(plugin_problems(spec, *table.failure, placer));
   }

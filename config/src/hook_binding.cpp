@@ -97,14 +97,6 @@ const Signature* find_hook(const Call& call, const std::string& kind, const std:
   return nullptr;
 }
 
-std::string parameter_list(const Signature& sig) {
-  std::string out;
-  for (const auto& param : sig.params) {
-    out += (out.empty() ? "" : ", ") + param.name;
-  }
-  return out;
-}
-
 void check_type(const Signature& sig, std::size_t index, const Value& value, const std::string& where,
                 std::vector<HookProblem>& problems) {
   const ParamInfo& param = sig.params[index];

@@ -32,8 +32,8 @@ void record_hook(const TreeNode& key, const TreeNode& hook, const std::string& p
   if (const TreeNode* kwargs = hook.find("kwargs")) {
     const std::string kwargs_path = join_path(path, "kwargs");
     record(spec, kwargs_path, kwargs->where);
-    for (const auto& [key, value] : kwargs->entries) {
-      record(spec, join_path(kwargs_path, key.scalar), key.where);
+    for (const auto& [name, value] : kwargs->entries) {
+      record(spec, join_path(kwargs_path, name.scalar), name.where);
     }
   }
 }

@@ -125,7 +125,8 @@ TEST_F(CliConfig, ValidateNamesAPluginThatCrashesWhileLoading) {
   auto r = run_troupe({"validate", file});
   EXPECT_EQ(r.exit_code, 2) << r.out << r.err;
   EXPECT_THAT(r.err, HasSubstr(file + ":4:5: error: plugins[1].path: plugin " + crashing + " does not load: "));
-  EXPECT_THAT(r.err, HasSubstr("SIGSEGV"));
+  EXPECT_THAT(r.err, HasSubstr("the worker loading the plugins crashed: "));
+  EXPECT_THAT(r.err, HasSubstr("was killed by SIGSEGV"));
   EXPECT_THAT(r.err, HasSubstr("troupe: error: 1 problem in the configuration"));
 }
 

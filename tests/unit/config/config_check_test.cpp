@@ -164,7 +164,8 @@ TEST(ConfigCheck, PluginThatCrashesWhileLoadingIsNamedAtItsPath) {
                                        "\n  - " + crashing + "\npools:\n  io:\n    kind: thread\n");
   ASSERT_EQ(problems.size(), 1u);
   expect_at(problems[0], 4, 5, "plugins[1].path", "plugin " + crashing + " does not load: ");
-  EXPECT_THAT(problems[0].message, HasSubstr("SIGSEGV"));
+  EXPECT_THAT(problems[0].message, HasSubstr("the worker loading the plugins crashed: worker 0 (pid "));
+  EXPECT_THAT(problems[0].message, HasSubstr("was killed by SIGSEGV"));
 }
 
 TEST(ConfigCheck, FileThatIsNotAPluginGetsTheLoadersReasonAtItsPath) {
