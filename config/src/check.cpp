@@ -1,10 +1,12 @@
 // config::check: what load_file cannot know without the plugins, learned
-// from troupe-worker processes (a ProcessPool's test() round trip), so
-// plugin code never runs in the checking process.
+// from the task table a troupe-worker reports when it is ready (its
+// plugins loaded there, not here). No initializer or finalizer runs: hooks
+// are checked against their signatures.
 #include <algorithm>
 #include <chrono>
 #include <exception>
 
+#include "hook_binding.hpp"
 #include "troupe/config.hpp"
 #include "troupe/errors.hpp"
 #include "troupe/process_pool.hpp"
@@ -12,81 +14,143 @@
 namespace troupe::config {
 namespace {
 
-// A one-worker process pool whose start-up failure is reported at once
-// rather than retried as a crash storm.
-ProcessPoolOptions probe_options(const std::string& name, std::optional<Call> initializer,
-                                 std::optional<Call> finalizer, const ProcessPoolOptions* base) {
-  ProcessPoolOptions options = base != nullptr ? *base : ProcessPoolOptions{};
-  options.name = name;
+// Places problems by key path: the path's own place in the spec's sources,
+// else its closest recorded parent's, else the caller's origin.
+class Placer {
+ public:
+  Placer(const EngineSpec& spec, std::string origin) : sources_(spec.sources), origin_(std::move(origin)) {}
+
+  ConfigProblem problem(const std::string& path, std::string message) const {
+    for (std::string key = path; !key.empty(); key = parent(key)) {
+      if (auto it = sources_.find(key); it != sources_.end()) {
+        return {it->second.origin, it->second.line, it->second.column, path, std::move(message)};
+      }
+    }
+    return {origin_, 0, 0, path, std::move(message)};
+  }
+
+ private:
+  // `a.b[2]` -> `a.b`, `a.b` -> `a`, `a` -> ``.
+  static std::string parent(const std::string& path) {
+    const std::size_t cut = path.find_last_of(".[");
+    return cut == std::string::npos ? std::string() : path.substr(0, cut);
+  }
+
+  const std::map<std::string, SourcePlace>& sources_;
+  std::string origin_;
+};
+
+// One worker, no hooks, a start-up failure reported at once rather than
+// retried as a crash storm, and a bounded wait for a worker that hangs.
+ProcessPoolOptions probe_options() {
+  ProcessPoolOptions options;
+  options.name = "check";
   options.max_workers = 1;
   options.min_workers = 0;
   options.recycle_jitter = 0;
   options.crash_storm = {.max = 1, .within = std::chrono::hours(1)};
-  // A check must end: a hook that hangs is reported as a start-up timeout.
-  options.startup_timeout = std::min<std::chrono::nanoseconds>(options.startup_timeout, std::chrono::seconds(60));
-  options.shutdown_grace = std::min<std::chrono::nanoseconds>(options.shutdown_grace, std::chrono::seconds(5));
-  options.initializer = std::move(initializer);
-  options.finalizer = std::move(finalizer);
+  options.startup_timeout = std::chrono::seconds(60);
+  options.shutdown_grace = std::chrono::seconds(5);
   return options;
 }
 
 // Why a probe failed: the nested cause when there is one (the pool's own
-// "broken" wrapper says nothing a user can act on).
+// "broken" wrapper says nothing a user can act on); a worker that died
+// while loading the plugins is said to be a crash, with the signal.
 std::string reason(const std::exception_ptr& error) {
   try {
     std::rethrow_exception(error);
   } catch (const BrokenPoolError& e) {
     if (auto cause = nested_cause(e)) {
-      return describe_exception(cause);
+      return reason(cause);
     }
     return e.what();
+  } catch (const WorkerCrashedError& e) {
+    return "the worker loading the plugins crashed: " + WorkerCrashedError::describe(e.exit());
   } catch (...) {
     return describe_exception(std::current_exception());
   }
 }
 
-std::optional<std::string> probe(const std::vector<std::filesystem::path>& plugins, const ProcessPoolOptions& options) {
+struct Table {
+  std::vector<Signature> signatures;
+  std::optional<std::string> failure;  // why the plugins did not load
+};
+
+// The plugins' signatures as a troupe-worker that loaded them reports them.
+Table read_table(const std::vector<std::filesystem::path>& plugins) {
   try {
-    ProcessPool pool(plugins, options);
-    pool.test();
+    ProcessPool pool(plugins, probe_options());
+    // An empty chunk is a round trip through a ready worker, whose ready
+    // message carried the table.
+    pool.submit_chunk("", {}).get();
+    Table table{pool.signatures(), std::nullopt};
     pool.shutdown({.wait = true});
-    return std::nullopt;
+    return table;
   } catch (...) {
-    return reason(std::current_exception());
+    return {{}, reason(std::current_exception())};
+  }
+}
+
+// The plugins that do not load: each alone in a worker, so the problem
+// names the one that failed; the set's failure when each loads alone.
+std::vector<ConfigProblem> plugin_problems(const EngineSpec& spec, const std::string& failure, const Placer& placer) {
+  std::vector<ConfigProblem> problems;
+  for (std::size_t i = 0; i < spec.plugins.size() && spec.plugins.size() > 1; ++i) {
+    if (auto alone = read_table({spec.plugins[i].path}).failure) {
+      problems.push_back(placer.problem("plugins[" + std::to_string(i) + "].path",
+                                        "plugin " + spec.plugins[i].path.string() + " does not load: " + *alone));
+    }
+  }
+  if (problems.empty() && spec.plugins.size() == 1) {
+    problems.push_back(
+        placer.problem("plugins[0].path", "plugin " + spec.plugins[0].path.string() + " does not load: " + failure));
+  } else if (problems.empty()) {
+    problems.push_back(placer.problem("plugins", "the plugins do not load together: " + failure));
+  }
+  return problems;
+}
+
+void check_pool_hooks(const PoolSpec& pool, const std::vector<Signature>& table, const Placer& placer,
+                      std::vector<ConfigProblem>& problems) {
+  std::optional<Call> hooks[2];
+  if (const auto* process = std::get_if<ProcessPoolOptions>(&pool.options)) {
+    hooks[0] = process->initializer;
+    hooks[1] = process->finalizer;
+  } else {
+    const auto& thread = std::get<ThreadPoolOptions>(pool.options);
+    hooks[0] = thread.initializer.plugin_call();
+    hooks[1] = thread.finalizer.plugin_call();
+  }
+  for (int i = 0; i < 2; ++i) {
+    if (!hooks[i]) {
+      continue;
+    }
+    const std::string kind = i == 0 ? "initializer" : "finalizer";
+    const std::string path = "pools." + pool.name + "." + kind;
+    for (auto& found : detail::check_hook(*hooks[i], kind, table)) {
+      problems.push_back(
+          placer.problem(found.where.empty() ? path : path + "." + found.where, std::move(found.message)));
+    }
   }
 }
 
 }  // namespace
 
 void check(const EngineSpec& spec, const std::string& origin) {
+  const Placer placer(spec, origin);
   std::vector<std::filesystem::path> plugins;
   for (const auto& plugin : spec.plugins) {
     plugins.push_back(plugin.path);
   }
-  std::vector<ConfigProblem> problems;
-  if (auto failure = probe(plugins, probe_options("check", std::nullopt, std::nullopt, nullptr))) {
-    throw ConfigError({ConfigProblem{origin, 0, 0, "plugins", "the plugins do not load: " + *failure}});
+  // Without plugins there is nothing to load and no hook to find.
+  Table table = plugins.empty() ? Table{} : read_table(plugins);
+  if (table.failure) {
+    throw ConfigError(plugin_problems(spec, *table.failure, placer));
   }
+  std::vector<ConfigProblem> problems;
   for (const auto& pool : spec.pools) {
-    std::optional<Call> initializer;
-    std::optional<Call> finalizer;
-    const ProcessPoolOptions* base = std::get_if<ProcessPoolOptions>(&pool.options);
-    if (base != nullptr) {
-      initializer = base->initializer;
-      finalizer = base->finalizer;
-    } else {
-      const auto& thread = std::get<ThreadPoolOptions>(pool.options);
-      initializer = thread.initializer.plugin_call();
-      finalizer = thread.finalizer.plugin_call();
-    }
-    if (!initializer && !finalizer) {
-      continue;
-    }
-    if (auto failure = probe(plugins, probe_options(pool.name, initializer, finalizer, base))) {
-      problems.push_back({origin, 0, 0, "pools." + pool.name,
-                          std::string("its ") + (initializer ? "initializer" : "finalizer") +
-                              (initializer && finalizer ? " or finalizer" : "") + " failed in a worker: " + *failure});
-    }
+    check_pool_hooks(pool, table.signatures, placer, problems);
   }
   if (!problems.empty()) {
     throw ConfigError(std::move(problems));

@@ -5,6 +5,7 @@
 #include <sstream>
 
 #include "pool_schema.hpp"
+#include "sources.hpp"
 #include "troupe/config.hpp"
 #include "troupe/config/plugin_pin.hpp"
 #include "value_reader.hpp"
@@ -201,6 +202,7 @@ EngineSpec load_string(std::string_view text, const std::filesystem::path& origi
   if (!problems.empty()) {
     throw ConfigError(problems.take());
   }
+  detail::record_sources(root, spec);
   return spec;
 }
 

@@ -161,6 +161,12 @@ void WorkerProcess::handshake() {
     for (const auto& task : plugin->descriptor().tasks) {
       ready.tasks.push_back(task.signature);
     }
+    for (const auto& hook : plugin->descriptor().initializers) {
+      ready.tasks.push_back(hook.signature);
+    }
+    for (const auto& hook : plugin->descriptor().finalizers) {
+      ready.tasks.push_back(hook.signature);
+    }
   }
   tp::write_frame(scratch_, ready);
   send_all(scratch_.data(), scratch_.size());

@@ -81,17 +81,33 @@ TEST_F(CliConfig, ValidateSetErrorsNameTheSetArgument) {
   EXPECT_THAT(r.err, HasSubstr("--set pools.cpu.workers=-3: error: pools.cpu.workers: expected a whole number"));
 }
 
-TEST_F(CliConfig, ValidateRunsInitializersInAWorkerAndNamesTheFailure) {
+TEST_F(CliConfig, ValidatePlacesEveryHookProblemAndExitsTwo) {
   auto file = write(
       "version: 1\nplugins:\n  - path: libtroupe_text.so\npools:\n  io:\n    kind: thread\n"
-      "    initializer: {task: text.open_dict, args: [missing.txt]}\n  cpu:\n    kind: process\n"
-      "    initializer: text.open_dictionary\n");
+      "    initializer:\n      task: text.open_dic\n  cpu:\n    kind: process\n"
+      "    initializer: {task: text.open_dict, args: [a.txt, b.txt]}\n  batch:\n    kind: process\n"
+      "    initializer:\n      task: text.open_dict\n      kwargs: {paht: a.txt}\n    finalizer: text.open_dict\n");
   auto r = run_troupe({"validate", file});
-  EXPECT_EQ(r.exit_code, 2);
-  EXPECT_THAT(r.err, HasSubstr("pools.io: its initializer failed in a worker"));
-  EXPECT_THAT(r.err, HasSubstr("cannot open dictionary 'missing.txt'"));
-  EXPECT_THAT(r.err, HasSubstr("pools.cpu: its initializer failed in a worker"));
-  EXPECT_THAT(r.err, HasSubstr("open_dictionary"));
+  EXPECT_EQ(r.exit_code, 2) << r.out << r.err;
+  EXPECT_THAT(r.err, HasSubstr(file + ":8:13: error: pools.io.initializer.task: no initializer 'text.open_dic' in the "
+                                      "plugins; did you mean 'text.open_dict'?"));
+  EXPECT_THAT(r.err, HasSubstr(file + ":11:55: error: pools.cpu.initializer.args[1]: text.open_dict(path: string) "
+                                      "takes 1 argument but 2 were given"));
+  EXPECT_THAT(r.err, HasSubstr(file + ":16:16: error: pools.batch.initializer.kwargs.paht: unexpected keyword "
+                                      "argument 'paht' for text.open_dict(path: string); did you mean 'path'?"));
+  EXPECT_THAT(r.err, HasSubstr(file + ":14:5: error: pools.batch.initializer: missing argument 'path'"));
+  EXPECT_THAT(r.err, HasSubstr(file + ":17:16: error: pools.batch.finalizer.task: no finalizer 'text.open_dict' in "
+                                      "the plugins ('text.open_dict' is an initializer)"));
+  EXPECT_THAT(r.err, HasSubstr("troupe: error: 5 problems in the configuration"));
+}
+
+TEST_F(CliConfig, ValidateRunsNoHook) {
+  // crash_init aborts the worker that runs it; validate reads signatures only.
+  auto file = write("version: 1\nplugins:\n  - path: " + troupe::test::plugin_path("testing").string() +
+                    "\npools:\n  p:\n    kind: process\n    initializer: testing.crash_init\n");
+  auto r = run_troupe({"validate", file});
+  EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
+  EXPECT_THAT(r.out, HasSubstr(": ok: 1 plugin, 1 pool: p (process)"));
 }
 
 TEST_F(CliConfig, ValidateReportsAFileThatIsNotAPluginWithTheLoadersReason) {
@@ -99,16 +115,19 @@ TEST_F(CliConfig, ValidateReportsAFileThatIsNotAPluginWithTheLoadersReason) {
   auto file = write("version: 1\nplugins:\n  - path: libfake.so\npools: {}\n");
   auto r = run_troupe({"validate", file});
   EXPECT_EQ(r.exit_code, 2);
-  EXPECT_THAT(r.err, HasSubstr("plugins: the plugins do not load"));
-  EXPECT_THAT(r.err, HasSubstr("libfake.so"));
+  EXPECT_THAT(r.err, HasSubstr(file + ":3:11: error: plugins[0].path: plugin " + (dir_ / "libfake.so").string() +
+                               " does not load: "));
 }
 
-TEST_F(CliConfig, ValidateSurvivesAPluginThatCrashesWhileInitializing) {
-  auto file = write("version: 1\nplugins:\n  - path: " + troupe::test::plugin_path("testing").string() +
-                    "\npools:\n  p:\n    kind: thread\n    initializer: testing.crash_init\n");
+TEST_F(CliConfig, ValidateNamesAPluginThatCrashesWhileLoading) {
+  const std::string crashing = troupe::test::fixture_path("registration_crashes").string();
+  auto file = write("version: 1\nplugins:\n  - libtroupe_text.so\n  - " + crashing + "\npools: {}\n");
   auto r = run_troupe({"validate", file});
   EXPECT_EQ(r.exit_code, 2) << r.out << r.err;
-  EXPECT_THAT(r.err, HasSubstr("pools.p: its initializer failed in a worker"));
+  EXPECT_THAT(r.err, HasSubstr(file + ":4:5: error: plugins[1].path: plugin " + crashing + " does not load: "));
+  EXPECT_THAT(r.err, HasSubstr("the worker loading the plugins crashed: "));
+  EXPECT_THAT(r.err, HasSubstr("was killed by SIGSEGV"));
+  EXPECT_THAT(r.err, HasSubstr("troupe: error: 1 problem in the configuration"));
 }
 
 TEST_F(CliConfig, ValidateNeverCrashesOnGarbage) {

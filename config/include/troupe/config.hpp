@@ -71,12 +71,15 @@ EngineSpec load_file(const std::filesystem::path& path, const LoadOptions& optio
 // resolve from origin's folder.
 EngineSpec load_string(std::string_view text, const std::filesystem::path& origin, const LoadOptions& options = {});
 
-// The checks that need the plugins, run in troupe-worker processes so a
-// plugin that crashes while loading is reported, never a crash of the
-// caller: the plugins load, and each pool's initializer and finalizer exist,
-// bind their arguments and succeed (one worker per pool with hooks runs
-// them once). Throws ConfigError naming each failing pool (`origin`, the
-// file, names where; these problems carry no line).
+// The checks that need the plugins, without running plugin code here: one
+// troupe-worker process loads the plugins and reports its table of tasks,
+// initializers and finalizers with their signatures (a plugin that crashes
+// or fails while loading is reported naming it, never a crash of the
+// caller). Then each pool's initializer and finalizer must name a hook of
+// that kind ("did you mean") whose signature its args and kwargs bind to
+// (arity, keyword names, types the signature names). No hook runs. Throws
+// ConfigError with every problem, each placed at its key through
+// spec.sources (`origin` with no line for a spec without them).
 void check(const EngineSpec& spec, const std::string& origin = "configuration");
 
 // The spec as a version-1 file: every option written out, paths absolute,

@@ -50,9 +50,22 @@ struct PoolSpec {
   SharedDeclarations shared = {};  // created with the pool (troupe/shared.hpp)
 };
 
+// Where a value was written, for messages about it: a file position, or
+// another origin (line 0) such as the override that set it.
+struct SourcePlace {
+  std::string origin;
+  int line = 0;  // 1-based; 0 when the origin is not a file position
+  int column = 0;
+};
+
 struct EngineSpec {
   std::vector<PluginSpec> plugins;
   std::vector<PoolSpec> pools;  // in the order they were written
+  // Where the entries were written, by key path (`plugins[0].path`,
+  // `pools.cpu.initializer.args[1]`), when the spec was read from a file;
+  // later checks place their problems with it. Not part of the spec's
+  // meaning: the Engine ignores it.
+  std::map<std::string, SourcePlace> sources = {};
 };
 
 // "thread" or "process".

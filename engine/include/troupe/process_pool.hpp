@@ -56,6 +56,7 @@
 #include "troupe/pool_options.hpp"
 #include "troupe/process_errors.hpp"
 #include "troupe/sdk/call.hpp"
+#include "troupe/sdk/descriptor.hpp"
 #include "troupe/thread_pool.hpp"
 
 namespace troupe {
@@ -137,6 +138,11 @@ class ProcessPool final : public detail::ProcessExecutor {
   // The qualified names of the plugins' tasks, as the first ready worker
   // reported them; empty until a worker has been ready.
   std::vector<std::string> task_names() const;
+  // Every task, initializer and finalizer of the plugins with its signature
+  // (Signature::kind tells them apart), as the first ready worker reported
+  // them; empty until a worker has been ready. Reading it runs no plugin
+  // code in this process: config::check builds on it.
+  std::vector<Signature> signatures() const;
   // Process ids of the live workers (for tests and diagnostics).
   std::vector<std::int64_t> worker_pids() const;
 

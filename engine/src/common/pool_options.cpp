@@ -46,19 +46,20 @@ const char* policy_text(QueueFullPolicy policy) {
 
 // The rules for the fields both structs declare from the shared lists, so
 // the same value gets the same answer on either kind.
+// cpu_count() reads /proc and /sys (about ten files): it is asked only where
+// the answer depends on it, so validating a file of many pools stays cheap.
 template <class Options>
 void check_shared(const Options& o, std::vector<OptionProblem>& out) {
-  const std::size_t cpus = cpu_count();
-  const std::size_t max_workers = o.max_workers != 0 ? o.max_workers : cpus;
   if (o.max_workers > kMaxWorkersLimit) {
-    out.push_back({"max_workers", std::to_string(o.max_workers),
-                   "at most " + std::to_string(kMaxWorkersLimit) + " (0: cpu_count() = " + std::to_string(cpus) + ")"});
+    out.push_back(
+        {"max_workers", std::to_string(o.max_workers),
+         "at most " + std::to_string(kMaxWorkersLimit) + " (0: cpu_count() = " + std::to_string(cpu_count()) + ")"});
   }
-  if (o.min_workers > max_workers) {
+  if (o.min_workers > 0 && o.min_workers > (o.max_workers != 0 ? o.max_workers : cpu_count())) {
     out.push_back({"min_workers", std::to_string(o.min_workers),
                    "at most max_workers (" +
-                       (o.max_workers != 0 ? std::to_string(max_workers)
-                                           : "0, which is cpu_count() = " + std::to_string(cpus) + " here") +
+                       (o.max_workers != 0 ? std::to_string(o.max_workers)
+                                           : "0, which is cpu_count() = " + std::to_string(cpu_count()) + " here") +
                        ")"});
   }
   if (o.idle_timeout && o.idle_timeout->count() < 0) {

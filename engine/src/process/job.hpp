@@ -80,11 +80,13 @@ struct Job {
 
 using JobPtr = std::unique_ptr<Job>;
 
-// The workers' tasks by qualified name, from their ready message. `serial`
+// The workers' tasks by qualified name, from their ready message, and their
+// initializers and finalizers (a hook may share a task's name). `serial`
 // is unique in the process (tables of pools long gone included), so a cache
 // keyed by it never mistakes one pool's table for another's.
 struct TaskTable {
   std::unordered_map<std::string, Signature> tasks;
+  std::vector<Signature> hooks;
   std::uint64_t serial = 0;
 };
 

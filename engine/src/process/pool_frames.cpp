@@ -149,6 +149,10 @@ void PoolCore::on_ready(WorkerProcess& w, Ready&& ready, std::int64_t now) {
     auto table = std::make_unique<TaskTable>();
     table->serial = serials.fetch_add(1, std::memory_order_relaxed);
     for (auto& signature : ready.tasks) {
+      if (signature.kind != "task") {
+        table->hooks.push_back(std::move(signature));
+        continue;
+      }
       std::string name = signature.qualified_name;
       table->tasks.emplace(std::move(name), std::move(signature));
     }

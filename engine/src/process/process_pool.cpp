@@ -102,6 +102,17 @@ std::vector<std::int64_t> ProcessPool::worker_pids() const {
   return core_->pid_list();
 }
 
+std::vector<Signature> ProcessPool::signatures() const {
+  std::vector<Signature> out;
+  if (const auto* table = core_->tasks()) {
+    for (const auto& [name, signature] : table->tasks) {
+      out.push_back(signature);
+    }
+    out.insert(out.end(), table->hooks.begin(), table->hooks.end());
+  }
+  return out;
+}
+
 std::vector<std::string> ProcessPool::task_names() const {
   std::vector<std::string> names;
   if (const auto* table = core_->tasks()) {

@@ -80,7 +80,8 @@ struct Descriptors {
 
 // ---- worker -> host -----------------------------------------------------------
 
-// The worker's task table: every task of its plugins with its signature.
+// The worker's task table: every task, initializer and finalizer of its
+// plugins with its signature (Signature::kind tells them apart).
 struct Ready {
   static constexpr Message type = Message::ready;
   std::uint64_t pid = 0;

@@ -5,10 +5,12 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <filesystem>
 #include <fstream>
 #include <mutex>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "support/paths.hpp"
@@ -250,6 +252,48 @@ TEST(Engine, ConcurrentFirstUseMakesOnePool) {
   for (const auto& pool : seen) {
     EXPECT_EQ(pool, seen.front());
   }
+}
+
+// Submitters keep taking engine.pool("io") while it is reconfigured again
+// and again: every submission is either refused at once (it reached a pool
+// already shut down) or completes with its own result; none is lost.
+TEST(Engine, ReconfigureUnderLoadLosesNoAcceptedWork) {
+  Engine engine(EngineSpec{.plugins = {}, .pools = {{"io", ThreadPoolOptions{.max_workers = 2}}}});
+  constexpr int kPerSubmitter = 400;
+  std::atomic<int> submitted{0};
+  std::vector<std::vector<std::pair<int, troupe::Future<int>>>> accepted(4);
+  std::vector<std::thread> submitters;
+  for (std::size_t t = 0; t < accepted.size(); ++t) {
+    submitters.emplace_back([&, t] {
+      for (int i = 0; i < kPerSubmitter; ++i) {
+        auto pool = engine.pool("io");
+        try {
+          accepted[t].emplace_back(i, dynamic_cast<troupe::ThreadPool&>(*pool).submit([i] { return i; }));
+        } catch (const troupe::UsageError&) {
+          // raced with the reconfigure that shut this pool down
+        }
+        submitted.fetch_add(1);
+      }
+    });
+  }
+  for (std::size_t workers = 1; workers <= 4; ++workers) {
+    while (submitted.load() < static_cast<int>(workers) * 200) {
+      std::this_thread::yield();
+    }
+    engine.reconfigure("io", ThreadPoolOptions{.max_workers = workers}, {.wait = true});
+  }
+  for (auto& t : submitters) {
+    t.join();
+  }
+  std::size_t completed = 0;
+  for (auto& futures : accepted) {
+    for (auto& [i, future] : futures) {
+      EXPECT_EQ(future.get(5s), i);
+      ++completed;
+    }
+  }
+  EXPECT_GT(completed, 0u);
+  EXPECT_EQ(engine.pool("io")->max_workers(), 4u);
 }
 
 }  // namespace

@@ -7,11 +7,13 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <filesystem>
 #include <fstream>
 #include <limits>
+#include <map>
 #include <set>
 #include <string>
 #include <thread>
@@ -186,6 +188,26 @@ TEST(ProcessPool, UnknownTaskIsRefusedBeforeSendingOnceWorkersReportedTheirTasks
   EXPECT_EQ(chunk.state(), FutureState::failed);
   EXPECT_THROW(chunk.get(), UnknownTaskError);
   EXPECT_EQ(pool.stats().submitted, 1u);
+}
+
+TEST(ProcessPool, SignaturesListTasksAndHooksButOnlyTasksAreCallable) {
+  ProcessPool pool(testing_plugin(), small(1));
+  EXPECT_TRUE(pool.signatures().empty());  // no worker ready yet
+  EXPECT_EQ(pool.call("testing.double", 1).get(), 2);
+  std::map<std::string, Signature> by_kind_and_name;
+  for (const auto& signature : pool.signatures()) {
+    by_kind_and_name[signature.kind + " " + signature.qualified_name] = signature;
+  }
+  ASSERT_TRUE(by_kind_and_name.contains("initializer testing.slow_init"));
+  EXPECT_EQ(by_kind_and_name["initializer testing.slow_init"].to_string(), "testing.slow_init(ms: int)");
+  EXPECT_TRUE(by_kind_and_name.contains("finalizer testing.write_file"));
+  EXPECT_TRUE(by_kind_and_name.contains("task testing.double"));
+  const auto names = pool.task_names();
+  EXPECT_EQ(std::count(names.begin(), names.end(), "testing.slow_init"), 0);
+  // A hook's name is not a task: refused before sending, as any unknown name.
+  auto refused = pool.call("testing.slow_init", 1);
+  EXPECT_EQ(refused.state(), FutureState::failed);
+  EXPECT_THROW(refused.get(), UnknownTaskError);
 }
 
 TEST(ProcessPool, KnownTaskNamesDoNotCarryOverToAnotherPool) {
