@@ -1,5 +1,7 @@
 #include <iostream>
+#include <string>
 #include <type_traits>
+#include <vector>
 
 #include "commands.hpp"
 #include "troupe/registry.hpp"
@@ -29,9 +31,9 @@ Value describe_all(const std::vector<Info>& infos) {
                    {"params", describe_params(info.signature)}};
     if constexpr (std::is_same_v<Info, TaskInfo>) {
       entry["result"] = info.signature.result_type;
-      if (!info.group.empty()) {
-        entry["group"] = info.group;
-      }
+    }
+    if (!info.group.empty()) {
+      entry["group"] = info.group;
     }
     out.push_back(std::move(entry));
   }
@@ -46,13 +48,65 @@ void print_section(const char* title, const std::vector<Info>& infos) {
   }
   for (const auto& info : infos) {
     std::cout << "  " << info.signature.to_string() << '\n';
-    if constexpr (std::is_same_v<Info, TaskInfo>) {
-      if (!info.group.empty()) {
-        std::cout << "      method of " << info.group << '\n';
-      }
+    if (!info.group.empty()) {
+      std::cout << (std::is_same_v<Info, TaskInfo> ? "      method of " : "      worker class ") << info.group << '\n';
     }
     if (!info.doc.empty()) {
       std::cout << "      " << info.doc << '\n';
+    }
+  }
+}
+
+// The names of the tasks that are methods of worker class `group`.
+std::vector<std::string> methods_of(const PluginDescriptor& d, const std::string& group) {
+  std::vector<std::string> names;
+  for (const auto& task : d.tasks) {
+    if (task.group == group) {
+      names.push_back(task.signature.qualified_name);
+    }
+  }
+  return names;
+}
+
+// A worker class is its initializer (the constructor) and the methods in its group.
+Value describe_classes(const PluginDescriptor& d) {
+  Value out = Value::array();
+  for (const auto& init : d.initializers) {
+    if (init.group.empty()) {
+      continue;
+    }
+    out.push_back({{"name", init.signature.qualified_name},
+                   {"class", init.group},
+                   {"constructor", init.signature.to_string()},
+                   {"doc", init.doc},
+                   {"params", describe_params(init.signature)},
+                   {"methods", methods_of(d, init.group)}});
+  }
+  return out;
+}
+
+void print_classes(const PluginDescriptor& d) {
+  std::size_t count = 0;
+  for (const auto& init : d.initializers) {
+    count += init.group.empty() ? 0 : 1;
+  }
+  std::cout << "worker classes (" << count << "):\n";
+  if (count == 0) {
+    std::cout << "  (none)\n";
+  }
+  for (const auto& init : d.initializers) {
+    if (init.group.empty()) {
+      continue;
+    }
+    std::cout << "  " << init.signature.to_string() << '\n';
+    const auto methods = methods_of(d, init.group);
+    std::cout << "      methods:";
+    for (const auto& method : methods) {
+      std::cout << ' ' << method;
+    }
+    std::cout << (methods.empty() ? " (none)\n" : "\n");
+    if (!init.doc.empty()) {
+      std::cout << "      " << init.doc << '\n';
     }
   }
 }
@@ -72,7 +126,8 @@ int run_inspect(const InspectOptions& options) {
                    {"build_key", plugin.build_key()},
                    {"tasks", describe_all(d.tasks)},
                    {"initializers", describe_all(d.initializers)},
-                   {"finalizers", describe_all(d.finalizers)}};
+                   {"finalizers", describe_all(d.finalizers)},
+                   {"classes", describe_classes(d)}};
       std::cout << out.dump(2, ' ', false, Value::error_handler_t::replace) << '\n';
       return kOk;
     }
@@ -83,6 +138,7 @@ int run_inspect(const InspectOptions& options) {
     print_section("tasks", d.tasks);
     print_section("initializers", d.initializers);
     print_section("finalizers", d.finalizers);
+    print_classes(d);
     return kOk;
   } catch (const Error& e) {
     print_error(e.what());

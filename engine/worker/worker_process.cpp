@@ -250,6 +250,15 @@ void WorkerProcess::attach_shared(std::uint64_t id, int fd) {
       bye.finalizer_error = caught(troupe::worker::take_trace());
     }
   }
+  // Worker objects (worker_class) after the finalizer, on this (their) thread.
+  troupe::worker::forget_last_throw();
+  try {
+    worker_->destroy_objects();
+  } catch (...) {
+    if (!bye.finalizer_error) {
+      bye.finalizer_error = caught(troupe::worker::take_trace());
+    }
+  }
   worker_->clear();
   tp::write_frame(scratch_, bye);
   emit();

@@ -100,6 +100,12 @@ bool sleep_unless_cancelled(troupe::TaskContext& ctx, std::int64_t ms) {
   return true;
 }
 
+// The per-worker object of the objects.method_call benchmark: the same work
+// as `double`, as a method.
+struct Doubler {
+  std::int64_t twice(std::int64_t x) const { return 2 * x; }
+};
+
 }  // namespace
 
 TROUPE_PLUGIN(testing, "1.0.0") {
@@ -107,6 +113,8 @@ TROUPE_PLUGIN(testing, "1.0.0") {
       "echo", [](const troupe::Value& value) { return value; }, "Return the argument unchanged", troupe::arg("value"));
   plugin.task(
       "double", [](std::int64_t x) { return 2 * x; }, "Return 2x", troupe::arg("x"));
+  plugin.worker_class<Doubler>("doubler", "A stateless object per worker")
+      .method("double_on_object", &Doubler::twice, "Return 2x, on the worker's Doubler", troupe::arg("x"));
   plugin.task(
       "sleep",
       [](std::int64_t ms) {

@@ -91,14 +91,31 @@ struct KnownWords {
 };
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(KnownWords, known, unknown)
 
-KnownWords known_words(troupe::TaskContext& ctx, const std::string& text) {
-  const Dictionary& dict = ctx.worker().get<Dictionary>();
+KnownWords count_known(const Dictionary& dict, const std::string& text) {
   KnownWords out;
   for (const auto& token : tokenize(text)) {
     ++(dict.words.count(token) != 0 ? out.known : out.unknown);
   }
   return out;
 }
+
+KnownWords known_words(troupe::TaskContext& ctx, const std::string& text) {
+  return count_known(ctx.worker().get<Dictionary>(), text);
+}
+
+// The same dictionary as a worker class: each worker loads its own once,
+// when a method first needs it (or at start, when the pool's initializer
+// names text.speller), and drops it when the worker retires.
+class Speller {
+ public:
+  explicit Speller(const std::string& path) : dict_(load_dictionary(path)) {}
+
+  KnownWords check(const std::string& text) const { return count_known(dict_, text); }
+  bool is_word(const std::string& word) const { return dict_.words.count(word) != 0; }
+
+ private:
+  Dictionary dict_;
+};
 
 }  // namespace
 
@@ -162,4 +179,11 @@ TROUPE_PLUGIN(text, "1.0.0") {
       "Load a word list into the worker (one or more words a line)", troupe::arg("path"));
   plugin.finalizer(
       "close_dict", [](troupe::Worker& worker) { worker.reset<Dictionary>(); }, "Drop the worker's dictionary");
+  plugin
+      .worker_class<Speller, std::string>("speller", "A word list loaded once per worker (one or more words a line)",
+                                          troupe::arg("path") = "/usr/share/dict/words")
+      .method("spell_check", &Speller::check, "Count known and unknown words against the worker's word list",
+              troupe::arg("text"))
+      .method("is_word", &Speller::is_word, "Whether a lowercase word is in the worker's word list",
+              troupe::arg("word"));
 }

@@ -136,8 +136,35 @@ TEST(Cli, InspectListsTasksWithSignaturesAndDocs) {
   EXPECT_THAT(r.out, AllOf(HasSubstr("plugin text 1.0.0"), HasSubstr("abi " + std::to_string(TROUPE_SDK_ABI_VERSION)),
                            HasSubstr("text.add(a: int, b: int) -> int"), HasSubstr("Add two integers"),
                            HasSubstr("text.word_counts(text: string, min_count: int = 1) -> dict[string, int]"),
-                           HasSubstr("initializers (1):"), HasSubstr("text.open_dict(path: string)"),
-                           HasSubstr("finalizers (1):"), HasSubstr("text.close_dict()")));
+                           HasSubstr("initializers (2):"), HasSubstr("text.open_dict(path: string)"),
+                           HasSubstr("finalizers (2):"), HasSubstr("text.close_dict()")));
+}
+
+TEST(Cli, InspectShowsEachWorkerClassWithItsConstructorAndMethods) {
+  auto r = troupe({"inspect", plugin_path("text").string()});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_THAT(r.out, AllOf(HasSubstr("worker classes (1):\n"
+                                     "  text.speller(path: string = \"/usr/share/dict/words\")\n"
+                                     "      methods: text.spell_check text.is_word\n"
+                                     "      A word list loaded once per worker"),
+                           HasSubstr("text.spell_check(text: string) -> KnownWords\n      method of speller\n"),
+                           HasSubstr("text.speller()\n      worker class speller\n")));
+  r = troupe({"inspect", "--json", fixture_path("worker_objects").string()});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const auto doc = troupe::Value::parse(r.out);
+  ASSERT_EQ(doc["classes"].size(), 5U);
+  const auto& counter = doc["classes"][0];
+  EXPECT_EQ(counter["name"], "worker_objects.counter");
+  EXPECT_EQ(counter["class"], "counter");
+  EXPECT_EQ(counter["constructor"], "worker_objects.counter(tag: string = \"lazy\")");
+  EXPECT_EQ(counter["params"][0]["name"], "tag");
+  EXPECT_EQ(counter["params"][0]["default"], "lazy");
+  EXPECT_EQ(counter["methods"], troupe::Value::array({"worker_objects.count", "worker_objects.where"}));
+  EXPECT_EQ(doc["classes"][1]["methods"], troupe::Value::array({"worker_objects.second_worker"}));
+  EXPECT_EQ(doc["initializers"][0]["group"], "counter");
+  EXPECT_EQ(doc["finalizers"][0]["group"], "counter");
+  EXPECT_EQ(doc["tasks"][1]["group"], "counter");
+  EXPECT_FALSE(doc["tasks"][0].contains("group"));  // ping, a plain task
 }
 
 TEST(Cli, InspectJsonIsMachineReadable) {

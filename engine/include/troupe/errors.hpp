@@ -1,7 +1,8 @@
 // troupe/errors.hpp
 //
 // The engine's errors, on top of the SDK's family (troupe::Error, UsageError,
-// ArgumentError, PluginError, UnknownTaskError).
+// ArgumentError, PluginError, UnknownTaskError, CancelledError,
+// BrokenPoolError, InitializerError).
 //
 // Guarantees: every error here derives from troupe::Error. A BrokenPoolError
 // (and so InitializerError and FinalizerError) carries what broke the pool as
@@ -19,25 +20,6 @@
 #include "troupe/sdk/errors.hpp"
 
 namespace troupe {
-
-// A future was cancelled before it ran (cancel(), shutdown with
-// cancel_pending, an abandoned map); get() and exception() throw it.
-class CancelledError : public Error {
- public:
-  using Error::Error;
-};
-
-// The pool can no longer run work. Nested cause: what broke it.
-class BrokenPoolError : public CancelledError {
- public:
-  using CancelledError::CancelledError;
-};
-
-// A worker's initializer threw; the nested cause is its exception.
-class InitializerError : public BrokenPoolError {
- public:
-  using BrokenPoolError::BrokenPoolError;
-};
 
 // A worker's finalizer threw; the nested cause is its exception.
 class FinalizerError : public BrokenPoolError {

@@ -211,7 +211,7 @@ void collect(std::exception_ptr error, std::vector<Link>& links) {
 }
 
 // Remote exceptions that the host raises as its own type.
-enum class LocalKind { remote, unknown_task, argument };
+enum class LocalKind { remote, unknown_task, argument, initializer };
 
 LocalKind local_kind(const std::string& type) {
   if (type == "troupe::UnknownTaskError") {
@@ -219,6 +219,9 @@ LocalKind local_kind(const std::string& type) {
   }
   if (type == "troupe::ArgumentError") {
     return LocalKind::argument;
+  }
+  if (type == "troupe::InitializerError") {
+    return LocalKind::initializer;  // a worker object that could not be built for a method call
   }
   return LocalKind::remote;
 }
@@ -401,6 +404,8 @@ std::exception_ptr exception_from_record(const Value& record) {
         return detail::nest(chain, UnknownTaskError(links[0].message));
       case LocalKind::argument:
         return detail::nest(chain, ArgumentError(links[0].message));
+      case LocalKind::initializer:
+        return detail::nest(chain, InitializerError(links[0].message));
       case LocalKind::remote:
         break;
     }

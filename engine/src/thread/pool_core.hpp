@@ -284,6 +284,7 @@ struct ThreadPool::Core {
   void log_spawn_failure(const char* what) noexcept;
   void worker_main(WorkerThread& wt);
   Retire worker_life(WorkerThread& wt);
+  void discard_objects(Worker& worker) noexcept;
   Retire worker_loop(WorkerThread& wt);
   bool try_retire_idle();
   void finish_worker(WorkerThread& wt, Retire reason);

@@ -137,6 +137,7 @@ Retire ThreadPool::Core::worker_life(WorkerThread& wt) {
           detail::nest(std::current_exception(),
                        InitializerError("the initializer of worker " + std::to_string(wt.id) + " in ThreadPool '" +
                                         options.name + "' threw; the pool is broken (cause nested)")));
+      discard_objects(worker);
       return Retire::crash;
     }
   }
@@ -150,11 +151,38 @@ Retire ThreadPool::Core::worker_life(WorkerThread& wt) {
       break_pool(detail::nest(std::current_exception(),
                               FinalizerError("the finalizer of worker " + std::to_string(wt.id) + " in ThreadPool '" +
                                              options.name + "' threw; the pool is broken (cause nested)")));
+      discard_objects(worker);
       return Retire::crash;
     }
   }
+  // Worker objects (worker_class) go here, on the thread that built them;
+  // the Worker itself may be destroyed on another thread later.
+  try {
+    worker.destroy_objects();
+  } catch (...) {
+    break_pool(
+        detail::nest(std::current_exception(),
+                     FinalizerError("a worker object of worker " + std::to_string(wt.id) + " in ThreadPool '" +
+                                    options.name + "' threw from its destructor; the pool is broken (cause nested)")));
+    return Retire::crash;
+  }
   worker.clear();
   return reason;
+}
+
+// The pool broke already; a destructor's error after that has nowhere to go.
+void ThreadPool::Core::discard_objects(Worker& worker) noexcept {
+  try {
+    worker.destroy_objects();
+  } catch (...) {
+    try {
+      detail::log(
+          LogLevel::warn,
+          "ThreadPool '" + options.name + "': a worker object of worker " + std::to_string(worker.id()) +
+              " threw from its destructor after the pool broke: " + describe_exception(std::current_exception()));
+    } catch (...) {  // NOLINT(bugprone-empty-catch): logging is best effort here
+    }
+  }
 }
 
 Retire ThreadPool::Core::worker_loop(WorkerThread& wt) {

@@ -67,6 +67,9 @@ struct TaskInfo {
 struct HookInfo {
   std::string name;  // unqualified
   std::string doc;
+  // The worker class this hook builds (initializer: the constructor) or
+  // destroys (finalizer) for worker_class<T>; empty for plain hooks.
+  std::string group;
   Signature signature;
   HookFn invoke;
 };

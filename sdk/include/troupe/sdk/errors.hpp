@@ -45,4 +45,24 @@ class TROUPE_SDK_VISIBLE UnknownTaskError : public Error {
   using Error::Error;
 };
 
+// A future was cancelled before it ran (cancel(), shutdown with
+// cancel_pending, an abandoned map); get() and exception() throw it.
+class TROUPE_SDK_VISIBLE CancelledError : public Error {
+ public:
+  using Error::Error;
+};
+
+// The pool can no longer run work. Nested cause: what broke it.
+class TROUPE_SDK_VISIBLE BrokenPoolError : public CancelledError {
+ public:
+  using CancelledError::CancelledError;
+};
+
+// A worker's initializer threw (the nested cause is its exception), or a
+// worker object could not be built for a method call (worker_class).
+class TROUPE_SDK_VISIBLE InitializerError : public BrokenPoolError {
+ public:
+  using BrokenPoolError::BrokenPoolError;
+};
+
 }  // namespace troupe

@@ -4,11 +4,14 @@
 // typed state its initializer leaves for the tasks that run on it.
 //
 // Guarantees: state lives until the worker exits, after its finalizer ran;
-// it is destroyed in reverse order of emplacement. A Worker is used by one
-// thread at a time (its own), so it has no locks.
+// it is destroyed in reverse order of emplacement. Worker objects (one per
+// worker_class, troupe/sdk/worker_class.hpp) are destroyed before the state,
+// newest first, by the pool on the worker's own thread. A Worker is used by
+// one thread at a time (its own), so it has no locks.
 #pragma once
 
 #include <cstddef>
+#include <exception>
 #include <memory>
 #include <string>
 #include <typeinfo>
@@ -26,7 +29,10 @@ class TROUPE_SDK_VISIBLE Worker {
   explicit Worker(std::size_t id, std::string pool_name = {}) : id_(id), pool_name_(std::move(pool_name)) {}
   Worker(const Worker&) = delete;
   Worker& operator=(const Worker&) = delete;
-  ~Worker() { clear(); }
+  ~Worker() {
+    discard_objects();
+    clear();
+  }
 
   // The worker's number in its pool, from 0; stable for the worker's life.
   std::size_t id() const noexcept { return id_; }
@@ -92,13 +98,99 @@ class TROUPE_SDK_VISIBLE Worker {
   const troupe_task_services* services() const noexcept { return services_; }
   void set_services(const troupe_task_services* services) noexcept { services_ = services; }
 
+  // ---- worker objects: the storage behind worker_class<T> -----------------
+  // `key` identifies the class (one registration); `destroy` deletes the
+  // object and may throw what its destructor throws.
+  using ObjectDestroyer = void (*)(void* object);
+
+  // The object of class `key` on this worker, or null.
+  void* object(const void* key) const noexcept {
+    for (const ObjectSlot& slot : objects_) {
+      if (slot.key == key) {
+        return slot.object;
+      }
+    }
+    return nullptr;
+  }
+
+  // Room for one more object, so adopt_object() cannot fail after an object
+  // was built.
+  void reserve_object() { objects_.reserve(objects_.size() + 1); }
+
+  // Takes ownership of `object` as the object of class `key` (named
+  // `class_name` in errors); an object already there is destroyed first.
+  void adopt_object(const void* key, const std::string* class_name, void* object, ObjectDestroyer destroy) {
+    destroy_object(key);
+    objects_.push_back(ObjectSlot{key, class_name, object, destroy});
+  }
+
+  // Destroys the object of class `key`, if any; what its destructor throws
+  // propagates (nested in a troupe::Error naming the class and the worker).
+  void destroy_object(const void* key) {
+    for (auto it = objects_.begin(); it != objects_.end(); ++it) {
+      if (it->key == key) {
+        const ObjectSlot slot = *it;
+        objects_.erase(it);
+        destroy_slot(slot);
+        return;
+      }
+    }
+  }
+
+  // Destroys every object, newest first, each even when another's destructor
+  // threw; then rethrows the first failure. The pools call it as the worker
+  // retires, after its finalizer.
+  void destroy_objects() {
+    std::exception_ptr first;
+    while (!objects_.empty()) {
+      const ObjectSlot slot = objects_.back();
+      objects_.pop_back();
+      try {
+        destroy_slot(slot);
+      } catch (...) {
+        if (!first) {
+          first = std::current_exception();
+        }
+      }
+    }
+    if (first) {
+      std::rethrow_exception(first);
+    }
+  }
+
  private:
+  struct ObjectSlot {
+    const void* key;
+    const std::string* class_name;
+    void* object;
+    ObjectDestroyer destroy;
+  };
+
+  void destroy_slot(const ObjectSlot& slot) const {
+    try {
+      slot.destroy(slot.object);
+    } catch (...) {
+      std::throw_with_nested(Error("worker class '" + *slot.class_name + "': its destructor threw on worker " +
+                                   std::to_string(id_) + " (cause nested)"));
+    }
+  }
+
+  // Only where a pool could not retire the worker in order (its initializer
+  // failed and broke the pool first): a second error has nowhere to go.
+  void discard_objects() noexcept {
+    try {
+      destroy_objects();
+    } catch (...) {  // NOLINT(bugprone-empty-catch): see above
+    }
+  }
+
   std::size_t id_;
   std::string pool_name_;
   const troupe_task_services* services_ = nullptr;
   // type_info equality matches a named type across libraries (libstdc++
   // compares names) but keeps anonymous-namespace types of two plugins apart.
   std::vector<std::pair<const std::type_info*, std::shared_ptr<void>>> state_;
+  std::vector<ObjectSlot> objects_;
 };
 
 }  // namespace troupe
