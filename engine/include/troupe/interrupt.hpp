@@ -7,7 +7,11 @@
 //
 // Guarantees: installed only when constructed (a library never takes the
 // signals on its own); one scope at a time per process (a second is a
-// UsageError); the callback has returned for good once the destructor has.
+// UsageError); the callback has returned for good once the destructor has,
+// and it has seen every signal that arrived before. A callback that throws
+// is logged and the scope goes on.
+// Hazards: the callback runs on the scope's thread, so it must not destroy
+// the scope (end it from another thread: set a flag, notify, return).
 #pragma once
 
 #include <functional>

@@ -7,7 +7,8 @@
 // Guarantees: rendering never blocks the run (it happens on the meter's own
 // thread, at most ~10 times a second on a terminal); the last line is
 // always drawn when the run ends; a callback is never called concurrently
-// with itself.
+// with itself. A callback that throws is logged and ignored: progress never
+// fails a run.
 #pragma once
 
 #include <chrono>
@@ -35,7 +36,8 @@ struct ProgressSnapshot {
 
 namespace detail {
 struct ProgressTarget;
-}
+struct ProgressAccess;
+}  // namespace detail
 
 class Progress {
  public:
@@ -56,6 +58,7 @@ class Progress {
   const std::shared_ptr<const detail::ProgressTarget>& target() const noexcept { return target_; }
 
  private:
+  friend struct detail::ProgressAccess;
   explicit Progress(std::shared_ptr<const detail::ProgressTarget> target) : target_(std::move(target)) {}
   std::shared_ptr<const detail::ProgressTarget> target_;
 };
