@@ -34,9 +34,9 @@ enum class PoolKind { thread, process };
 
 struct ParallelizeOptions {
   PoolKind kind = PoolKind::thread;
-  std::size_t workers = 0;                     // 0: cpu_count()
-  std::vector<std::filesystem::path> plugins;  // for a task: the plugins that provide it
-  std::optional<Progress> progress;            // nullopt: Progress::to_terminal() when stderr is a terminal
+  std::size_t workers = 0;                       // 0: cpu_count()
+  std::vector<std::filesystem::path> plugins{};  // for a task: the plugins that provide it
+  std::optional<Progress> progress{};            // nullopt: Progress::to_terminal() when stderr is a terminal
   std::string label = "parallelize";
   RetryPolicy retries{};
   bool report_errors = false;

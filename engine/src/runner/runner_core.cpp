@@ -368,8 +368,10 @@ class RunState {
       finish(std::move(slot));
       return;
     }
-    if (level >= 2) {
-      abort(std::move(slot));  // running at the second interrupt and did not finish ok
+    if (level >= 2 || (level >= 1 && is<CancelledError>(result.error))) {
+      // Running at the second interrupt and not finished ok, or an item of a
+      // chunk that the stop kept from starting.
+      abort(std::move(slot));
       return;
     }
     out.attempt_errors.push_back(result.error);
