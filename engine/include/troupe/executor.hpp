@@ -70,6 +70,17 @@ class Executor {
 
   virtual void shutdown(const ShutdownOptions& options = {}) = 0;
 
+  // Interrupts the work running now (a run's second interrupt); queued work
+  // is untouched. A ThreadPool sets every running task's cooperative cancel
+  // flag (TaskContext::cancelled()); each future then ends as its task does.
+  // A ProcessPool kills the workers running work: each running task (chunk
+  // item) fails with CancelledError saying it was interrupted, as do the
+  // chunk's items not yet run; frames sent there but not begun go back to
+  // the queue. Not a crash (no crash_storm count, no on_worker_crash); the
+  // workers are replaced as after any death. Returns at once (a process
+  // pool's futures end shortly after); does nothing when nothing runs.
+  virtual void interrupt_running() = 0;
+
   // Waits until everything submitted so far has ended; the pool stays usable.
   // True if it did within the timeout.
   virtual bool join(Timeout timeout = std::nullopt) = 0;

@@ -53,6 +53,7 @@
 #include "troupe/executor.hpp"
 #include "troupe/future.hpp"
 #include "troupe/outcome.hpp"
+#include "troupe/progress.hpp"
 #include "troupe/thread_pool.hpp"
 
 namespace troupe {
@@ -62,6 +63,7 @@ struct MapOptions {
   std::size_t buffer_size = 0;  // chunks in flight; 0: 4 * max_workers
   bool ordered = true;          // input order; false: as chunks complete
   Timeout timeout{};            // deadline from the map call; nullopt: none
+  Progress progress{};          // items counted as their chunks complete; none by default
 };
 
 // The lazy result of a map. An input range; its iterator dereferences to the

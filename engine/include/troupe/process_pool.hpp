@@ -114,6 +114,7 @@ class ProcessPool final : public detail::ProcessExecutor {
                                                    std::chrono::nanoseconds timeout);
 
   void shutdown(const ProcessShutdownOptions& options = {});
+  void interrupt_running() override;
   using Executor::join;
   bool join(Timeout timeout = std::nullopt) override;
   void check() const override;

@@ -164,6 +164,7 @@ class ThreadPool final : public Executor {
   Future<Value> submit_call(Call call) override;
   Future<std::vector<Outcome<Value>>> submit_chunk(std::string task, std::vector<Args> items) override;
   void shutdown(const ShutdownOptions& options = {}) override;
+  void interrupt_running() override;
   bool join(Timeout timeout = std::nullopt) override;
   void check() const override;
   void test() override;

@@ -301,6 +301,15 @@ bool PoolCore::join(Timeout timeout) {
   return done;
 }
 
+void PoolCore::request_interrupt() {
+  {
+    std::lock_guard lock(inbox_mutex);
+    interrupt_request = true;
+    control_pending.store(true, std::memory_order_seq_cst);
+  }
+  reactor_.wake_always();
+}
+
 void PoolCore::spawn_workers(std::size_t n) {
   throw_if_unavailable();
   {

@@ -41,6 +41,8 @@ class PoolCore {
   Future<ChunkResult> submit_chunk(std::string task, std::vector<Args> items,
                                    std::optional<std::chrono::nanoseconds> timeout);
   void request_shutdown(const ProcessShutdownOptions& opts);
+  // interrupt_running(): the reactor kills the workers running frames.
+  void request_interrupt();
   bool join(Timeout timeout);
   void spawn_workers(std::size_t n);
   PoolGauges gauges() const;
@@ -79,6 +81,7 @@ class PoolCore {
   void begin_stop(const ProcessShutdownOptions& opts);
   bool spawn_one();
   void stop_idle_workers();
+  void interrupt_workers();
   void cancel_job(Job& job, const std::exception_ptr& cause, bool queued);
   void break_pool(std::exception_ptr error);
   void revoke_cancelled(WorkerProcess& w);
@@ -114,6 +117,7 @@ class PoolCore {
   void fail_begun(WorkerProcess& w, std::uint64_t begun_id, const WorkerExit& exit);
   void fail_head(WorkerProcess& w, const std::exception_ptr& first_error, const WorkerExit& exit,
                  std::uint64_t running_item);
+  void fail_interrupted(WorkerProcess& w, std::uint64_t running_item);
 
   Reactor reactor_;
   Supervisor supervisor_;
@@ -126,6 +130,7 @@ class PoolCore {
   std::atomic<bool> control_pending{false};
   std::optional<ProcessShutdownOptions> shutdown_request;
   std::size_t spawn_requests = 0;
+  bool interrupt_request = false;
   bool reactor_exited = false;  // inbox_mutex
   std::atomic<bool> accepting{true};
   std::atomic<std::uint64_t> next_id{1};

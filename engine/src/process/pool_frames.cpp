@@ -306,6 +306,31 @@ void PoolCore::fail_head(WorkerProcess& w, const std::exception_ptr& first_error
   shared->ended();
 }
 
+// interrupt_running() killed `w` in the head frame: it ends cancelled, and
+// so does each item of its chunk not reported yet, saying which ran.
+void PoolCore::fail_interrupted(WorkerProcess& w, std::uint64_t running_item) {
+  JobPtr job = std::move(w.inflight.front());
+  w.inflight.pop_front();
+  const std::string where = "'" + job->task + "' (future " + std::to_string(job->id) + ") on worker " +
+                            std::to_string(w.id) + " (pid " + std::to_string(w.pid) + ")";
+  const std::string how = " when interrupt_running() killed the worker";
+  if (job->chunk) {
+    const std::size_t running = std::max<std::size_t>(job->reported, static_cast<std::size_t>(running_item));
+    count_items(*job, job->items - job->reported);
+    job->finish_chunk_with([&](std::size_t i) {
+      const std::string item = "item " + std::to_string(i) + " of " + where;
+      return std::make_exception_ptr(CancelledError(i < running ? item + " had run, but its result was lost" + how
+                                                    : i == running
+                                                        ? item + " was interrupted: it was running" + how
+                                                        : item + " was interrupted before it started" + how));
+    });
+  } else {
+    failed.fetch_add(1, std::memory_order_relaxed);
+    job->fail(std::make_exception_ptr(CancelledError(where + " was interrupted: it was running" + how)));
+  }
+  shared->ended();
+}
+
 // Counters first: whoever a failed future wakes may read them at once.
 void PoolCore::count_exit(const WorkerProcess& w, const WorkerExit& exit) {
   const bool crash = w.exit_reason == ExitReason::unexpected || w.exit_reason == ExitReason::protocol_error ||
@@ -335,6 +360,11 @@ std::exception_ptr PoolCore::settle_work(WorkerProcess& w, const Reaped& reaped)
             job.chunk ? std::optional<std::size_t>(static_cast<std::size_t>(w.timed_out_item)) : std::nullopt;
         fail_head(w, std::make_exception_ptr(TaskTimeoutError(job.task, job.id, w.timed_out_after, w.id, w.pid, item)),
                   exit, w.timed_out_item);
+      }
+      break;
+    case ExitReason::interrupted:
+      if (fail_lost_before(w, reaped.running_id, exit)) {
+        fail_interrupted(w, reaped.running_item);
       }
       break;
     case ExitReason::startup_timeout:

@@ -46,6 +46,7 @@ void PoolCore::take_inbox() {
   std::vector<JobPtr> taken;
   std::optional<ProcessShutdownOptions> stop_now;
   std::size_t spawn_now = 0;
+  bool interrupt_now = false;
   {
     std::lock_guard lock(inbox_mutex);
     taken.swap(inbox);
@@ -57,6 +58,7 @@ void PoolCore::take_inbox() {
         stop_now = shutdown_request;
       }
       spawn_now = std::exchange(spawn_requests, 0);
+      interrupt_now = std::exchange(interrupt_request, false);
     }
   }
   for (auto& job : taken) {
@@ -72,8 +74,22 @@ void PoolCore::take_inbox() {
       spawn_one();
     }
   }
+  if (interrupt_now) {
+    interrupt_workers();  // before the new jobs are dispatched: they are queued work, not running
+  }
   if (stop_now) {
     begin_stop(*stop_now);
+  }
+}
+
+// Only the workers in a frame now: the frames they were sent but had not
+// begun go back to the queue when they are reaped (on_exit).
+void PoolCore::interrupt_workers() {
+  for (auto& [token, w] : supervisor_.workers()) {
+    if (w->phase != Phase::starting && !w->inflight.empty() &&
+        w->page->running_id.load(std::memory_order_acquire) != 0) {
+      supervisor_.kill(*w, ExitReason::interrupted);
+    }
   }
 }
 
@@ -262,7 +278,7 @@ int PoolCore::next_timeout_ms() const {
   for (const auto& [token, w] : supervisor_.workers()) {
     if (!w->inflight.empty()) {
       next = std::min(next, now + 100'000'000);  // look for cancelled frames
-      if (w->exit_reason != ExitReason::task_timeout) {
+      if (w->exit_reason < ExitReason::task_timeout) {
         next = std::min(next, next_task_deadline(*w));
       }
     }
@@ -290,7 +306,7 @@ void PoolCore::check_task_timeout(WorkerProcess& w, std::int64_t now) {
     return;
   }
   const std::uint64_t running_id = w.page->running_id.load(std::memory_order_acquire);
-  if (running_id == 0 || w.exit_reason == ExitReason::task_timeout) {
+  if (running_id == 0 || w.exit_reason >= ExitReason::task_timeout) {
     return;
   }
   // The worker stamps each item's deadline from the timeout its frame carries.

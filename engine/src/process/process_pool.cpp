@@ -45,6 +45,10 @@ void ProcessPool::shutdown_processes(const ProcessShutdownOptions& options) {
   core_->request_shutdown(options);
 }
 
+void ProcessPool::interrupt_running() {
+  core_->request_interrupt();
+}
+
 bool ProcessPool::join(Timeout timeout) {
   return core_->join(timeout);
 }

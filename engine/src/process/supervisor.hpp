@@ -39,6 +39,7 @@ enum class ExitReason {
   killed_for_shutdown,  // shutdown({.kill_workers = true}): its tasks fail with WorkerCrashedError
   startup_timeout,      // not ready within startup_timeout
   task_timeout,         // killed for the timeout of the item it ran
+  interrupted,          // killed by interrupt_running(): its running task ends cancelled, not a crash
 };
 
 struct WorkerProcess {

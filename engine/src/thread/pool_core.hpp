@@ -264,6 +264,8 @@ struct ThreadPool::Core {
 
   // Cancels everything queued (with `cause`, or plain CancelledError when null).
   void drain(const std::exception_ptr& cause);
+  // Under `mutex`: sets the cooperative flag of the task each worker runs now.
+  void flag_running_locked() noexcept;
   void break_pool(std::exception_ptr error);
   [[noreturn]] void throw_not_open(std::uint32_t ph) const;
   std::exception_ptr broken_cause();

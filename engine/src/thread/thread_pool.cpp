@@ -273,6 +273,22 @@ Future<std::vector<Outcome<Value>>> ThreadPool::submit_chunk(std::string task_na
   return future;
 }
 
+void ThreadPool::Core::flag_running_locked() noexcept {
+  for (auto& wt : threads) {
+    wt->current_lock.lock();
+    if (wt->current != nullptr) {
+      wt->current->request_cancel();
+    }
+    wt->current_lock.unlock();
+  }
+}
+
+void ThreadPool::interrupt_running() {
+  Core& c = *core_;
+  std::lock_guard lock(c.mutex);
+  c.flag_running_locked();
+}
+
 void ThreadPool::shutdown(const ShutdownOptions& options) {
   Core& c = *core_;
   if (options.wait && is_worker_thread()) {
@@ -290,13 +306,7 @@ void ThreadPool::shutdown(const ShutdownOptions& options) {
   if (options.cancel_pending) {
     c.drain(nullptr);
     std::lock_guard lock(c.mutex);
-    for (auto& wt : c.threads) {
-      wt->current_lock.lock();
-      if (wt->current != nullptr) {
-        wt->current->request_cancel();
-      }
-      wt->current_lock.unlock();
-    }
+    c.flag_running_locked();
   }
   bool no_worker = false;
   {

@@ -998,4 +998,108 @@ TYPED_TEST(ExecutorContract, MapOfNItemsCountsNItemsInStats) {
   EXPECT_EQ(stats.failed, 4u);
 }
 
+// ---- interrupt_running ----------------------------------------------------
+
+// The kinds end the running task differently (a flag; a killed worker: see
+// executor_differences_test.cpp), but on both it ends, queued work runs,
+// and the pool goes on.
+TYPED_TEST(ExecutorContract, InterruptRunningEndsTheRunningTaskAndLeavesQueuedWorkToRun) {
+  auto pool = this->make();
+  Marker started;
+  auto running = pool->call("testing.announce_then_cancellable_sleep", started.path(), 60'000);
+  ASSERT_TRUE(eventually([&] { return started.exists(); }));
+  auto queued = pool->call("testing.double", 2);
+  pool->interrupt_running();
+  ASSERT_TRUE(running.wait(kPatience));
+  EXPECT_EQ(queued.get(kPatience), 4);
+  EXPECT_EQ(pool->call("testing.double", 3).get(kPatience), 6);
+  EXPECT_NO_THROW(pool->check());
+}
+
+TYPED_TEST(ExecutorContract, InterruptRunningWithNothingRunningChangesNothing) {
+  auto pool = this->make();
+  pool->interrupt_running();
+  EXPECT_EQ(pool->call("testing.double", 5).get(kPatience), 10);
+  ASSERT_TRUE(pool->join(kPatience));
+  EXPECT_EQ(pool->stats().failed, 0u);
+}
+
+// ---- MapOptions::progress ---------------------------------------------------
+
+// Every snapshot a map's progress callback was handed.
+struct Snapshots {
+  std::mutex mutex;
+  std::vector<troupe::ProgressSnapshot> seen;
+  troupe::Progress progress() {
+    return troupe::Progress::to_callback(
+        [this](const troupe::ProgressSnapshot& s) {
+          std::lock_guard lock(mutex);
+          seen.push_back(s);
+        },
+        1ms);
+  }
+};
+
+TYPED_TEST(ExecutorContract, MapProgressCountsEachItemOkOrFailedAndEndsFinished) {
+  auto pool = this->make({.max_workers = 2});
+  std::vector<Value> items;
+  for (int i = 0; i < 40; ++i) {
+    items.emplace_back(i % 10 == 3 ? Value("bad") : Value(i));
+  }
+  Snapshots snapshots;
+  std::size_t yielded = 0;
+  for (const auto& o :
+       troupe::map(*pool, "testing.double", items, {.chunk_size = 3, .progress = snapshots.progress()}).outcomes()) {
+    static_cast<void>(o);
+    ++yielded;
+  }
+  ASSERT_EQ(yielded, 40u);
+  std::lock_guard lock(snapshots.mutex);
+  ASSERT_FALSE(snapshots.seen.empty());
+  const auto& last = snapshots.seen.back();
+  EXPECT_TRUE(last.finished);
+  EXPECT_EQ(last.label, "map");
+  EXPECT_EQ(last.total, 40u);
+  EXPECT_EQ(last.ok, 36u);
+  EXPECT_EQ(last.failed, 4u);
+  EXPECT_EQ(last.done, 40u);
+}
+
+TYPED_TEST(ExecutorContract, MapProgressCountsAFailedChunksItemsAsFailed) {
+  auto pool = this->make();
+  Snapshots snapshots;
+  std::vector<Value> items{Value(1), Value(2), Value(3)};
+  auto range = troupe::map(*pool, "testing.no_such_task", items, {.chunk_size = 2, .progress = snapshots.progress()});
+  std::size_t failed = 0;
+  for (const auto& o : range.outcomes()) {
+    failed += o.ok() ? 0 : 1;
+  }
+  EXPECT_EQ(failed, 3u);
+  std::lock_guard lock(snapshots.mutex);
+  ASSERT_FALSE(snapshots.seen.empty());
+  EXPECT_TRUE(snapshots.seen.back().finished);
+  EXPECT_EQ(snapshots.seen.back().failed, 3u);
+  EXPECT_EQ(snapshots.seen.back().ok, 0u);
+}
+
+TYPED_TEST(ExecutorContract, MapProgressOfAnUnsizedInputHasNoTotal) {
+  auto pool = this->make();
+  CountingInput::State state;
+  state.limit = 25;
+  Snapshots snapshots;
+  std::int64_t sum = 0;
+  for (const auto& v :
+       troupe::map(*pool, "testing.double", CountingInput(&state), {.progress = snapshots.progress()})) {
+    sum += v.template get<std::int64_t>();
+  }
+  EXPECT_EQ(sum, 2 * (24 * 25 / 2));
+  std::lock_guard lock(snapshots.mutex);
+  ASSERT_FALSE(snapshots.seen.empty());
+  const auto& last = snapshots.seen.back();
+  EXPECT_TRUE(last.finished);
+  EXPECT_FALSE(last.total.has_value());
+  EXPECT_FALSE(last.eta.has_value());
+  EXPECT_EQ(last.ok, 25u);
+}
+
 }  // namespace

@@ -258,4 +258,81 @@ TEST(ExecutorDiffersOnPurpose, JoinFromADoneCallbackIsADeadlockErrorOnProcessPoo
   EXPECT_TRUE(refused.load());
 }
 
+// ---- interrupt_running: a flag on threads, a killed worker on processes --------
+
+TEST(ExecutorDiffersOnPurpose, InterruptRunningSetsTheCooperativeFlagOnThreadPools) {
+  auto pool = ThreadKind::make({.max_workers = 2});
+  Marker first;
+  Marker second;
+  auto a = pool->call("testing.announce_then_cancellable_sleep", first.path(), 60'000);
+  auto b = pool->call("testing.announce_then_cancellable_sleep", second.path(), 60'000);
+  ASSERT_TRUE(eventually([&] { return first.exists() && second.exists(); }));
+  pool->interrupt_running();
+  // Each saw its flag and returned early: the task decides how it ends.
+  EXPECT_EQ(a.get(kPatience), false);
+  EXPECT_EQ(b.get(kPatience), false);
+  EXPECT_TRUE(a.cancel_requested());
+  EXPECT_EQ(pool->call("testing.double", 2).get(kPatience), 4);
+}
+
+TEST(ExecutorDiffersOnPurpose, InterruptRunningKillsTheWorkerOfAHungTaskOnProcessPools) {
+  auto options = ProcessKind::options({.max_workers = 1});
+  // One crash would break it: the interrupt must not count as one.
+  options.crash_storm = {.max = 1, .within = 60s};
+  ProcessPool pool({troupe::test::plugin_path("testing")}, options);
+  ASSERT_EQ(pool.call("testing.double", 1).get(kPatience), 2);
+  const auto first_pid = pool.worker_pids().at(0);
+  for (int round = 0; round < 2; ++round) {
+    auto hung = pool.call("testing.hang");  // ignores its cancel flag
+    ASSERT_TRUE(eventually([&] { return hung.state() == FutureState::running && pool.busy_workers() == 1; }));
+    ASSERT_TRUE(eventually([&] {
+      pool.interrupt_running();  // until the worker is in the frame, not just sent it
+      return hung.wait(10ms);
+    }));
+    try {
+      hung.get();
+      FAIL() << "an interrupted task returned";
+    } catch (const troupe::CancelledError& e) {
+      EXPECT_THAT(e.what(), HasSubstr("'testing.hang'"));
+      EXPECT_THAT(e.what(), HasSubstr("was interrupted: it was running when interrupt_running() killed the worker"));
+    }
+  }
+  EXPECT_EQ(pool.call("testing.double", 3).get(kPatience), 6);
+  EXPECT_NO_THROW(pool.check());
+  EXPECT_NE(pool.worker_pids().at(0), first_pid);
+  const auto stats = pool.stats();
+  EXPECT_EQ(stats.retired.crash, 0u);
+  EXPECT_TRUE(stats.crashes_by_cause.empty());
+}
+
+TEST(ExecutorDiffersOnPurpose, InterruptRunningFailsTheRestOfAChunkOnProcessPools) {
+  auto pool = ProcessKind::make({});
+  Marker before;
+  Marker running;
+  Marker after;
+  std::vector<troupe::Args> items{{before.path(), 0}, {running.path(), 60'000}, {after.path(), 0}};
+  auto chunk = pool->submit_chunk("testing.announce_then_cancellable_sleep", items);
+  ASSERT_TRUE(eventually([&] { return running.exists(); }));
+  pool->interrupt_running();
+  const auto outcomes = chunk.get(kPatience);
+  ASSERT_EQ(outcomes.size(), 3u);
+  // The first item ended; its result arrived or died in the worker's send batch.
+  if (!outcomes[0].ok()) {
+    EXPECT_THROW(outcomes[0].rethrow(), troupe::CancelledError);
+  }
+  for (const auto& [i, says] :
+       {std::pair<std::size_t, const char*>{1, "item 1 of 'testing.announce_then_cancellable_sleep'"},
+        std::pair<std::size_t, const char*>{2, "item 2 of 'testing.announce_then_cancellable_sleep'"}}) {
+    ASSERT_FALSE(outcomes[i].ok());
+    try {
+      outcomes[i].rethrow();
+    } catch (const troupe::CancelledError& e) {
+      EXPECT_THAT(e.what(), HasSubstr(says));
+      EXPECT_THAT(e.what(), HasSubstr(i == 1 ? "it was running" : "before it started"));
+    }
+  }
+  EXPECT_FALSE(after.exists());
+  EXPECT_EQ(pool->call("testing.double", 4).get(kPatience), 8);
+}
+
 }  // namespace

@@ -67,6 +67,8 @@ class ThreadPerCallExecutor final : public troupe::Executor {
     shutdown();
     return true;
   }
+  // Its calls are instant and never look at a cancel flag: nothing to interrupt.
+  void interrupt_running() override {}
   void check() const override {}
   void test() override {}
   void spawn_workers(std::size_t /*n*/) override {}

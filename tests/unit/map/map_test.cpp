@@ -7,6 +7,7 @@
 #include <atomic>
 #include <chrono>
 #include <latch>
+#include <mutex>
 #include <numeric>
 #include <ranges>
 #include <span>
@@ -839,6 +840,52 @@ TEST(Map, StatsCountItemsAndFailedItems) {
   EXPECT_EQ(stats.failed, 200u);
   EXPECT_EQ(stats.completed, 199'800u);
   EXPECT_EQ(stats.cancelled, 0u);
+}
+
+// Callable maps count items for MapOptions::progress in every form: lazy,
+// map_all(...).values() (in place), map_into.
+TEST(Map, CallableMapProgressCountsItemsInEveryForm) {
+  ThreadPool pool({.max_workers = 2});
+  std::mutex mutex;
+  std::vector<troupe::ProgressSnapshot> last;  // each map's finished snapshot
+  auto progress = [&] {
+    return troupe::Progress::to_callback([&](const troupe::ProgressSnapshot& s) {
+      if (s.finished) {
+        std::lock_guard lock(mutex);
+        last.push_back(s);
+      }
+    });
+  };
+  auto fails_on_sevens = [](int x) {
+    if (x % 7 == 0) {
+      throw std::domain_error("seven");
+    }
+    return x;
+  };
+  int errors = 0;
+  for (const auto& o :
+       troupe::map(pool, fails_on_sevens, std::views::iota(0, 100), {.chunk_size = 8, .progress = progress()})
+           .outcomes()) {
+    errors += o.ok() ? 0 : 1;
+  }
+  EXPECT_EQ(errors, 15);
+  auto doubled =
+      troupe::map_all(pool, [](int x) { return 2 * x; }, std::views::iota(0, 50), {.progress = progress()}).values();
+  EXPECT_EQ(doubled.size(), 50u);
+  std::vector<int> out(30);
+  troupe::map_into(pool, [](int x) { return x + 1; }, std::views::iota(0, 30), std::span<int>(out),
+                   {.chunk_size = 4, .progress = progress()});
+  EXPECT_EQ(out.back(), 30);
+
+  std::lock_guard lock(mutex);
+  ASSERT_EQ(last.size(), 3u);
+  EXPECT_EQ(last[0].ok, 85u);
+  EXPECT_EQ(last[0].failed, 15u);
+  EXPECT_EQ(last[0].total, 100u);
+  EXPECT_EQ(last[1].ok, 50u);
+  EXPECT_EQ(last[1].total, 50u);
+  EXPECT_EQ(last[2].ok, 30u);
+  EXPECT_EQ(last[2].failed, 0u);
 }
 
 }  // namespace

@@ -8,6 +8,7 @@
 
 #include <algorithm>
 #include <array>
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <cstddef>
@@ -30,6 +31,7 @@
 #include <vector>
 
 #include "troupe/detail/map_chunk.hpp"
+#include "troupe/detail/progress_meter.hpp"
 #include "troupe/errors.hpp"
 #include "troupe/executor.hpp"
 #include "troupe/future.hpp"
@@ -65,7 +67,13 @@ class MapEngine {
         chunk_(options.chunk_size),
         auto_chunk_(options.chunk_size == 0),
         workers_(std::max<std::size_t>(workers, 1)),
-        completions_(std::make_shared<Completions>()) {}
+        completions_(std::make_shared<Completions>()) {
+    if constexpr (requires { options.progress; }) {
+      if (options.progress) {
+        meter_ = std::make_shared<ProgressMeter>(options.progress, "map", std::nullopt);
+      }
+    }
+  }
   MapEngine(const MapEngine&) = delete;
   MapEngine& operator=(const MapEngine&) = delete;
   virtual ~MapEngine() { cancel(); }
@@ -169,6 +177,7 @@ class MapEngine {
     finished_ = true;
     input_done_ = true;
     size_ = 0;
+    finish_progress();
   }
 
  protected:
@@ -178,10 +187,16 @@ class MapEngine {
   virtual std::optional<std::size_t> input_size() const { return std::nullopt; }
 
  private:
+  // A chunk's items are counted once, by whichever comes first: its done
+  // callback (as it completes) or extract() (as the caller takes it; the
+  // callback may still be about to run, since waiters wake first).
+  enum : std::uint8_t { kUncounted, kCounting, kCounted };
+  using CountFlag = std::atomic<std::uint8_t>;
   struct Slot {
     ChunkFuture future;
     std::size_t count = 0;
     std::uint64_t key = 0;
+    std::shared_ptr<CountFlag> counted;  // with a progress meter
   };
   struct Completions {
     std::mutex mutex;
@@ -193,6 +208,7 @@ class MapEngine {
     for (;;) {
       if (finished_) {
         size_ = 0;
+        finish_progress();
         return false;
       }
       if (window_.empty() && input_error_) {
@@ -206,6 +222,7 @@ class MapEngine {
       if (!take_next_chunk()) {
         finished_ = true;
         size_ = 0;
+        finish_progress();
         return false;
       }
       if (size_ > 0) {
@@ -220,6 +237,9 @@ class MapEngine {
       return;
     }
     started_ = true;
+    if (meter_) {
+      meter_->set_total(input_size());
+    }
     if (auto_chunk_) {
       if (auto n = input_size()) {
         chunk_ = std::clamp<std::size_t>((*n + 4 * workers_ - 1) / (4 * workers_), 1, kMaxAutoChunk);
@@ -246,7 +266,21 @@ class MapEngine {
         input_done_ = true;
         return;
       }
-      Slot slot{std::move(next->first), next->second, next_key_++};
+      Slot slot{std::move(next->first), next->second, next_key_++, nullptr};
+      if (meter_) {
+        slot.counted = std::make_shared<CountFlag>(kUncounted);
+        std::visit(
+            [&](auto& f) {
+              f.add_done_callback([meter = meter_, counted = slot.counted, count = slot.count](const auto& done) {
+                auto expected = static_cast<std::uint8_t>(kUncounted);
+                if (counted->compare_exchange_strong(expected, kCounting)) {
+                  count_done(*meter, done, count);
+                  counted->store(kCounted, std::memory_order_release);
+                }
+              });
+            },
+            slot.future);
+      }
       if (!ordered_) {
         std::visit(
             [&](auto& f) {
@@ -374,6 +408,18 @@ class MapEngine {
     }
     results_.owned.clear();
     results_.errors.clear();
+    if (slot.counted) {
+      // Before the value is moved out: a callback counting it reads it.
+      auto expected = static_cast<std::uint8_t>(kUncounted);
+      if (slot.counted->compare_exchange_strong(expected, kCounting)) {
+        std::visit([&](auto& f) { count_done(*meter_, f, slot.count); }, slot.future);
+        slot.counted->store(kCounted, std::memory_order_release);
+      } else {
+        while (slot.counted->load(std::memory_order_acquire) != kCounted) {
+          std::this_thread::yield();  // the callback is counting a few numbers
+        }
+      }
+    }
     std::visit([&](auto& f) { extract_from(f, slot.count); }, slot.future);
     size_ = results_.count;
     error_index_ = 0;
@@ -428,6 +474,43 @@ class MapEngine {
     }
   }
 
+  // A completed chunk's items, ok or failed (all failed when the chunk as a
+  // whole did; none when it was cancelled: those items never ended).
+  static void count_done(ProgressMeter& meter, const Future<Values>& f, std::size_t count) {
+    if (f.state() == FutureState::cancelled) {
+      return;
+    }
+    if (f.state() != FutureState::done) {
+      meter.add_failed(count);
+      return;
+    }
+    const Values& values = FutureAccess::core(f)->value();
+    meter.add_failed(values.errors.size());
+    meter.add_ok(values.count - values.errors.size());
+  }
+  static void count_done(ProgressMeter& meter, const Future<OutcomeChunk<R>>& f, std::size_t count) {
+    if (f.state() == FutureState::cancelled) {
+      return;
+    }
+    if (f.state() != FutureState::done) {
+      meter.add_failed(count);
+      return;
+    }
+    std::size_t ok = 0;
+    const auto& outcomes = FutureAccess::core(f)->value();
+    for (const auto& o : outcomes) {
+      ok += o.ok() ? 1 : 0;
+    }
+    meter.add_ok(ok);
+    meter.add_failed(outcomes.size() - ok);
+  }
+
+  void finish_progress() {
+    if (meter_) {
+      meter_->finish();
+    }
+  }
+
   Timeout remaining() const {
     if (!deadline_) {
       return std::nullopt;
@@ -455,6 +538,7 @@ class MapEngine {
   std::deque<Slot> window_;
   std::uint64_t next_key_ = 0;
   std::shared_ptr<Completions> completions_;
+  std::shared_ptr<ProgressMeter> meter_;  // with MapOptions::progress
 
  public:
   std::shared_ptr<ValueRecycler<R>> recycler_;  // set by callable maps
