@@ -14,6 +14,7 @@
 #include <csignal>
 #include <cstdlib>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <mutex>
 #include <stdexcept>
@@ -454,4 +455,28 @@ TROUPE_PLUGIN(testing, "1.0.0") {
       "Throw a chain of `levels` nested TestingErrors with messages of `bytes` bytes", troupe::arg("levels"),
       troupe::arg("bytes"));
   troupe::testing::add_shared_tasks(plugin);
+  // Appended for the runner's retry tests: fail (or crash the worker) the
+  // first time a marker file is missing, succeed once it exists, so a retry
+  // of the same key succeeds on either pool kind.
+  plugin.task(
+      "fail_once",
+      [](const std::string& path, std::int64_t value) -> troupe::Value {
+        if (!std::filesystem::exists(path)) {
+          std::ofstream(path) << "seen\n";
+          throw TestingError("first attempt at " + path);
+        }
+        return value;
+      },
+      "Throw TestingError unless path exists (creating it); else return value", troupe::arg("path"),
+      troupe::arg("value"));
+  plugin.task(
+      "crash_once",
+      [](const std::string& path, std::int64_t value) -> troupe::Value {
+        if (!std::filesystem::exists(path)) {
+          std::ofstream(path) << "seen\n";
+          std::_Exit(70);
+        }
+        return value;
+      },
+      "_Exit(70) unless path exists (creating it first); else return value", troupe::arg("path"), troupe::arg("value"));
 }

@@ -33,7 +33,7 @@ static_assert(std::atomic<int>::is_always_lock_free, "the signal handler reads g
 
 extern "C" void on_interrupt_signal(int /*signo*/) {
   const int saved = errno;
-  const int fd = g_signal_fd.load(std::memory_order_relaxed);
+  const int fd = g_signal_fd.load(std::memory_order_acquire);
   if (fd >= 0) {
     // A full pipe (tens of thousands of unread signals) drops this one.
     [[maybe_unused]] const ssize_t n = ::write(fd, &kSignalByte, 1);
@@ -120,7 +120,7 @@ InterruptScope::InterruptScope(std::function<void(int count)> on_interrupt) {
     if (::fcntl(state->pipe[1], F_SETFL, O_NONBLOCK) != 0) {
       throw_system("fcntl(O_NONBLOCK)");
     }
-    g_signal_fd.store(state->pipe[1], std::memory_order_relaxed);
+    g_signal_fd.store(state->pipe[1], std::memory_order_release);  // the pipe happens before its use
     state->watcher = std::thread([s = state.get()] { s->watch(); });
     struct sigaction action {};
     action.sa_handler = on_interrupt_signal;

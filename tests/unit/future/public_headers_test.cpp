@@ -7,11 +7,13 @@
 #include "troupe/interrupt.hpp"
 #include "troupe/map.hpp"
 #include "troupe/outcome.hpp"
+#include "troupe/parallelize.hpp"
 #include "troupe/pool_stats.hpp"
 #include "troupe/process_pool.hpp"
 #include "troupe/progress.hpp"
 #include "troupe/promise.hpp"
 #include "troupe/registry.hpp"
+#include "troupe/runner.hpp"
 #include "troupe/thread_pool.hpp"
 #include "troupe/wait.hpp"
 
