@@ -84,6 +84,10 @@ struct ChildRegistrar {
 // (empty when it failed; the reason goes to stderr).
 std::vector<double> run_child(const std::string& name);
 
+// One number printed by the Python peer bench/peers/SCRIPT run with
+// ARGUMENTS, or a negative value when it failed.
+double python_peer(const std::string& script, const std::string& arguments);
+
 }  // namespace troupe::bench
 
 #define TROUPE_DETAIL_CAT_(a, b) a##b

@@ -124,6 +124,21 @@ std::vector<double> run_child(const std::string& name) {
   return values;
 }
 
+double python_peer(const std::string& script, const std::string& arguments) {
+  const std::string command =
+      "/usr/bin/python3 " + std::string(TROUPE_SOURCE_DIR) + "/bench/peers/" + script + " " + arguments;
+  FILE* pipe = ::popen(command.c_str(), "r");
+  if (pipe == nullptr) {
+    return -1;
+  }
+  double value = -1;
+  if (std::fscanf(pipe, "%lf", &value) != 1) {
+    value = -1;
+  }
+  ::pclose(pipe);
+  return value;
+}
+
 }  // namespace troupe::bench
 
 namespace {

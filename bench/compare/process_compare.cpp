@@ -36,6 +36,7 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 using troupe::bench::interleaved;
+using troupe::bench::python_peer;
 
 double seconds_since(Clock::time_point start) {
   return std::chrono::duration<double>(Clock::now() - start).count();
@@ -50,22 +51,6 @@ troupe::ProcessPoolOptions pool_options(std::size_t workers) {
 
 std::vector<std::filesystem::path> testing_plugin() {
   return {std::filesystem::path(TROUPE_PLUGIN_DIR) / "libtroupe_testing.so"};
-}
-
-// One number from the Python peer script, or a negative value when it failed.
-double python_peer(const std::string& arguments) {
-  const std::string command =
-      "/usr/bin/python3 " + std::string(TROUPE_SOURCE_DIR) + "/bench/peers/process_peers.py " + arguments;
-  FILE* pipe = ::popen(command.c_str(), "r");
-  if (pipe == nullptr) {
-    return -1;
-  }
-  double value = -1;
-  if (std::fscanf(pipe, "%lf", &value) != 1) {
-    value = -1;
-  }
-  ::pclose(pipe);
-  return value;
 }
 
 // The physical limit: small messages streamed through an echo process over a
@@ -184,8 +169,8 @@ TROUPE_COMPARISON("process.submit_each", [](troupe::bench::Reporter& r) {
   const auto pool = warm_pool();
   const auto s = interleaved({
       [&] { return troupe_submit_each(*pool, kTasks); },
-      [] { return python_peer("ppe_submit 20000 2"); },
-      [] { return python_peer("loky_submit 20000 2"); },
+      [] { return python_peer("process_peers.py", "ppe_submit 20000 2"); },
+      [] { return python_peer("process_peers.py", "loky_submit 20000 2"); },
       [] { return echo_limit(400'000, 1024); },
   });
   r.ratio("process.submit_each", s[0], "ProcessPoolExecutor", s[1], "tasks/s");
@@ -198,8 +183,8 @@ TROUPE_COMPARISON("process.map", [](troupe::bench::Reporter& r) {
   const auto pool = warm_pool();
   const auto s = interleaved({
       [&] { return troupe_map(*pool, kItems); },
-      [] { return python_peer("ppe_map 1000000 2 1000"); },
-      [] { return python_peer("pool_map 1000000 2 1000"); },
+      [] { return python_peer("process_peers.py", "ppe_map 1000000 2 1000"); },
+      [] { return python_peer("process_peers.py", "pool_map 1000000 2 1000"); },
   });
   r.ratio("process.map", s[0], "ProcessPoolExecutor.map(chunksize=1000)", s[1], "items/s");
   r.ratio("process.map.mp_pool", s[0], "multiprocessing.Pool.map(chunksize=1000)", s[2], "items/s");
@@ -228,7 +213,7 @@ double exec_floor_ms(int runs) {
 TROUPE_COMPARISON("process.cold_start", [](troupe::bench::Reporter& r) {
   const auto s = interleaved({
       [] { return troupe_cold_start_ms(3); },
-      [] { return python_peer("ppe_cold 2 3"); },
+      [] { return python_peer("process_peers.py", "ppe_cold 2 3"); },
       [] { return exec_floor_ms(3); },
   });
   r.ratio_lower_is_better("process.cold_start", s[0], "ProcessPoolExecutor", s[1], "ms");

@@ -25,6 +25,7 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 using troupe::bench::interleaved;
+using troupe::bench::python_peer;
 using troupe::bench::Samples;
 
 double seconds_since(Clock::time_point start) {
@@ -88,21 +89,6 @@ TROUPE_COMPARISON("runner.keyed_1m_thread", [](troupe::bench::Reporter& r) {
   r.ratio("runner.keyed_1m_thread", s[0], "troupe::map", s[1], "items/s");
 });
 
-double python_peer(const std::string& arguments) {
-  const std::string command =
-      "/usr/bin/python3 " + std::string(TROUPE_SOURCE_DIR) + "/bench/peers/runner_peers.py " + arguments;
-  FILE* pipe = ::popen(command.c_str(), "r");
-  if (pipe == nullptr) {
-    return -1;
-  }
-  double value = -1;
-  if (std::fscanf(pipe, "%lf", &value) != 1) {
-    value = -1;
-  }
-  ::pclose(pipe);
-  return value;
-}
-
 double runner_keyed_process(troupe::ProcessPool& pool, std::int64_t items) {
   const auto start = Clock::now();
   troupe::Runner<std::string> runner(pool);
@@ -131,7 +117,7 @@ TROUPE_COMPARISON("runner.keyed_100k_process", [](troupe::bench::Reporter& r) {
   }
   const auto s = interleaved({
       [&] { return runner_keyed_process(pool, kItems); },
-      [] { return python_peer("ppe_keyed 100000 2"); },
+      [] { return python_peer("runner_peers.py", "ppe_keyed 100000 2"); },
   });
   r.ratio("runner.keyed_100k_process", s[0], "ProcessPoolExecutor", s[1], "items/s");
 });

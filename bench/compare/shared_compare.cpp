@@ -21,6 +21,7 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 using troupe::bench::interleaved;
+using troupe::bench::python_peer;
 
 constexpr int kWorkers = 2;
 
@@ -53,21 +54,6 @@ double per_second(troupe::ProcessPool& pool, const std::string& task, const trou
   return static_cast<double>(n * kWorkers) / std::chrono::duration<double>(Clock::now() - start).count();
 }
 
-double python_peer(const std::string& arguments) {
-  const std::string command =
-      "/usr/bin/python3 " + std::string(TROUPE_SOURCE_DIR) + "/bench/peers/shared_peers.py " + arguments;
-  FILE* pipe = ::popen(command.c_str(), "r");
-  if (pipe == nullptr) {
-    return -1;
-  }
-  double value = -1;
-  if (std::fscanf(pipe, "%lf", &value) != 1) {
-    value = -1;
-  }
-  ::pclose(pipe);
-  return value;
-}
-
 TROUPE_COMPARISON("shared.counter_process", [](troupe::bench::Reporter& r) {
   constexpr std::int64_t kAdds = 2'000'000;
   const auto pool = shared_pool();
@@ -75,7 +61,7 @@ TROUPE_COMPARISON("shared.counter_process", [](troupe::bench::Reporter& r) {
       [&] {
         return per_second(*pool, "testing.shared_add", {"adds", kAdds}, kAdds);
       },
-      [] { return python_peer("value_add 100000 2"); },
+      [] { return python_peer("shared_peers.py", "value_add 100000 2"); },
   });
   r.ratio("shared.counter_process", s[0], "multiprocessing.Value", s[1], "adds/s");
 });
@@ -87,7 +73,7 @@ TROUPE_COMPARISON("shared.dict_process", [](troupe::bench::Reporter& r) {
       [&] {
         return per_second(*pool, "testing.shared_increment", {"table", "k", kUpdates}, kUpdates);
       },
-      [] { return python_peer("manager_update 2000 2"); },
+      [] { return python_peer("shared_peers.py", "manager_update 2000 2"); },
   });
   r.ratio("shared.dict_process", s[0], "multiprocessing Manager dict", s[1], "updates/s");
 });
