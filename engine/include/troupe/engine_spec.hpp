@@ -12,6 +12,8 @@
 // and non-empty, every pool's options through troupe::validate()).
 #pragma once
 
+#include <chrono>
+#include <cstdint>
 #include <filesystem>
 #include <map>
 #include <optional>
@@ -20,6 +22,7 @@
 #include <vector>
 
 #include "troupe/pool_options.hpp"
+#include "troupe/sdk/call.hpp"
 #include "troupe/shared.hpp"
 
 namespace troupe {
@@ -58,9 +61,42 @@ struct SourcePlace {
   int column = 0;
 };
 
+// Where a job's items come from (a config file's `inputs:`). Each kind
+// streams in bounded memory. Default keys: the index (0-based) for items
+// and range, the line number (1-based) for lines and jsonl, the path for
+// glob; `key_field` takes a field of JSON object items instead (jsonl,
+// items, from).
+struct JobInputSpec {
+  enum class Kind { items, range, lines, jsonl, glob, from };
+  Kind kind = Kind::items;
+  std::vector<Value> items = {};                 // items
+  std::int64_t start = 0, stop = 0, step = 1;    // range: half-open, like Python's
+  std::filesystem::path path = {};               // lines, jsonl: absolute once loaded
+  std::string pattern = {};                      // glob: absolute once loaded (`*`, `?`, `[...]`, `**`)
+  std::string from = {};                         // from: the upstream job's name
+  std::optional<std::string> key_field = std::nullopt;  // `key: FIELD`
+};
+
+// One job of a pipeline (a config file's `jobs:` entry): each item is the
+// task's first positional argument, followed by `args`, with `kwargs`.
+struct JobSpec {
+  std::string name;
+  std::string pool;
+  std::string task;
+  Args args = {};
+  Kwargs kwargs = {};
+  JobInputSpec inputs = {};
+  std::size_t chunk_size = 0;  // items per pool task; 0: automatic
+  std::size_t retries = 0;     // extra attempts of a failed item
+  std::optional<std::chrono::nanoseconds> timeout = std::nullopt;  // per item
+  std::filesystem::path output = {};  // JSON Lines; absolute once loaded
+  std::vector<std::string> after = {};  // jobs that must end first (`from` adds its job)
+};
+
 struct EngineSpec {
   std::vector<PluginSpec> plugins;
   std::vector<PoolSpec> pools;  // in the order they were written
+  std::vector<JobSpec> jobs = {};  // in the order they were written; the Engine ignores them
   // Where the entries were written, by key path (`plugins[0].path`,
   // `pools.cpu.initializer.args[1]`), when the spec was read from a file;
   // later checks place their problems with it. Not part of the spec's

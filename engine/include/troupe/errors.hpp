@@ -39,6 +39,14 @@ class QueueFullError : public Error {
   using Error::Error;
 };
 
+// A pipeline's input or output could not be read or written, or one of
+// its items is malformed (a JSONL line that does not parse, a key field
+// that is missing): the message names the file (and line) and the reason.
+class InputError : public Error {
+ public:
+  using Error::Error;
+};
+
 // A wait could never end: e.g. join() from one of the pool's own tasks.
 class DeadlockError : public Error {
  public:
