@@ -43,6 +43,9 @@
 #include "troupe/detail/runner_core.hpp"
 #include "troupe/errors.hpp"
 #include "troupe/executor.hpp"
+#include "troupe/run_outcome.hpp"
+#include "troupe/run_work.hpp"
+#include "troupe/runner_options.hpp"
 
 namespace troupe {
 
