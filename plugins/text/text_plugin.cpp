@@ -2,12 +2,14 @@
 // dictionary, written the way plugin authors are meant to copy.
 #include <troupe/sdk.hpp>
 
+#include <algorithm>
 #include <cctype>
 #include <cstdint>
 #include <fstream>
 #include <map>
 #include <optional>
 #include <set>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -51,6 +53,31 @@ std::map<std::string, int> word_counts(const std::string& text, int min_count) {
   }
   std::erase_if(counts, [&](const auto& entry) { return entry.second < min_count; });
   return counts;
+}
+
+struct WordCount {
+  std::string word;
+  int count = 0;
+};
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(WordCount, word, count)
+
+// The n most frequent words of a word_counts result, most frequent first
+// (ties alphabetical).
+std::vector<WordCount> top_words(const std::map<std::string, int>& counts, int n) {
+  if (n < 0) {
+    throw std::invalid_argument("top_words: n must not be negative (got " + std::to_string(n) + ")");
+  }
+  std::vector<WordCount> all;
+  all.reserve(counts.size());
+  for (const auto& [word, count] : counts) {
+    all.push_back({word, count});
+  }
+  const auto keep = std::min(all.size(), static_cast<std::size_t>(n));
+  std::partial_sort(
+      all.begin(), all.begin() + static_cast<std::ptrdiff_t>(keep), all.end(),
+      [](const WordCount& a, const WordCount& b) { return a.count != b.count ? a.count > b.count : a.word < b.word; });
+  all.resize(keep);
+  return all;
 }
 
 std::string sha256_file(const std::string& path) {
@@ -153,6 +180,8 @@ TROUPE_PLUGIN(text, "1.0.0") {
   plugin.task("words", words, "Count the words of a document {id, text}", troupe::arg("doc"));
   plugin.task("word_counts", word_counts, "Count each word of a text, keeping those seen min_count times",
               troupe::arg("text"), troupe::arg("min_count") = 1);
+  plugin.task("top_words", top_words, "The n most frequent words of a word_counts result, most frequent first",
+              troupe::arg("counts"), troupe::arg("n") = 3);
   plugin.task(
       "upper",
       [](const std::string& text) {
