@@ -7,7 +7,7 @@ packages=(
   libtbb-dev libboost-dev libboost-stacktrace-dev
   libyaml-cpp-dev nlohmann-json3-dev libfmt-dev libspdlog-dev libcli11-dev
   libssl-dev libgtest-dev libgmock-dev libbenchmark-dev libconcurrentqueue-dev
-  python3 python3-joblib clang-format
+  python3 python3-joblib clang-format parallel
   file lintian
 )
 

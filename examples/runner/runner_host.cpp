@@ -10,6 +10,7 @@
 #include <fstream>
 #include <iostream>
 #include <string>
+#include <vector>
 
 int main(int argc, char** argv) {
   if (argc != 3) {
@@ -28,6 +29,7 @@ int main(int argc, char** argv) {
                                               .label = "docs",
                                               .report_errors = true,
                                               .handle_interrupts = true});
+    std::vector<std::string> keys;  // input order, for the output
     std::size_t line_number = 0;
     for (std::string line; std::getline(input, line);) {
       ++line_number;
@@ -37,10 +39,16 @@ int main(int argc, char** argv) {
       const troupe::Value doc = troupe::Value::parse(line);
       const std::string key = doc.value("id", "line " + std::to_string(line_number));
       runner.add(key, troupe::Call{"text.words", {doc}, {}});  // a duplicate id is refused, naming both lines
+      keys.push_back(key);
     }
 
     troupe::RunReport<std::string> report = runner.run();
-    for (const auto& [key, outcome] : report.outcomes) {
+    for (const auto& key : keys) {
+      const auto found = report.outcomes.find(key);
+      if (found == report.outcomes.end()) {
+        continue;  // aborted: listed below
+      }
+      const troupe::RunOutcome& outcome = found->second;
       if (outcome.ok()) {
         std::cout << troupe::Value{{"key", key}, {"ok", true}, {"value", outcome.value}, {"attempts", outcome.attempts}}
                          .dump()

@@ -134,27 +134,26 @@ TYPED_TEST(RunnerTest, RetriesStopAtTheirMaximum) {
   EXPECT_EQ(report.retried, 2u);
 }
 
-TYPED_TEST(RunnerTest, ACrashTheFirstTimeAKeyIsSeenIsRetried) {
-  if constexpr (!TypeParam::kProcess) {
-    GTEST_SKIP() << "a crash ends the process itself on a thread pool";
-  } else {
-    auto pool = this->make();
-    RunnerOptions options = quick_retries(1, Retry::crash);
-    options.batch = 1;  // a crash fails every unfinished item of its pool task
-    Runner<int> runner(*pool, options);
-    std::vector<Marker> markers(4);
-    for (int i = 0; i < 4; ++i) {
-      runner.add(i, Call{"testing.crash_once", {markers[i].path(), 10 * i}, {}});
-    }
-    auto report = runner.run();
-    for (int i = 0; i < 4; ++i) {
-      const auto& outcome = report.outcomes.at(i);
-      ASSERT_TRUE(outcome.ok()) << troupe::describe_exception(outcome.error);
-      EXPECT_EQ(outcome.get(), Value(10 * i));
-      EXPECT_EQ(outcome.attempts, 2u);
-      ASSERT_EQ(outcome.attempt_errors.size(), 1u);
-      EXPECT_THROW(std::rethrow_exception(outcome.attempt_errors[0]), troupe::WorkerCrashedError);
-    }
+// A crash ends the process itself on a thread pool: process pools only.
+TEST(RunnerProcessTest, ACrashTheFirstTimeAKeyIsSeenIsRetried) {
+  troupe::test::PoolSpec spec;
+  spec.max_workers = 2;
+  auto pool = troupe::test::ProcessKind::make(spec);
+  RunnerOptions options = quick_retries(1, Retry::crash);
+  options.batch = 1;  // a crash fails every unfinished item of its pool task
+  Runner<int> runner(*pool, options);
+  std::vector<Marker> markers(4);
+  for (int i = 0; i < 4; ++i) {
+    runner.add(i, Call{"testing.crash_once", {markers[i].path(), 10 * i}, {}});
+  }
+  auto report = runner.run();
+  for (int i = 0; i < 4; ++i) {
+    const auto& outcome = report.outcomes.at(i);
+    ASSERT_TRUE(outcome.ok()) << troupe::describe_exception(outcome.error);
+    EXPECT_EQ(outcome.get(), Value(10 * i));
+    EXPECT_EQ(outcome.attempts, 2u);
+    ASSERT_EQ(outcome.attempt_errors.size(), 1u);
+    EXPECT_THROW(std::rethrow_exception(outcome.attempt_errors[0]), troupe::WorkerCrashedError);
   }
 }
 
