@@ -48,6 +48,7 @@
 #include <utility>
 #include <vector>
 
+#include "troupe/detail/map_builders.hpp"
 #include "troupe/detail/map_engine.hpp"
 #include "troupe/errors.hpp"
 #include "troupe/executor.hpp"
