@@ -70,6 +70,14 @@ struct RunnerOptions {
   // Items per pool task; 0: automatic (one at first, then as many as take
   // about 200 us, at most window / (2 * max_workers)).
   std::size_t batch = 0;
+  // Each attempt's limit, from when it starts running; nullopt: none. On a
+  // ProcessPool the worker running an item past it is killed (the pool's
+  // per-frame timeout). On a ThreadPool the item fails with
+  // TaskTimeoutError at its deadline, its cancel flag is set and a late
+  // result is discarded; items then go one per pool task, and a task that
+  // never looks at its flag keeps its thread until it returns. Other
+  // executors cannot enforce it (UsageError).
+  std::optional<std::chrono::nanoseconds> timeout = std::nullopt;
 };
 
 // One key's result: its value or its last error, and how it got there.
@@ -146,7 +154,8 @@ class RunnerCore {
   // What report_errors logs for an index ("key 'd1'").
   using Describe = std::function<std::string(std::uint64_t index)>;
 
-  // Throws ArgumentError naming each bad option.
+  // Throws ArgumentError naming each bad option, UsageError for a timeout
+  // on an executor that is neither a ThreadPool nor a ProcessPool.
   RunnerCore(Executor& executor, RunnerOptions options);
   ~RunnerCore();
   RunnerCore(const RunnerCore&) = delete;
@@ -179,7 +188,9 @@ class RunnerCore {
   std::atomic<std::size_t> in_flight_{0};
   mutable std::mutex meter_mutex_;
   std::unique_ptr<ProgressMeter> meter_;  // the current run's, kept after it
-  std::unique_ptr<Loop> loop_;            // the wake-up and completions a stop() signals
+  // The wake-up and completions a stop() signals; shared with the callbacks
+  // of timed-out tasks, which may end after the run (and the runner).
+  std::shared_ptr<Loop> loop_;
 };
 
 }  // namespace detail
