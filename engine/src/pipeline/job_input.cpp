@@ -74,6 +74,9 @@ void apply_key_field(InputItem& item, const std::optional<std::string>& key_fiel
     item.error = input_error(where + ": " + *reason);
   } else {
     item.key = std::get<JobKey>(std::move(key));
+    if (auto* text = std::get_if<std::string>(&item.key)) {
+      *text = valid_utf8(*text);  // as a record will hold it, so a resume finds it again
+    }
   }
 }
 
@@ -196,8 +199,10 @@ class GlobInput final : public JobInput {
     if (!path) {
       return std::nullopt;
     }
+    // The key as a record will hold it, so a resume finds it again; the
+    // value the bytes as they are, so the task can open the file.
     std::string text = path->string();
-    return InputItem{JobKey(text), position_++, Value(valid_utf8(text))};
+    return InputItem{JobKey(valid_utf8(text)), position_++, Value(std::move(text))};
   }
 
  private:

@@ -129,6 +129,13 @@ TEST(ItemsInput, KeyFieldTakesTheFieldOfEachObject) {
   EXPECT_EQ(items[0].value, (Value{{"id", "a"}, {"n", 1}}));
 }
 
+TEST(ItemsInput, StringKeyFieldIsKeptAsARecordWritesIt) {
+  JobInputSpec spec;
+  spec.items = {Value{{"id", "a\xFF"}}};
+  spec.key_field = "id";
+  EXPECT_THAT(keys(read_all(spec)), ElementsAre(key("a\xEF\xBF\xBD")));
+}
+
 TEST(ItemsInput, MissingOrWrongKeyFieldIsAnItemErrorKeyedByIndex) {
   JobInputSpec spec;
   spec.items = {Value{{"name", "a"}}, Value{{"id", 1.5}}, Value("plain"), Value::array()};
@@ -409,6 +416,15 @@ TEST(GlobInput, SymbolicLinksToDirectoriesAreNotFollowed) {
   std::filesystem::create_symlink(dir.path() / "real" / "x.txt", dir.path() / "file-link.txt");
   EXPECT_THAT(glob_paths(dir, "**/*.txt"), ElementsAre("file-link.txt", "real/x.txt"));
   EXPECT_THAT(glob_paths(dir, "link/*.txt"), ElementsAre("link/x.txt"));  // a literal prefix is a path
+}
+
+TEST(GlobInput, PathThatIsNotUtf8KeepsItsBytesAndGetsAWritableKey) {
+  ScratchDir dir;
+  const auto path = dir.write("caf\xFF.txt", "x");
+  const auto items = read_all(glob(dir.path() / "*.txt"));
+  ASSERT_EQ(items.size(), 1U);
+  EXPECT_EQ(items[0].value, Value(path.string()));
+  EXPECT_EQ(items[0].key, JobKey((dir.path() / "caf\xEF\xBF\xBD.txt").string()));
 }
 
 TEST(GlobInput, RelativePatternIsRefused) {
