@@ -35,6 +35,39 @@ std::string parse_reason(const std::exception& e) {
   return text;
 }
 
+constexpr int kMaxDepth = 512;
+
+// Lines nested deeper than kMaxDepth are refused before parsing: copying,
+// writing and sending a value recurse once per level, so a line of a
+// million '[' would overflow the stack there.
+bool too_deep(std::string_view text) {
+  int depth = 0;
+  bool in_string = false;
+  bool escaped = false;
+  for (const char c : text) {
+    if (in_string) {
+      if (escaped) {
+        escaped = false;
+      } else if (c == '\\') {
+        escaped = true;
+      } else if (c == '"') {
+        in_string = false;
+      }
+    } else if (c == '"') {
+      in_string = true;
+    } else if (c == '[' || c == '{') {
+      if (++depth > kMaxDepth) {
+        return true;
+      }
+    } else if (c == ']' || c == '}') {
+      --depth;
+    }
+  }
+  return false;
+}
+
+const std::string kTooDeep = "the value is nested deeper than " + std::to_string(kMaxDepth) + " levels";
+
 bool blank(std::string_view text) {
   return text.find_first_not_of(" \t\r") == std::string_view::npos;
 }
@@ -173,6 +206,10 @@ class JsonlInput final : public JobInput {
       }
       InputItem item{JobKey(static_cast<std::int64_t>(line->number)), position_++, Value()};
       const std::string where = reader_.path().string() + ":" + std::to_string(line->number);
+      if (too_deep(line->text)) {
+        item.error = input_error(where + ": " + kTooDeep);
+        return item;
+      }
       try {
         item.value = Value::parse(line->text);
       } catch (const Value::parse_error& e) {
@@ -234,8 +271,7 @@ class FromInput final : public JobInput {
       Value record;
       std::string problem;
       try {
-        record = Value::parse(line->text);
-        problem = record_problem(record);
+        problem = too_deep(line->text) ? kTooDeep : record_problem(record = Value::parse(line->text));
       } catch (const Value::parse_error& e) {
         problem = "not JSON: " + parse_reason(e);
       }

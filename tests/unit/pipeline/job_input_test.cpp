@@ -316,6 +316,20 @@ TEST(JsonlInput, KeyFieldMustBeAStringOrIntegerOfAnObject) {
             path.string() + ":6: the key field 'id' must be a string or an integer, not an integer past 2^63-1");
 }
 
+TEST(JsonlInput, ValueNestedTooDeepIsAnItemError) {
+  ScratchDir dir;
+  const std::string deep(200'000, '[');
+  const std::string fits = std::string(512, '[') + std::string(512, ']');
+  const std::string over = std::string(513, '[') + std::string(513, ']');
+  const auto path = dir.write("in.jsonl", deep + "\n" + fits + "\n\"[[[[\"\n" + over + "\n");
+  const auto items = read_all(file_spec(Kind::jsonl, path));
+  ASSERT_EQ(items.size(), 4U);
+  EXPECT_EQ(error_text(items[0]), path.string() + ":1: the value is nested deeper than 512 levels");
+  EXPECT_FALSE(items[1].error);
+  EXPECT_EQ(items[2].value, Value("[[[["));  // brackets in a string do not count
+  EXPECT_EQ(error_text(items[3]), path.string() + ":4: the value is nested deeper than 512 levels");
+}
+
 TEST(JsonlInput, EmptyFileHasNoItems) {
   ScratchDir dir;
   EXPECT_TRUE(read_all(file_spec(Kind::jsonl, dir.write("in.jsonl", ""))).empty());
