@@ -92,7 +92,8 @@ TEST_F(CliRun, FailedItemsExitOneAndTheSummaryNamesTheFirst) {
                              "--progress", "never"});
   EXPECT_EQ(r.exit_code, 1) << r.err;
   EXPECT_THAT(r.err, HasSubstr("2 ok, 1 failed"));
-  EXPECT_THAT(r.err, HasSubstr("key 1: ArgumentError"));
+  EXPECT_THAT(r.err, HasSubstr("  key 1: "));
+  EXPECT_THAT(r.err, HasSubstr("ArgumentError"));
   EXPECT_EQ(records("mixed.jsonl").size(), 3u);
 }
 

@@ -142,7 +142,7 @@ TEST_P(PipelineKinds, AFailedItemIsRecordedAndTheJobGoesOn) {
   const auto records = by_key(read_records(dir_ / "mixed.jsonl"));
   ASSERT_EQ(records.size(), 3u);
   EXPECT_EQ(records.at("1").at("ok"), false);
-  EXPECT_EQ(records.at("1").at("error").at("type"), "ArgumentError");
+  EXPECT_THAT(records.at("1").at("error").at("type").get<std::string>(), HasSubstr("ArgumentError"));
   EXPECT_EQ(records.at("2").at("value"), 6);
 }
 
@@ -210,7 +210,7 @@ TEST_P(PipelineKinds, AnItemPastTheJobTimeoutIsRecordedAsTaskTimeoutError) {
   EXPECT_EQ(report.jobs[0].ok, 2u);
   EXPECT_EQ(report.jobs[0].failed, 1u);
   const auto keyed = by_key(read_records(dir_ / "slow.jsonl"));
-  EXPECT_EQ(keyed.at("1").at("error").at("type"), "TaskTimeoutError");
+  EXPECT_THAT(keyed.at("1").at("error").at("type").get<std::string>(), HasSubstr("TaskTimeoutError"));
 }
 
 TEST_P(PipelineKinds, ADuplicateKeyIsRecordedFailedNamingBothPositions) {
@@ -230,7 +230,7 @@ TEST_P(PipelineKinds, ADuplicateKeyIsRecordedFailedNamingBothPositions) {
     if (r.at("ok") == false) {
       ++failed;
       EXPECT_EQ(r.at("key"), "a");
-      EXPECT_EQ(r.at("error").at("type"), "InputError");
+      EXPECT_THAT(r.at("error").at("type").get<std::string>(), HasSubstr("InputError"));
       EXPECT_EQ(r.at("attempts"), 0);
     }
   }
@@ -248,7 +248,7 @@ TEST_P(PipelineKinds, ABadInputLineIsRecordedFailedAndTheJobGoesOn) {
   EXPECT_EQ(report.jobs[0].failed, 1u);
   const auto keyed = by_key(read_records(dir_ / "lines.jsonl"));
   ASSERT_EQ(keyed.size(), 3u);
-  EXPECT_EQ(keyed.at("2").at("error").at("type"), "InputError");
+  EXPECT_THAT(keyed.at("2").at("error").at("type").get<std::string>(), HasSubstr("InputError"));
   EXPECT_EQ(keyed.at("3").at("value"), 6);
 }
 
@@ -371,7 +371,8 @@ TEST(PipelineProcessPool, ABrokenPoolEndsTheJobLeavingItsUnfinishedItemsUnrecord
   EXPECT_LT(records.size(), 50u);
   for (const auto& r : records) {
     if (r.at("ok") == false) {
-      EXPECT_NE(r.at("error").at("type"), "BrokenPoolError") << r.dump();
+      EXPECT_THAT(r.at("error").at("type").get<std::string>(), ::testing::Not(HasSubstr("BrokenPoolError")))
+          << r.dump();
     }
   }
   fs::remove_all(dir);
