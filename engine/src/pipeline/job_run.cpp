@@ -175,6 +175,16 @@ JobReport JobRun::run(Executor& pool) {
     };
     const RunSummary summary = runner.stream(source, sink, [&](JobKey&&) { ++report.aborted; });
     report.retried = summary.retried;
+    if (!report.pool_broken) {
+      // It may have broken with nothing of this job left in it (its last items ran elsewhere).
+      try {
+        pool.check();
+      } catch (const BrokenPoolError&) {
+        report.pool_broken = headline(std::current_exception());
+      } catch (...) {
+        // Shut down by its owner: not this job's concern.
+      }
+    }
   } catch (const std::exception& e) {
     report.error = first_line(e);
   } catch (...) {
