@@ -114,6 +114,16 @@ TEST_F(CliRun, AnExistingOutputWithoutAFlagExitsTwoAndResumeAndOverwriteAccept) 
   EXPECT_EQ(keys(records("out/double.jsonl")).size(), 100u);
 }
 
+TEST_F(CliRun, ResumingAFileThatIsNotAnOutputExitsTwoNamingIt) {
+  const std::string file = config(kDoubleJob);
+  fs::create_directories(dir_ / "out");
+  std::ofstream(dir_ / "out/double.jsonl") << "{\"name\": \"not a record\"}\n";
+  const auto r = run_troupe({"run", file, "--resume", "--progress", "never"});
+  EXPECT_EQ(r.exit_code, 2) << r.err;
+  EXPECT_THAT(r.err, HasSubstr("troupe: error: job 'double': "));
+  EXPECT_THAT(r.err, HasSubstr("double.jsonl"));
+}
+
 TEST_F(CliRun, ResumeAndOverwriteTogetherAreAUsageError) {
   const auto r = run_troupe({"run", config(kDoubleJob), "--resume", "--overwrite"});
   EXPECT_EQ(r.exit_code, 2);
