@@ -10,6 +10,7 @@
 #include <condition_variable>
 #include <mutex>
 #include <random>
+#include <set>
 #include <tuple>
 #include <unordered_map>
 
@@ -49,6 +50,7 @@ struct Batch {
   std::vector<Slot> slots;
   std::vector<ItemResult> results;  // written by a callable batch's worker
   std::variant<Future<void>, Future<Value>, Future<std::vector<Outcome<Value>>>> future;
+  std::optional<Clock::time_point> deadline;  // a timed thread pool task, once it started
 };
 
 struct Due {
@@ -56,15 +58,6 @@ struct Due {
   Slot slot;
 };
 bool later(const Due& a, const Due& b) {
-  return a.when > b.when;
-}
-
-// A thread pool task's deadline under RunnerOptions::timeout.
-struct TaskDeadline {
-  Clock::time_point when;
-  std::uint64_t batch = 0;
-};
-bool later_deadline(const TaskDeadline& a, const TaskDeadline& b) {
   return a.when > b.when;
 }
 
@@ -208,9 +201,9 @@ class RunState {
       }
       const Events events = wait(handled);
       for (const auto& [id, when] : events.started) {
-        if (batches_.count(id) != 0) {
-          deadlines_.push_back({when + *options_.timeout, id});
-          std::push_heap(deadlines_.begin(), deadlines_.end(), later_deadline);
+        if (auto it = batches_.find(id); it != batches_.end()) {
+          it->second->deadline = when + *options_.timeout;
+          deadlines_.emplace(*it->second->deadline, id);
         }
       }
       for (std::uint64_t id : events.completed) {
@@ -244,7 +237,8 @@ class RunState {
       until = retries_.front().when;
     }
     if (!deadlines_.empty()) {
-      until = until ? std::min(*until, deadlines_.front().when) : deadlines_.front().when;
+      const Clock::time_point first = deadlines_.begin()->first;
+      until = until ? std::min(*until, first) : first;
     }
     if (until) {
       loop_.wake.wait_until(lock, *until, ready);
@@ -261,10 +255,9 @@ class RunState {
   // dropped so that its late result (its completion id) finds nothing.
   void expire() {
     const auto now = Clock::now();
-    while (!deadlines_.empty() && deadlines_.front().when <= now) {
-      std::pop_heap(deadlines_.begin(), deadlines_.end(), later_deadline);
-      const std::uint64_t id = deadlines_.back().batch;
-      deadlines_.pop_back();
+    while (!deadlines_.empty() && deadlines_.begin()->first <= now) {
+      const std::uint64_t id = deadlines_.begin()->second;
+      deadlines_.erase(deadlines_.begin());
       auto it = batches_.find(id);
       if (it == batches_.end()) {
         continue;
@@ -453,6 +446,9 @@ class RunState {
     }
     BatchPtr batch = std::move(it->second);
     batches_.erase(it);
+    if (batch->deadline) {
+      deadlines_.erase({*batch->deadline, id});
+    }
     std::vector<ItemResult> results = results_of(*batch);
     const auto [worker, running] =
         std::visit([](const auto& f) { return std::make_pair(f.worker_id(), f.running_time()); }, batch->future);
@@ -598,8 +594,9 @@ class RunState {
   std::mt19937_64 random_;
 
   std::unordered_map<std::uint64_t, BatchPtr> batches_;
-  std::vector<Due> retries_;             // a min-heap on `when`
-  std::vector<TaskDeadline> deadlines_;  // a min-heap on `when`: timed thread pool tasks running
+  std::vector<Due> retries_;  // a min-heap on `when`
+  // Timed thread pool tasks running, by deadline: as many as are in flight.
+  std::set<std::pair<Clock::time_point, std::uint64_t>> deadlines_;
   std::vector<Slot> pending_;
   std::uint64_t next_index_ = 0;
   std::uint64_t next_batch_ = 0;
