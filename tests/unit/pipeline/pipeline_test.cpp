@@ -347,6 +347,74 @@ TEST_P(PipelineKinds, StopEndsTheRunningJobAndStartsNoOther) {
   EXPECT_EQ(by_key(read_records(dir_ / "slow.jsonl")).size(), report.jobs[0].ok);
 }
 
+TEST_P(PipelineKinds, RetriesRunAFailedItemAgain) {
+  // fail_once(path, 7) fails on its first call for a path, then returns 7.
+  JobSpec j = job("again", "testing.fail_once", items({(dir_ / "marker").string()}));
+  j.args = {Value(7)};
+  j.retries = 1;
+  const PipelineReport report = run({j});
+  EXPECT_EQ(report.jobs[0].ok, 1u);
+  EXPECT_EQ(report.jobs[0].retried, 1u);
+  const auto records = read_records(dir_ / "again.jsonl");
+  ASSERT_EQ(records.size(), 1u);
+  EXPECT_EQ(records[0].at("value"), 7);
+  EXPECT_EQ(records[0].at("attempts"), 2);
+}
+
+TEST_P(PipelineKinds, ChunksRecordEachItemOnce) {
+  JobSpec j = job("chunked", "testing.double", range(1000));
+  j.chunk_size = 64;
+  const PipelineReport report = run({j});
+  EXPECT_EQ(report.jobs[0].ok, 1000u);
+  EXPECT_EQ(by_key(read_records(dir_ / "chunked.jsonl")).size(), 1000u);
+}
+
+TEST_P(PipelineKinds, StopBeforeRunStartsNothing) {
+  Engine engine(spec());
+  Pipeline pipeline(engine, {job("double", "testing.double", range(3))});
+  pipeline.stop();
+  const PipelineReport report = pipeline.run();
+  EXPECT_TRUE(report.interrupted);
+  EXPECT_FALSE(report.jobs[0].ran);
+  EXPECT_FALSE(fs::exists(dir_ / "double.jsonl"));
+  EXPECT_THROW(pipeline.run(), troupe::UsageError);
+}
+
+TEST_P(PipelineKinds, AnUnknownPoolIsTheJobsErrorAndHoldsBackTheJobsAfterIt) {
+  JobSpec first = job("first", "testing.double", range(3));
+  first.pool = "nosuchpool";
+  JobSpec second = job("second", "testing.double", range(3));
+  second.after = {"first"};
+  const PipelineReport report = run({first, second});
+  ASSERT_TRUE(report.jobs[0].error.has_value());
+  EXPECT_THAT(*report.jobs[0].error, HasSubstr("nosuchpool"));
+  EXPECT_FALSE(report.jobs[1].ran);
+  EXPECT_FALSE(report.interrupted);
+}
+
+TEST_P(PipelineKinds, BadJobListsAreRefusedBeforeAnythingRuns) {
+  Engine engine(spec());
+  JobSpec a = job("a", "testing.double", range(3));
+  JobSpec b = job("b", "testing.double", range(3));
+  a.after = {"b"};
+  b.after = {"a"};
+  try {
+    Pipeline pipeline(engine, {a, b});
+    FAIL() << "a cycle was accepted";
+  } catch (const troupe::UsageError& e) {
+    EXPECT_THAT(e.what(), HasSubstr("a -> b -> a"));
+  }
+  JobSpec same = job("c", "testing.double", range(3));
+  same.output = a.output;
+  EXPECT_THROW(Pipeline(engine, {job("a", "testing.double", range(3)), same}), troupe::UsageError);
+  JobSpec unknown = job("d", "testing.double", range(3));
+  unknown.after = {"nope"};
+  EXPECT_THROW(Pipeline(engine, {unknown}), troupe::UsageError);
+  EXPECT_THROW(Pipeline(engine, {job("e", "testing.double", range(3)), job("e", "testing.echo", range(3))}),
+               troupe::UsageError);
+  EXPECT_FALSE(fs::exists(a.output));
+}
+
 TEST(PipelineProcessPool, ABrokenPoolEndsTheJobLeavingItsUnfinishedItemsUnrecorded) {
   const fs::path dir = fs::path(::testing::TempDir()) / ("troupe-pipeline-broken-" + std::to_string(::getpid()));
   fs::remove_all(dir);
