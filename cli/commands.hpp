@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "call_inputs.hpp"
+#include "troupe/pipeline.hpp"
 
 namespace troupe::cli {
 
@@ -29,11 +30,22 @@ struct ConfigFileOptions {
   std::vector<std::string> sets;
 };
 
+// run: a file's jobs.
+struct RunOptions {
+  std::string file;
+  std::string job;  // empty: every job
+  std::vector<std::string> sets;
+  ExistingOutput existing = ExistingOutput::refuse;
+  bool fsync = false;
+  std::string progress = "auto";  // auto | always | never
+};
+
 int run_inspect(const InspectOptions& options);
 int run_call(const CallOptions& options);
 int run_call_on_pool(const CallOptions& options);
 int run_validate(const ConfigFileOptions& options);
 int run_config(const ConfigFileOptions& options);
+int run_run(const RunOptions& options);
 
 // Prints each problem of a ConfigError (GCC-style lines) and a summary line
 // on stderr; returns kUsageError.

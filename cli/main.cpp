@@ -36,6 +36,27 @@ int main(int argc, char** argv) {
   config_cmd->add_option("--set", resolved.sets, "Override a key, KEY.PATH=VALUE (repeatable)")
       ->allow_extra_args(false);
 
+  RunOptions run;
+  bool resume = false;
+  bool retry_failed = false;
+  bool overwrite = false;
+  CLI::App* run_cmd = app.add_subcommand("run", "Run a configuration file's jobs, one JSON Lines record per item");
+  run_cmd->add_option("file", run.file, "The YAML configuration file")->required();
+  run_cmd->add_option("--job", run.job, "Run this job only (a `from:` job's upstream output must exist)");
+  run_cmd->add_option("--set", run.sets, "Override a key, KEY.PATH=VALUE (repeatable; jobs.NAME.KEY for a job)")
+      ->allow_extra_args(false);
+  CLI::Option* resume_opt =
+      run_cmd->add_flag("--resume", resume, "Continue an existing output: skip the keys it records (ok or failed)");
+  CLI::Option* retry_opt = run_cmd->add_flag("--retry-failed", retry_failed,
+                                             "Keep an existing output's ok records and run the other items again");
+  CLI::Option* overwrite_opt = run_cmd->add_flag("--overwrite", overwrite, "Start existing outputs over, empty");
+  resume_opt->excludes(retry_opt)->excludes(overwrite_opt);
+  retry_opt->excludes(overwrite_opt);
+  run_cmd->add_flag("--fsync", run.fsync, "Sync each record to disk as it is written");
+  run_cmd->add_option("--progress", run.progress, "A live progress line per job on stderr")
+      ->check(CLI::IsMember({"auto", "always", "never"}))
+      ->default_str("auto");
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -63,6 +84,13 @@ int main(int argc, char** argv) {
     }
     if (*config_cmd) {
       return run_config(resolved);
+    }
+    if (*run_cmd) {
+      run.existing = resume         ? troupe::ExistingOutput::resume
+                     : retry_failed ? troupe::ExistingOutput::retry_failed
+                     : overwrite    ? troupe::ExistingOutput::overwrite
+                                    : troupe::ExistingOutput::refuse;
+      return run_run(run);
     }
   } catch (const troupe::Error& e) {
     print_error(e.what());

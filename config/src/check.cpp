@@ -1,7 +1,7 @@
 // config::check: what load_file cannot know without the plugins, learned
 // from the task table a troupe-worker reports when it is ready (its
-// plugins loaded there, not here). No initializer or finalizer runs: hooks
-// are checked against their signatures.
+// plugins loaded there, not here). No initializer, finalizer or task runs:
+// hooks and jobs are checked against their signatures.
 #include <algorithm>
 #include <chrono>
 #include <exception>
@@ -135,6 +135,18 @@ void check_pool_hooks(const PoolSpec& pool, const std::vector<Signature>& table,
   }
 }
 
+// A job's task against the table: it exists, and it takes the item followed
+// by the job's bound args and kwargs.
+void check_job(const JobSpec& job, std::size_t index, const std::vector<Signature>& table, const Placer& placer,
+               std::vector<ConfigProblem>& problems) {
+  const std::string path = "jobs[" + std::to_string(index) + "]";
+  for (auto& found : detail::check_job_call(Call{job.task, job.args, job.kwargs}, table)) {
+    // A missing argument is the call's fault as a whole: placed at the task.
+    problems.push_back(placer.problem(path + "." + (found.where.empty() ? "task" : found.where),
+                                      "job '" + job.name + "': " + std::move(found.message)));
+  }
+}
+
 }  // namespace
 
 void check(const EngineSpec& spec, const std::string& origin) {
@@ -151,6 +163,9 @@ void check(const EngineSpec& spec, const std::string& origin) {
   std::vector<ConfigProblem> problems;
   for (const auto& pool : spec.pools) {
     check_pool_hooks(pool, table.signatures, placer, problems);
+  }
+  for (std::size_t i = 0; i < spec.jobs.size(); ++i) {
+    check_job(spec.jobs[i], i, table.signatures, placer, problems);
   }
   if (!problems.empty()) {
     throw ConfigError(std::move(problems));

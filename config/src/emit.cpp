@@ -1,5 +1,5 @@
 // to_yaml: a spec written back as a version-1 file that loads to the same
-// spec: every option explicit, durations in their largest exact unit,
+// spec: every option of every pool and job explicit, durations in their largest exact unit,
 // strings double-quoted with ${ escaped so nothing is re-read as a number,
 // a null or a variable.
 #include <yaml-cpp/yaml.h>
@@ -202,6 +202,74 @@ void emit_pool(YAML::Emitter& out, const PoolSpec& pool) {
   out << YAML::EndMap;
 }
 
+void emit_path(YAML::Emitter& out, const char* key, const std::filesystem::path& path) {
+  out << YAML::Key << key << YAML::Value;
+  quoted(out, std::filesystem::absolute(path).lexically_normal().string());
+}
+
+void emit_inputs(YAML::Emitter& out, const JobInputSpec& inputs) {
+  out << YAML::Key << "inputs" << YAML::Value << YAML::BeginMap;
+  switch (inputs.kind) {
+    case JobInputSpec::Kind::items:
+      out << YAML::Key << "items" << YAML::Value;
+      emit_value(out, Value(inputs.items));
+      break;
+    case JobInputSpec::Kind::range:
+      out << YAML::Key << "range" << YAML::Value << YAML::Flow << YAML::BeginSeq << inputs.start << inputs.stop
+          << inputs.step << YAML::EndSeq;
+      break;
+    case JobInputSpec::Kind::lines:
+      emit_path(out, "lines", inputs.path);
+      break;
+    case JobInputSpec::Kind::jsonl:
+      emit_path(out, "jsonl", inputs.path);
+      break;
+    case JobInputSpec::Kind::glob:
+      // A pattern is not a file: absolute() would not add what a pattern means.
+      out << YAML::Key << "glob" << YAML::Value;
+      quoted(out, inputs.pattern);
+      break;
+    case JobInputSpec::Kind::from:
+      out << YAML::Key << "from" << YAML::Value;
+      quoted(out, inputs.from);
+      break;
+  }
+  if (inputs.key_field) {
+    out << YAML::Key << "key" << YAML::Value;
+    quoted(out, *inputs.key_field);
+  }
+  out << YAML::EndMap;
+}
+
+void emit_job(YAML::Emitter& out, const JobSpec& job) {
+  out << YAML::BeginMap;
+  for (const auto& [key, text] : {std::pair{"name", &job.name}, {"pool", &job.pool}, {"task", &job.task}}) {
+    out << YAML::Key << key << YAML::Value;
+    quoted(out, *text);
+  }
+  out << YAML::Key << "args" << YAML::Value;
+  emit_value(out, Value(job.args));
+  out << YAML::Key << "kwargs" << YAML::Value;
+  emit_value(out, Value(job.kwargs));
+  emit_inputs(out, job.inputs);
+  out << YAML::Key << "chunk_size" << YAML::Value;
+  if (job.chunk_size == 0) {
+    out << "auto";
+  } else {
+    out << job.chunk_size;
+  }
+  out << YAML::Key << "retries" << YAML::Value << job.retries;
+  emit_limit(out, "timeout", job.timeout);
+  if (!job.output.empty()) {  // a spec written in C++ may leave it to the default
+    emit_path(out, "output", job.output);
+  }
+  out << YAML::Key << "after" << YAML::Value << YAML::Flow << YAML::BeginSeq;
+  for (const auto& name : job.after) {
+    quoted(out, name);
+  }
+  out << YAML::EndSeq << YAML::EndMap;
+}
+
 }  // namespace
 
 std::string to_yaml(const EngineSpec& spec) {
@@ -221,7 +289,15 @@ std::string to_yaml(const EngineSpec& spec) {
   for (const auto& pool : spec.pools) {
     emit_pool(out, pool);
   }
-  out << YAML::EndMap << YAML::EndMap;
+  out << YAML::EndMap;
+  if (!spec.jobs.empty()) {
+    out << YAML::Key << "jobs" << YAML::Value << YAML::BeginSeq;
+    for (const auto& job : spec.jobs) {
+      emit_job(out, job);
+    }
+    out << YAML::EndSeq;
+  }
+  out << YAML::EndMap;
   return std::string(out.c_str()) + "\n";
 }
 

@@ -1,4 +1,4 @@
-// Bind checks of hook calls against signatures, mirroring the worker's
+// Bind checks of hook calls and job tasks against signatures, mirroring the worker's
 // binding (troupe/sdk/adapter.hpp check_call_shape and its strict
 // conversions) but collecting every problem instead of the first.
 #include "hook_binding.hpp"
@@ -106,17 +106,26 @@ void check_type(const Signature& sig, std::size_t index, const Value& value, con
   }
 }
 
-void check_binding(const Call& call, const Signature& sig, std::vector<HookProblem>& problems) {
+// `leading` positional parameters are filled before the call's args (a
+// job's item); their values are not known here, so only their count binds.
+void check_binding(const Call& call, const Signature& sig, std::size_t leading, std::vector<HookProblem>& problems) {
   const std::size_t arity = sig.params.size();
+  if (leading > arity) {
+    problems.push_back({"task", sig.to_string() + " takes no arguments, so it cannot take the item"});
+    return;
+  }
   for (std::size_t i = 0; i < call.args.size(); ++i) {
     const std::string where = "args[" + std::to_string(i) + "]";
-    if (i >= arity) {
+    if (leading + i >= arity) {
+      const std::string given = leading == 0 ? std::to_string(call.args.size()) + " were given"
+                                             : "the item and " + std::to_string(call.args.size()) + " argument" +
+                                                   (call.args.size() == 1 ? "" : "s") + " make " +
+                                                   std::to_string(leading + call.args.size());
       problems.push_back({where, sig.to_string() + " takes " + std::to_string(arity) + " argument" +
-                                     (arity == 1 ? "" : "s") + " but " + std::to_string(call.args.size()) +
-                                     " were given"});
+                                     (arity == 1 ? "" : "s") + " but " + given});
       break;
     }
-    check_type(sig, i, call.args[i], where, problems);
+    check_type(sig, leading + i, call.args[i], where, problems);
   }
   for (const auto& [name, value] : call.kwargs) {
     const std::string where = "kwargs." + name;
@@ -132,14 +141,17 @@ void check_binding(const Call& call, const Signature& sig, std::vector<HookProbl
       problems.push_back({where, "unexpected keyword argument " + quoted(name) + " for " + sig.to_string() +
                                      (sig.named ? troupe::detail::did_you_mean(name, names)
                                                 : "; its parameters have no names, pass them by position (args)")});
-    } else if (found < call.args.size()) {
+    } else if (found < leading) {
+      problems.push_back({where, "argument " + quoted(name) + " of " + sig.to_string() +
+                                     " is the item (each item is passed first); it cannot be given by keyword"});
+    } else if (found < leading + call.args.size()) {
       problems.push_back(
           {where, "argument " + quoted(name) + " of " + sig.to_string() + " is given both by position and by keyword"});
     } else {
       check_type(sig, found, value, where, problems);
     }
   }
-  for (std::size_t i = call.args.size(); i < arity; ++i) {
+  for (std::size_t i = leading + call.args.size(); i < arity; ++i) {
     const ParamInfo& param = sig.params[i];
     if (!(sig.named && call.kwargs.contains(param.name)) && !param.default_value) {
       problems.push_back({"", "missing argument " + quoted(param.name) + " (position " + std::to_string(i + 1) + ", " +
@@ -204,7 +216,15 @@ bool fits_type(const std::string& type, const Value& v) {
 std::vector<HookProblem> check_hook(const Call& call, const std::string& kind, const std::vector<Signature>& table) {
   std::vector<HookProblem> problems;
   if (const Signature* sig = find_hook(call, kind, table, problems)) {
-    check_binding(call, *sig, problems);
+    check_binding(call, *sig, 0, problems);
+  }
+  return problems;
+}
+
+std::vector<HookProblem> check_job_call(const Call& call, const std::vector<Signature>& table) {
+  std::vector<HookProblem> problems;
+  if (const Signature* sig = find_hook(call, "task", table, problems)) {
+    check_binding(call, *sig, 1, problems);
   }
   return problems;
 }

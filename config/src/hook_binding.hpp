@@ -1,5 +1,5 @@
-// Whether a pool's initializer or finalizer call fits what the plugins
-// registered: the name exists as a hook of that kind, and the arguments
+// Whether a pool's initializer or finalizer call, or a job's task, fits what
+// the plugins registered: the name exists as a hook (or task) of that kind, and the arguments
 // bind to its signature as the worker would bind them (arity, keyword
 // names, types where the signature names a type a config value can have).
 // Runs no plugin code: it reads signatures only.
@@ -21,6 +21,11 @@ struct HookProblem {
 // `kind` is "initializer" or "finalizer"; `table` every signature the
 // plugins' worker reported (tasks and hooks).
 std::vector<HookProblem> check_hook(const Call& call, const std::string& kind, const std::vector<Signature>& table);
+
+// A job's task: `call.task` names a task of `table`, and it takes an item
+// (its first positional argument, whose type is not known here) followed by
+// call.args and call.kwargs.
+std::vector<HookProblem> check_job_call(const Call& call, const std::vector<Signature>& table);
 
 // Whether `value` can be converted to the parameter type `type` (as
 // troupe/sdk/type_name.hpp writes types); true for types it cannot judge

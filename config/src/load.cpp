@@ -1,9 +1,10 @@
-// load_file / load_string: the file's top level (version, plugins, pools),
+// load_file / load_string: the file's top level (version, plugins, pools, jobs),
 // overrides, and the one ConfigError that lists every problem.
 #include <cstdlib>
 #include <fstream>
 #include <sstream>
 
+#include "job_schema.hpp"
 #include "pool_schema.hpp"
 #include "sources.hpp"
 #include "troupe/config.hpp"
@@ -138,6 +139,18 @@ void read_pools(const TreeNode& node, EngineSpec& spec, ValueReader& r) {
   }
 }
 
+// The names written under pools:, read or not (a job naming a pool whose
+// options are wrong is not also told the pool does not exist).
+std::vector<std::string> pool_names(const TreeNode& root) {
+  std::vector<std::string> names;
+  if (const TreeNode* pools = root.find("pools"); pools != nullptr && pools->kind == TreeNode::Kind::map) {
+    for (const auto& [key, value] : pools->entries) {
+      names.push_back(key.scalar);
+    }
+  }
+  return names;
+}
+
 void read_version(const TreeNode& root, ValueReader& r) {
   const TreeNode* version = root.find("version");
   if (version == nullptr) {
@@ -152,23 +165,19 @@ void read_version(const TreeNode& root, ValueReader& r) {
 EngineSpec read_document(const TreeNode& root, ValueReader& r) {
   EngineSpec spec;
   if (root.kind != TreeNode::Kind::map) {
-    r.fail(root, "", "a map with version, plugins and pools");
+    r.fail(root, "", "a map with version, plugins, pools and jobs");
     return spec;
   }
   r.refuse_unknown_keys(root, "", kTopKeys);
   read_version(root, r);
-  for (const auto& [key, value] : root.entries) {
-    if (key.scalar == "jobs") {
-      r.problems().add(key.where, "jobs",
-                       "jobs are not supported by this version of troupe (the key is reserved for pipelines); "
-                       "remove them to use the pools");
-    }
-  }
   if (const TreeNode* plugins = root.find("plugins")) {
     read_plugins(*plugins, spec, r);
   }
   if (const TreeNode* pools = root.find("pools")) {
     read_pools(*pools, spec, r);
+  }
+  if (const TreeNode* jobs = root.find("jobs")) {
+    spec.jobs = detail::read_jobs(*jobs, pool_names(root), r);
   }
   return spec;
 }

@@ -38,6 +38,37 @@ void record_hook(const TreeNode& key, const TreeNode& hook, const std::string& p
   }
 }
 
+void record_list(EngineSpec& spec, const std::string& path, const TreeNode& list) {
+  record(spec, path, list.where);
+  for (std::size_t i = 0; i < list.items.size(); ++i) {
+    record(spec, path + "[" + std::to_string(i) + "]", list.items[i].where);
+  }
+}
+
+// jobs[i] at the job, each key at its value (a task name where it is
+// written), list items at themselves, keyword arguments and inputs at their
+// names.
+void record_jobs(const TreeNode& jobs, EngineSpec& spec) {
+  for (std::size_t i = 0; i < jobs.items.size(); ++i) {
+    const TreeNode& job = jobs.items[i];
+    const std::string job_path = "jobs[" + std::to_string(i) + "]";
+    record(spec, job_path, job.where);
+    for (const auto& [key, value] : job.entries) {
+      const std::string path = join_path(job_path, key.scalar);
+      if (value.kind == TreeNode::Kind::sequence) {
+        record_list(spec, path, value);
+      } else {
+        record(spec, path, value.where);
+      }
+      if (key.scalar == "kwargs" || key.scalar == "inputs") {
+        for (const auto& [name, inner] : value.entries) {
+          record(spec, join_path(path, name.scalar), key.scalar == "kwargs" ? name.where : inner.where);
+        }
+      }
+    }
+  }
+}
+
 }  // namespace
 
 void record_sources(const TreeNode& root, EngineSpec& spec) {
@@ -49,6 +80,9 @@ void record_sources(const TreeNode& root, EngineSpec& spec) {
       const TreeNode* file = item.kind == TreeNode::Kind::map ? item.find("path") : &item;
       record(spec, path + ".path", file != nullptr ? file->where : item.where);
     }
+  }
+  if (const TreeNode* jobs = root.find("jobs"); jobs != nullptr) {
+    record_jobs(*jobs, spec);
   }
   const TreeNode* pools = root.find("pools");
   if (pools == nullptr) {

@@ -29,6 +29,8 @@ class ValueReader {
       : problems_(problems), base_dir_(std::move(base_dir)) {}
 
   Problems& problems() noexcept { return problems_; }
+  // The file's folder, which relative paths are taken from.
+  const std::filesystem::path& base_dir() const noexcept { return base_dir_; }
   void fail(const TreeNode& node, const std::string& path, const std::string& expected);
 
   // A whole number >= 0; `auto` reads as 0 when allow_auto.

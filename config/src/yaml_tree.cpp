@@ -8,6 +8,8 @@
 #include <cctype>
 #include <charconv>
 
+#include "troupe/detail/spelling.hpp"
+
 namespace troupe::config::detail {
 namespace {
 
@@ -218,6 +220,38 @@ TreeNode* step(TreeNode& parent, const std::string& segment, const std::string& 
   return &parent.entries.back().second;
 }
 
+// A job of the `jobs:` list by its name, which may itself hold dots: the
+// longest run of segments from `first` that names a job wins, and `first`
+// moves to that run's last segment. Null with a problem when none does.
+TreeNode* job_named(TreeNode& jobs, const std::vector<std::string>& segments, std::size_t& first, const Location& where,
+                    Problems& problems) {
+  std::vector<std::string> names;
+  for (auto& job : jobs.items) {
+    const TreeNode* name = job.kind == TreeNode::Kind::map ? job.find("name") : nullptr;
+    if (name != nullptr && name->kind == TreeNode::Kind::scalar) {
+      names.push_back(name->scalar);
+    }
+  }
+  for (std::size_t last = segments.size(); last > first; --last) {
+    std::string candidate = segments[first];
+    for (std::size_t k = first + 1; k < last; ++k) {
+      candidate += "." + segments[k];
+    }
+    for (auto& job : jobs.items) {
+      const TreeNode* name = job.kind == TreeNode::Kind::map ? job.find("name") : nullptr;
+      if (name != nullptr && name->kind == TreeNode::Kind::scalar && name->scalar == candidate) {
+        first = last - 1;
+        return &job;
+      }
+    }
+  }
+  problems.add(where, "jobs." + segments[first],
+               "no job named '" + segments[first] + "' in the file (--set jobs.NAME.KEY=VALUE names a job)" +
+                   (names.empty() ? std::string("; the file has no jobs")
+                                  : troupe::detail::did_you_mean(segments[first], names)));
+  return nullptr;
+}
+
 }  // namespace
 
 const TreeNode* TreeNode::find(std::string_view key) const {
@@ -305,9 +339,14 @@ void apply_override(TreeNode& root, const std::string& override_text, const Envi
   mark_as_override(value, where);
   TreeNode* node = &root;
   std::string walked;
-  for (const auto& segment : segments) {
-    walked += (walked.empty() ? "" : ".") + segment;
-    node = step(*node, segment, walked, where, problems);
+  for (std::size_t i = 0; i < segments.size(); ++i) {
+    if (i == 1 && segments[0] == "jobs") {
+      node = job_named(*node, segments, i, where, problems);
+      walked = node != nullptr ? "jobs." + node->find("name")->scalar : walked;
+    } else {
+      walked += (walked.empty() ? "" : ".") + segments[i];
+      node = step(*node, segments[i], walked, where, problems);
+    }
     if (node == nullptr) {
       return;
     }

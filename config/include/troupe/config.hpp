@@ -1,7 +1,7 @@
 // troupe/config.hpp
 //
-// A YAML file that lists plugins and named pools, turned into a plain
-// troupe::EngineSpec (docs/config.md has every key):
+// A YAML file that lists plugins, named pools and pipeline jobs, turned into
+// a plain troupe::EngineSpec (docs/config.md has every key):
 //
 //   troupe::EngineSpec spec = troupe::config::load_file("troupe.yaml",
 //       {.overrides = {"pools.cpu.workers=8"}});
@@ -56,8 +56,9 @@ namespace config {
 
 struct LoadOptions {
   // `KEY.PATH=VALUE`, applied in order after the file is read; VALUE is
-  // YAML (`pools.cpu.workers=8`, `pools.io.env={A: "1"}`). A missing key is
-  // added; a missing pool is created.
+  // YAML (`pools.cpu.workers=8`, `pools.io.env={A: "1"}`,
+  // `jobs.count.retries=2`). A missing key is added; a missing pool is
+  // created; a job is addressed by its name and must exist.
   std::vector<std::string> overrides = {};
   // Looks up ${VAR}; null reads the process environment.
   std::function<std::optional<std::string>(const std::string&)> environment = nullptr;
@@ -77,7 +78,10 @@ EngineSpec load_string(std::string_view text, const std::filesystem::path& origi
 // or fails while loading is reported naming it, never a crash of the
 // caller). Then each pool's initializer and finalizer must name a hook of
 // that kind ("did you mean") whose signature its args and kwargs bind to
-// (arity, keyword names, types the signature names). No hook runs. Throws
+// (arity, keyword names, types the signature names), and each job's task
+// must name a task that takes the item followed by the job's args and
+// kwargs (the item's type is not known: only its place binds). No hook or
+// task runs. Throws
 // ConfigError with every problem, each placed at its key through
 // spec.sources (`origin` with no line for a spec without them).
 void check(const EngineSpec& spec, const std::string& origin = "configuration");

@@ -14,6 +14,7 @@
 
 #include <chrono>
 #include <cstddef>
+#include <optional>
 #include <string>
 
 #include "troupe/progress.hpp"
@@ -65,6 +66,14 @@ struct RunnerOptions {
   // Items per pool task; 0: automatic (one at first, then as many as take
   // about 200 us, at most window / (2 * max_workers)).
   std::size_t batch = 0;
+  // Each attempt's limit, from when it starts running; nullopt: none. On a
+  // ProcessPool the worker running an item past it is killed (the pool's
+  // per-frame timeout). On a ThreadPool the item fails with
+  // TaskTimeoutError at its deadline, its cancel flag is set and a late
+  // result is discarded; items then go one per pool task, and a task that
+  // never looks at its flag keeps its thread until it returns. Other
+  // executors cannot enforce it (UsageError).
+  std::optional<std::chrono::nanoseconds> timeout = std::nullopt;
 };
 
 }  // namespace troupe

@@ -47,7 +47,9 @@ class RecordWriter {
 
 // What an existing output holds. A last line without its '\n', or one that
 // does not parse, is torn (a crash mid-write): `valid_bytes` ends before
-// it, and resume truncates the file there.
+// it, and resume truncates the file there. The sets answer contains(); the
+// positions they hold are not the records' (an integer key is kept at its
+// own value, so keys finished out of order still close up into runs).
 struct OutputScan {
   KeySet ok;      // keys recorded ok
   KeySet failed;  // keys recorded failed (and not ok)

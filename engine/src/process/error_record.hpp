@@ -28,6 +28,9 @@ Value fit_error_record(Value record, std::size_t max_bytes);
 // a RemoteError that says so).
 std::exception_ptr exception_from_record(const Value& record);
 
+// The stack trace of the first RemoteError in `error`'s chain, or empty.
+std::string remote_stack_trace(std::exception_ptr error);
+
 // Demangled name of a std::type_info name.
 std::string demangle(const char* mangled);
 

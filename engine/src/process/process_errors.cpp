@@ -119,10 +119,9 @@ RemoteError::RemoteError(std::string remote_type, std::string remote_message, st
       remote_message_(std::move(remote_message)),
       stack_trace_(std::move(stack_trace)) {}
 
-namespace {
+namespace detail::process {
 
-// The stack trace of the first RemoteError in the chain, or empty.
-std::string first_remote_trace(std::exception_ptr error) {
+std::string remote_stack_trace(std::exception_ptr error) {
   for (int depth = 0; error != nullptr && depth < 64; ++depth) {
     try {
       std::rethrow_exception(error);
@@ -137,11 +136,11 @@ std::string first_remote_trace(std::exception_ptr error) {
   return {};
 }
 
-}  // namespace
+}  // namespace detail::process
 
 std::string format_error_report(const std::exception_ptr& error) {
   std::string text = describe_exception(error);
-  std::string trace = first_remote_trace(error);
+  std::string trace = detail::process::remote_stack_trace(error);
   if (!trace.empty()) {
     // Frames from the throw site on (the capture machinery above __cxa_throw
     // is noise), each cut to a readable width: template-heavy frames run to

@@ -10,13 +10,19 @@
 #include <condition_variable>
 #include <mutex>
 #include <random>
+#include <set>
+#include <tuple>
 #include <unordered_map>
+
+#include <unistd.h>
 
 #include "common/log.hpp"
 #include "troupe/detail/progress_meter.hpp"
 #include "troupe/errors.hpp"
 #include "troupe/interrupt.hpp"
 #include "troupe/process_errors.hpp"
+#include "troupe/process_pool.hpp"
+#include "troupe/registry.hpp"
 #include "troupe/thread_pool.hpp"
 
 namespace troupe::detail {
@@ -44,6 +50,7 @@ struct Batch {
   std::vector<Slot> slots;
   std::vector<ItemResult> results;  // written by a callable batch's worker
   std::variant<Future<void>, Future<Value>, Future<std::vector<Outcome<Value>>>> future;
+  std::optional<Clock::time_point> deadline;  // a timed thread pool task, once it started
 };
 
 struct Due {
@@ -147,26 +154,35 @@ struct RunnerCore::Loop {
   std::mutex mutex;
   std::condition_variable wake;
   std::vector<std::uint64_t> completed;  // batch ids, guarded by mutex
+  // Timed thread pool tasks that began running (batch id, when), guarded by mutex.
+  std::vector<std::pair<std::uint64_t, Clock::time_point>> started;
 };
 
 // One run's state, on the run thread only.
 class RunState {
  public:
-  RunState(RunnerCore& core, Executor& executor, const RunnerOptions& options, RunnerCore::Loop& loop,
+  RunState(RunnerCore& core, Executor& executor, const RunnerOptions& options, std::shared_ptr<RunnerCore::Loop> loop,
            ProgressMeter& meter, std::atomic<std::size_t>& in_flight, std::size_t window, const RunnerCore::Sink& sink,
            const RunnerCore::Aborted& aborted, const RunnerCore::Describe& describe)
       : core_(core),
         executor_(executor),
         options_(options),
-        loop_(loop),
+        loop_ptr_(std::move(loop)),
+        loop_(*loop_ptr_),
         meter_(meter),
         in_flight_(in_flight),
         window_(window),
         sink_(sink),
         aborted_(aborted),
         describe_(describe),
-        max_batch_(std::max<std::size_t>(1, window / (2 * std::max<std::size_t>(1, executor.max_workers())))),
-        batch_size_(options.batch ? std::min(options.batch, window) : 1),
+        process_(dynamic_cast<ProcessPool*>(&executor)),
+        timed_threads_(options.timeout.has_value() && process_ == nullptr),
+        max_batch_(timed_threads_
+                       ? 1
+                       : std::max<std::size_t>(1, window / (2 * std::max<std::size_t>(1, executor.max_workers())))),
+        batch_size_(timed_threads_  ? 1
+                    : options.batch ? std::min(options.batch, window)
+                                    : 1),
         random_(std::random_device{}()) {}
 
   RunSummary run(const RunnerCore::Source& source) {
@@ -183,9 +199,17 @@ class RunState {
       if (batches_.empty() && retries_.empty() && (source_done_ || level > 0 || failure_)) {
         break;
       }
-      for (std::uint64_t id : wait(handled)) {
+      const Events events = wait(handled);
+      for (const auto& [id, when] : events.started) {
+        if (auto it = batches_.find(id); it != batches_.end()) {
+          it->second->deadline = when + *options_.timeout;
+          deadlines_.emplace(*it->second->deadline, id);
+        }
+      }
+      for (std::uint64_t id : events.completed) {
         complete(id);
       }
+      expire();
     }
     summary_.interrupted = handled > 0;
     if (failure_) {
@@ -197,19 +221,66 @@ class RunState {
  private:
   using BatchPtr = std::unique_ptr<Batch>;
 
-  std::vector<std::uint64_t> wait(int handled) {
-    std::vector<std::uint64_t> ids;
+  struct Events {
+    std::vector<std::uint64_t> completed;
+    std::vector<std::pair<std::uint64_t, Clock::time_point>> started;
+  };
+
+  Events wait(int handled) {
+    Events events;
     std::unique_lock lock(loop_.mutex);
     auto ready = [&] {
-      return !loop_.completed.empty() || core_.stop_level() > handled;
+      return !loop_.completed.empty() || !loop_.started.empty() || core_.stop_level() > handled;
     };
-    if (retries_.empty() || core_.stop_level() > 0) {
-      loop_.wake.wait(lock, ready);
-    } else {
-      loop_.wake.wait_until(lock, retries_.front().when, ready);
+    std::optional<Clock::time_point> until;
+    if (!retries_.empty() && core_.stop_level() == 0) {
+      until = retries_.front().when;
     }
-    ids.swap(loop_.completed);
-    return ids;
+    if (!deadlines_.empty()) {
+      const Clock::time_point first = deadlines_.begin()->first;
+      until = until ? std::min(*until, first) : first;
+    }
+    if (until) {
+      loop_.wake.wait_until(lock, *until, ready);
+    } else {
+      loop_.wake.wait(lock, ready);
+    }
+    events.completed.swap(loop_.completed);
+    events.started.swap(loop_.started);
+    return events;
+  }
+
+  // Thread pool tasks past their deadline: the item fails with
+  // TaskTimeoutError now, the task's cancel flag is set, and the batch is
+  // dropped so that its late result (its completion id) finds nothing.
+  void expire() {
+    const auto now = Clock::now();
+    while (!deadlines_.empty() && deadlines_.begin()->first <= now) {
+      const std::uint64_t id = deadlines_.begin()->second;
+      deadlines_.erase(deadlines_.begin());
+      auto it = batches_.find(id);
+      if (it == batches_.end()) {
+        continue;
+      }
+      const bool done = std::visit([](const auto& f) { return f.done(); }, it->second->future);
+      if (done) {
+        continue;  // its completion is on its way to complete()
+      }
+      BatchPtr batch = std::move(it->second);
+      batches_.erase(it);
+      const auto [worker, running, future_id] = std::visit(
+          [](const auto& f) {
+            f.cancel();  // running: sets the cooperative flag
+            return std::make_tuple(f.worker_id(), f.running_time(), f.id());
+          },
+          batch->future);
+      Slot& slot = batch->slots.front();
+      const std::string task = slot.work.is_call() ? slot.work.call().task : std::string("<callable>");
+      ItemResult result;
+      result.error = std::make_exception_ptr(TaskTimeoutError(task, future_id, *options_.timeout, worker.value_or(0),
+                                                              static_cast<std::int64_t>(::getpid())));
+      settle(std::move(slot), std::move(result), worker, running);
+    }
   }
 
   // Due retries first, then new items while the window has room.
@@ -270,7 +341,11 @@ class RunState {
     batch->slots = std::move(slots);
     Batch& b = *batch;
     try {
-      start(b);
+      if (timed_threads_) {
+        start_timed(b, id);
+      } else {
+        start(b);
+      }
     } catch (...) {
       // The executor refused the task (shut down, broken, queue full): each
       // item's attempt failed with that error.
@@ -285,7 +360,7 @@ class RunState {
     batches_.emplace(id, std::move(batch));
     std::visit(
         [&](auto& future) {
-          future.add_done_callback([loop = &loop_, id](const auto&) {
+          future.add_done_callback([loop = loop_ptr_, id](const auto&) {
             std::lock_guard lock(loop->mutex);
             loop->completed.push_back(id);
             loop->wake.notify_one();  // under the lock: the loop may end as soon as it sees the id
@@ -313,21 +388,67 @@ class RunState {
         }
       });
     } else if (b.slots.size() == 1) {
-      b.future = executor_.submit_call(first.call());
+      if (process_ != nullptr && options_.timeout) {
+        b.future = process_->submit_call(first.call(), *options_.timeout);
+      } else {
+        b.future = executor_.submit_call(first.call());
+      }
     } else {
       std::vector<Args> items;
       items.reserve(b.slots.size());
       for (const auto& slot : b.slots) {
         items.push_back(slot.work.call().args);
       }
-      b.future = executor_.submit_chunk(first.call().task, std::move(items));
+      if (process_ != nullptr && options_.timeout) {
+        b.future = process_->submit_chunk(first.call().task, std::move(items), *options_.timeout);
+      } else {
+        b.future = executor_.submit_chunk(first.call().task, std::move(items));
+      }
     }
+  }
+
+  // One item on a ThreadPool under a timeout. The task owns copies of what
+  // it runs (a timed-out batch is dropped while its task may still run) and
+  // tells the loop when it starts, which is when its deadline starts.
+  void start_timed(Batch& b, std::uint64_t id) {
+    auto& pool = static_cast<ThreadPool&>(executor_);
+    const RunWork& work = b.slots.front().work;
+    std::function<Value(TaskContext&)> body;
+    if (work.is_call()) {
+      const Registry* registry = pool.options().registry;
+      if (registry == nullptr) {
+        throw UsageError("ThreadPool '" + pool.options().name + "': call('" + work.call().task +
+                         "') needs ThreadPoolOptions::registry to resolve plugin tasks");
+      }
+      const TaskInfo* info = &registry->task(work.call().task);
+      body = [info, call = work.call()](TaskContext& ctx) {
+        return info->invoke(ctx, call.args, call.kwargs);
+      };
+    } else {
+      body = [fn = work.callable()](TaskContext&) {
+        return fn();
+      };
+    }
+    b.future = pool.submit([body = std::move(body), loop = loop_ptr_, id](TaskContext& ctx) -> Value {
+      {
+        std::lock_guard lock(loop->mutex);
+        loop->started.emplace_back(id, Clock::now());
+        loop->wake.notify_one();
+      }
+      return body(ctx);
+    });
   }
 
   void complete(std::uint64_t id) {
     auto it = batches_.find(id);
+    if (it == batches_.end()) {
+      return;  // timed out before: its result is discarded
+    }
     BatchPtr batch = std::move(it->second);
     batches_.erase(it);
+    if (batch->deadline) {
+      deadlines_.erase({*batch->deadline, id});
+    }
     std::vector<ItemResult> results = results_of(*batch);
     const auto [worker, running] =
         std::visit([](const auto& f) { return std::make_pair(f.worker_id(), f.running_time()); }, batch->future);
@@ -458,6 +579,7 @@ class RunState {
   RunnerCore& core_;
   Executor& executor_;
   const RunnerOptions& options_;
+  std::shared_ptr<RunnerCore::Loop> loop_ptr_;
   RunnerCore::Loop& loop_;
   ProgressMeter& meter_;
   std::atomic<std::size_t>& in_flight_;
@@ -465,12 +587,16 @@ class RunState {
   const RunnerCore::Sink& sink_;
   const RunnerCore::Aborted& aborted_;
   const RunnerCore::Describe& describe_;
+  ProcessPool* process_;  // null for other executors
+  bool timed_threads_;    // a timeout the runner enforces itself (not a ProcessPool)
   std::size_t max_batch_;
   std::size_t batch_size_;
   std::mt19937_64 random_;
 
   std::unordered_map<std::uint64_t, BatchPtr> batches_;
   std::vector<Due> retries_;  // a min-heap on `when`
+  // Timed thread pool tasks running, by deadline: as many as are in flight.
+  std::set<std::pair<Clock::time_point, std::uint64_t>> deadlines_;
   std::vector<Slot> pending_;
   std::uint64_t next_index_ = 0;
   std::uint64_t next_batch_ = 0;
@@ -480,7 +606,7 @@ class RunState {
 };
 
 RunnerCore::RunnerCore(Executor& executor, RunnerOptions options)
-    : executor_(executor), options_(std::move(options)), loop_(std::make_unique<Loop>()) {
+    : executor_(executor), options_(std::move(options)), loop_(std::make_shared<Loop>()) {
   const Backoff& b = options_.retries.backoff;
   std::string problems;
   if (b.initial.count() < 0 || b.max.count() < 0) {
@@ -492,8 +618,16 @@ RunnerCore::RunnerCore(Executor& executor, RunnerOptions options)
   if (!(b.jitter >= 0.0 && b.jitter < 1.0)) {
     problems += "; retries.backoff.jitter must be in [0, 1) (got " + std::to_string(b.jitter) + ")";
   }
+  if (options_.timeout && options_.timeout->count() <= 0) {
+    problems += "; timeout must be positive (got " + std::to_string(options_.timeout->count()) + " ns)";
+  }
   if (!problems.empty()) {
     throw ArgumentError("Runner options: " + problems.substr(2));
+  }
+  if (options_.timeout && dynamic_cast<ThreadPool*>(&executor) == nullptr &&
+      dynamic_cast<ProcessPool*>(&executor) == nullptr) {
+    throw UsageError(
+        "Runner: a timeout is enforced on a ThreadPool or a ProcessPool only; this executor cannot stop an item");
   }
   window_ =
       options_.window != 0 ? options_.window : kWindowPerWorker * std::max<std::size_t>(1, executor.max_workers());
@@ -520,7 +654,7 @@ RunSummary RunnerCore::run(const Source& source, const Sink& sink, const Aborted
   if (options_.handle_interrupts) {
     scope.emplace([this](int count) { stop(count >= 2 ? 2 : 1); });
   }
-  RunState state(*this, executor_, options_, *loop_, *meter_, in_flight_, window_, sink, aborted, describe);
+  RunState state(*this, executor_, options_, loop_, *meter_, in_flight_, window_, sink, aborted, describe);
   struct Finish {
     ProgressMeter& meter;
     ~Finish() { meter.finish(); }

@@ -175,6 +175,89 @@ TEST(ConfigCheck, FileThatIsNotAPluginGetsTheLoadersReasonAtItsPath) {
   expect_at(problems[0], 3, 11, "plugins[0].path", "plugin " + fake + " does not load: ");
 }
 
+// Lines 1-8: version, plugins, pools cpu and io, `jobs:`; the job's `- ` is
+// on line 9 and `task:` on line 11.
+std::string with_job(const std::string& task, const std::string& rest = "") {
+  return with_plugins("  cpu: {kind: process}\n  io: {kind: thread}\n") +
+         "jobs:\n  - name: a\n    pool: io\n    task: " + task + "\n    inputs: {items: [x]}\n" + rest;
+}
+
+TEST(ConfigCheck, JobsWhoseTasksTakeTheItemAndBoundArgumentsAreAccepted) {
+  EXPECT_TRUE(check_problems(with_job("text.add", "    args: [1]\n") +
+                             "  - {name: b, pool: cpu, task: text.word_counts, kwargs: {min_count: 2}, "
+                             "inputs: {range: [0, 3]}}\n"
+                             "  - {name: c, pool: cpu, task: text.tally, args: [words], kwargs: {dict: d}, "
+                             "inputs: {from: b}}\n"
+                             "  - {name: d, pool: cpu, task: text.upper, inputs: {from: c}}\n")
+                  .empty());
+}
+
+TEST(ConfigCheck, MisspeltJobTaskIsPlacedAtItsTaskWithASuggestion) {
+  const auto problems = check_problems(with_job("text.uper"));
+  ASSERT_EQ(problems.size(), 1u);
+  expect_at(problems[0], 11, 11, "jobs[0].task",
+            "job 'a': no task 'text.uper' in the plugins; did you mean 'text.upper'?");
+}
+
+TEST(ConfigCheck, JobNamingAnInitializerSaysItIsOne) {
+  const auto problems = check_problems(with_job("text.open_dict"));
+  ASSERT_EQ(problems.size(), 1u);
+  expect_at(problems[0], 11, 11, "jobs[0].task", "('text.open_dict' is an initializer)");
+}
+
+TEST(ConfigCheck, JobBoundArgumentBeyondTheSignatureIsPlacedAtIt) {
+  const auto problems = check_problems(with_job("text.upper", "    args: [1, 2]\n"));
+  ASSERT_EQ(problems.size(), 1u);
+  expect_at(problems[0], 13, 12, "jobs[0].args[0]",
+            "text.upper(text: string) -> string takes 1 argument but the item and 2 arguments make 3");
+}
+
+TEST(ConfigCheck, JobTaskWithoutParametersCannotTakeTheItem) {
+  const auto problems = check_problems(with_job("testing.pid"));
+  ASSERT_EQ(problems.size(), 1u);
+  expect_at(problems[0], 11, 11, "jobs[0].task", "testing.pid() -> int takes no arguments, so it cannot take the item");
+}
+
+TEST(ConfigCheck, JobMissingArgumentIsPlacedAtItsTask) {
+  const auto problems = check_problems(with_job("text.add"));
+  ASSERT_EQ(problems.size(), 1u);
+  expect_at(problems[0], 11, 11, "jobs[0].task", "missing argument 'b' (position 2, int) of text.add(a: int, b: int)");
+}
+
+TEST(ConfigCheck, JobKeywordArgumentsBindByName) {
+  const auto problems =
+      check_problems(with_job("text.add", "    args: [1]\n    kwargs:\n      b: 2\n      a: 3\n      c: 4\n"));
+  ASSERT_EQ(problems.size(), 3u);  // in the order of the keyword names
+  expect_at(problems[0], 16, 7, "jobs[0].kwargs.a",
+            "argument 'a' of text.add(a: int, b: int) -> int is the item (each item is passed first)");
+  expect_at(problems[1], 15, 7, "jobs[0].kwargs.b", "argument 'b' of text.add(a: int, b: int) -> int is given both");
+  expect_at(problems[2], 17, 7, "jobs[0].kwargs.c", "unexpected keyword argument 'c'");
+}
+
+TEST(ConfigCheck, JobKeywordTypoGetsASuggestion) {
+  const auto problems = check_problems(with_job("text.word_counts", "    kwargs: {min_cont: 2}\n"));
+  ASSERT_EQ(problems.size(), 1u);
+  expect_at(problems[0], 13, 14, "jobs[0].kwargs.min_cont", "did you mean 'min_count'?");
+}
+
+TEST(ConfigCheck, JobBoundArgumentOfTheWrongTypeIsPlacedAtItsValue) {
+  const auto problems =
+      check_problems(with_job("text.add", "    args: [\"1\"]\n") +
+                     "  - {name: b, pool: cpu, task: text.word_counts, kwargs: {min_count: [2]}, inputs: {from: a}}\n");
+  ASSERT_EQ(problems.size(), 2u);
+  expect_at(problems[0], 13, 12, "jobs[0].args[0]", "parameter 'b' of text.add(a: int, b: int) -> int expects int");
+  EXPECT_EQ(problems[1].path, "jobs[1].kwargs.min_count");
+  EXPECT_THAT(problems[1].message, HasSubstr("job 'b': parameter 'min_count'"));
+}
+
+TEST(ConfigCheck, JobTaskSetByOverrideNamesTheSetArgument) {
+  const auto problems = check_problems(with_job("text.upper"), {"jobs.a.task=text.nope"});
+  ASSERT_EQ(problems.size(), 1u);
+  EXPECT_EQ(problems[0].origin, "--set jobs.a.task=text.nope");
+  EXPECT_EQ(problems[0].line, 0);
+  EXPECT_EQ(problems[0].path, "jobs[0].task");
+}
+
 TEST(ConfigCheck, SpecWrittenInCppIsCheckedWithoutPlaces) {
   troupe::EngineSpec spec{
       .plugins = {{.path = troupe::test::plugin_path("text")}},

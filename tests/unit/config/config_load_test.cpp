@@ -84,6 +84,41 @@ pools:
     initializer:
       task: text.open_dict
       kwargs: {path: words.txt, n: 3, ratio: 0.5, flag: true, none: ~, quoted: "42"}
+jobs:
+  - name: words
+    pool: cpu
+    task: text.word_counts
+    args: [x.txt]
+    kwargs: {min_count: 2}
+    inputs: {jsonl: data/docs.jsonl, key: id}
+    chunk_size: 16
+    retries: 1
+    timeout: 90s
+    after: [upper]
+  - name: upper
+    pool: io
+    task: text.upper
+    inputs: {items: ["a", 1, {k: [true, ~, "$${x}"]}]}
+  - name: sums
+    pool: io
+    task: text.add
+    args: [1]
+    inputs: {from: words, key: word}
+    output: /abs/sums.jsonl
+  - name: r
+    pool: io
+    task: text.upper
+    inputs: {range: [-5, 5, 2]}
+    timeout: none
+  - name: g
+    pool: cpu
+    task: text.sha256_file
+    inputs: {glob: "**/*.txt"}
+    chunk_size: auto
+  - name: l
+    pool: cpu
+    task: text.upper
+    inputs: {lines: ../l.txt}
 )";
 
 TEST(ConfigLoad, EveryKeyReachesItsOption) {
@@ -200,6 +235,25 @@ TEST(ConfigLoad, ResolvedConfigReloadsToAnEqualSpec) {
   EXPECT_EQ(second.plugins[0].path, kPluginPath);
   EXPECT_EQ(troupe::Value(thread_pool(second, "io").initializer.plugin_call()->kwargs),
             troupe::Value(thread_pool(first, "io").initializer.plugin_call()->kwargs));
+  ASSERT_EQ(second.jobs.size(), 6u);
+  EXPECT_EQ(second.jobs[0].output, "/srv/app/out/words.jsonl");
+  EXPECT_EQ(second.jobs[0].inputs.path, "/srv/app/data/docs.jsonl");
+  EXPECT_EQ(second.jobs[0].inputs.key_field, "id");
+  EXPECT_EQ(second.jobs[0].timeout, 90s);
+  EXPECT_EQ(second.jobs[0].chunk_size, 16u);
+  EXPECT_EQ(second.jobs[0].retries, 1u);
+  EXPECT_EQ(troupe::Value(second.jobs[0].kwargs), troupe::Value::parse(R"({"min_count": 2})"));
+  EXPECT_EQ(troupe::Value(second.jobs[1].inputs.items),
+            troupe::Value::parse(R"(["a", 1, {"k": [true, null, "${x}"]}])"));
+  EXPECT_EQ(second.jobs[2].after, std::vector<std::string>{"words"});
+  EXPECT_EQ(second.jobs[2].inputs.from, "words");
+  EXPECT_EQ(second.jobs[2].output, "/abs/sums.jsonl");
+  EXPECT_EQ(second.jobs[3].inputs.start, -5);
+  EXPECT_EQ(second.jobs[3].inputs.step, 2);
+  EXPECT_EQ(second.jobs[3].timeout, std::nullopt);
+  EXPECT_EQ(second.jobs[4].inputs.pattern, "/srv/app/**/*.txt");
+  EXPECT_EQ(second.jobs[4].chunk_size, 0u);
+  EXPECT_EQ(second.jobs[5].inputs.path, "/srv/l.txt");
 }
 
 TEST(ConfigLoad, RoundTripKeepsStringsThatLookLikeOtherThings) {

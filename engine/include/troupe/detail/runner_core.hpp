@@ -35,7 +35,8 @@ class RunnerCore {
   // What report_errors logs for an index ("key 'd1'").
   using Describe = std::function<std::string(std::uint64_t index)>;
 
-  // Throws ArgumentError naming each bad option.
+  // Throws ArgumentError naming each bad option, UsageError for a timeout
+  // on an executor that is neither a ThreadPool nor a ProcessPool.
   RunnerCore(Executor& executor, RunnerOptions options);
   ~RunnerCore();
   RunnerCore(const RunnerCore&) = delete;
@@ -68,7 +69,9 @@ class RunnerCore {
   std::atomic<std::size_t> in_flight_{0};
   mutable std::mutex meter_mutex_;
   std::unique_ptr<ProgressMeter> meter_;  // the current run's, kept after it
-  std::unique_ptr<Loop> loop_;            // the wake-up and completions a stop() signals
+  // The wake-up and completions a stop() signals; shared with the callbacks
+  // of timed-out tasks, which may end after the run (and the runner).
+  std::shared_ptr<Loop> loop_;
 };
 
 }  // namespace detail

@@ -1,0 +1,123 @@
+// troupe run FILE [--job NAME] [--set K=V]... [--resume | --retry-failed |
+// --overwrite] [--fsync] [--progress auto|always|never]: the file's jobs on
+// its pools, SIGINT/SIGTERM taken for a clean stop, a summary on stderr.
+#include <unistd.h>
+
+#include <algorithm>
+#include <iostream>
+#include <optional>
+
+#include "commands.hpp"
+#include "troupe/config.hpp"
+#include "troupe/engine.hpp"
+#include "troupe/errors.hpp"
+#include "troupe/interrupt.hpp"
+#include "troupe/pipeline.hpp"
+
+namespace troupe::cli {
+namespace {
+
+Progress progress_for(const std::string& when) {
+  if (when == "always" || (when == "auto" && ::isatty(STDERR_FILENO) == 1)) {
+    return Progress::to_terminal();
+  }
+  return Progress::none();
+}
+
+std::string plural(std::uint64_t n, const char* word) {
+  return std::to_string(n) + " " + word;
+}
+
+// One line per job, its first failures under it.
+void print_summary(const PipelineReport& report) {
+  for (const JobReport& job : report.jobs) {
+    std::cerr << "troupe: job '" << job.name << "': ";
+    if (!job.ran) {
+      std::cerr << "not run\n";
+      continue;
+    }
+    std::cerr << plural(job.ok, "ok") << ", " << plural(job.failed, "failed");
+    if (job.skipped != 0) {
+      std::cerr << ", " << plural(job.skipped, "skipped (recorded before)");
+    }
+    if (job.aborted != 0) {
+      std::cerr << ", " << plural(job.aborted, "not finished");
+    }
+    if (job.retried != 0) {
+      std::cerr << ", " << plural(job.retried, "retried");
+    }
+    std::cerr << " -> " << job.output.string() << '\n';
+    for (const JobFailure& failure : job.failures) {
+      std::cerr << "  key " << failure.key << ": " << failure.error << '\n';
+    }
+    if (job.failed > job.failures.size()) {
+      std::cerr << "  (" << job.failed - job.failures.size() << " more failed; each is a record with \"ok\": false)\n";
+    }
+    if (job.pool_broken) {
+      print_error("job '" + job.name + "': its pool broke: " + *job.pool_broken);
+    }
+    if (job.error) {
+      print_error("job '" + job.name + "': " + *job.error);
+    }
+  }
+}
+
+// Highest wins: 130 interrupted, 3 a pool broke, 2 a job could not go on, 1 some items failed.
+int exit_code(const PipelineReport& report) {
+  int code = kOk;
+  for (const JobReport& job : report.jobs) {
+    if (job.failed != 0) {
+      code = std::max<int>(code, kTaskFailed);
+    }
+    if (job.error) {
+      code = std::max<int>(code, kUsageError);
+    }
+    if (job.pool_broken) {
+      code = std::max<int>(code, kPoolBroken);
+    }
+  }
+  return report.interrupted ? kInterrupted : code;
+}
+
+}  // namespace
+
+int run_run(const RunOptions& options) {
+  EngineSpec spec;
+  try {
+    spec = config::load_file(options.file, {.overrides = options.sets});
+    config::check(spec, options.file);
+  } catch (const ConfigError& e) {
+    return report_config_error(e);
+  }
+  if (spec.jobs.empty()) {
+    print_error(options.file + ": no jobs to run (a `jobs:` list names them)");
+    return kUsageError;
+  }
+  PipelineOptions pipeline_options;
+  pipeline_options.existing = options.existing;
+  pipeline_options.fsync = options.fsync;
+  pipeline_options.progress = progress_for(options.progress);
+  if (!options.job.empty()) {
+    pipeline_options.job = options.job;
+  }
+  Engine engine(spec);
+  Pipeline pipeline(engine, spec.jobs, std::move(pipeline_options));
+  PipelineReport report;
+  {
+    InterruptScope interrupts([&pipeline](int count) {
+      if (count >= 2) {
+        pipeline.stop_running();
+      } else {
+        pipeline.stop();
+      }
+    });
+    report = pipeline.run();
+  }
+  print_summary(report);
+  if (report.interrupted) {
+    print_error("interrupted; to continue where it stopped: troupe run " + options.file + " --resume");
+  }
+  return exit_code(report);
+}
+
+}  // namespace troupe::cli
