@@ -4,7 +4,9 @@
 // names, dependencies on existing other jobs without cycles, one job per
 // output, absolute paths) and writes out (to_yaml) as a file that loads back
 // to the same text. A first line `--set KEY=VALUE` is applied as an
-// override, so addressing jobs by name is fuzzed too.
+// override, so addressing jobs by name is fuzzed too. Each input is also
+// read as choices that build a job file (generated_file), so the checks
+// across jobs see many well-formed files, not only broken YAML.
 #include <algorithm>
 #include <map>
 #include <set>
@@ -82,19 +84,104 @@ void check_promises(const troupe::EngineSpec& spec) {
   }
 }
 
+// The bytes as choices of a job file built from parts, so that the checks
+// across jobs (names, dependencies, cycles, outputs, overrides) are reached
+// far more often than by mutated text, which mostly breaks the YAML. Each
+// list starts with its valid parts; an input of odd length keeps to those, so
+// whole files are accepted often enough to test what an accepted spec
+// promises.
+class Choices {
+ public:
+  explicit Choices(std::string_view bytes) : bytes_(bytes) {}
+  bool left() const { return at_ < bytes_.size(); }
+  std::size_t next(std::size_t n) { return left() ? static_cast<unsigned char>(bytes_[at_++]) % n : 0; }
+  const char* pick(const std::vector<const char*>& options, std::size_t valid) {
+    return options[next(valid_only_ ? valid : options.size())];
+  }
+  void keep_to_valid(bool on) { valid_only_ = on; }
+
+ private:
+  std::string_view bytes_;
+  std::size_t at_ = 0;
+  bool valid_only_ = false;
+};
+
+std::string generated_file(std::string_view bytes, std::vector<std::string>& overrides) {
+  static const std::vector<const char*> kNames = {"a", "b", "c", "a.b", "d-1", "", "a/b"};
+  static const std::vector<const char*> kPools = {"cpu", "io", "cpux", "", "[cpu]"};
+  static const std::vector<const char*> kTasks = {"text.upper", "text.add", "t.a.b", "upper", "", ".x"};
+  static const std::vector<const char*> kInputs = {"{items: [1, \"two\", {id: 3}]}",
+                                                   "{range: [0, 10]}",
+                                                   "{range: [5, -5, -2]}",
+                                                   "{lines: l.txt}",
+                                                   "{jsonl: d.jsonl, key: id}",
+                                                   "{glob: \"**/*.txt\"}",
+                                                   "{from: a}",
+                                                   "{from: b, key: k}",
+                                                   "{from: c}",
+                                                   "{range: [0, 1, 0]}",
+                                                   "{range: [0, 3], key: id}",
+                                                   "{}",
+                                                   "{items: [1], range: [0, 1]}",
+                                                   "{range: [a, 9223372036854775808]}",
+                                                   "[1]",
+                                                   "{items: 3}"};
+  static const std::vector<const char*> kExtras = {"",
+                                                   ", after: a",
+                                                   ", after: [b, c]",
+                                                   ", after: a.b",
+                                                   ", output: o.jsonl",
+                                                   ", output: ./out/a.jsonl",
+                                                   ", chunk_size: auto",
+                                                   ", chunk_size: 7",
+                                                   ", retries: 3",
+                                                   ", timeout: 2s",
+                                                   ", timeout: none",
+                                                   ", args: [1, x]",
+                                                   ", kwargs: {b: 2}",
+                                                   ", after: [d-1, nowhere]",
+                                                   ", chunk_size: 0",
+                                                   ", retries: -1",
+                                                   ", timeout: 0s",
+                                                   ", args: {a: 1}",
+                                                   ", taks: text.upper"};
+  static const std::vector<const char*> kOverrides = {"",
+                                                      "jobs.a.retries=2",
+                                                      "jobs.a.b.chunk_size=4",
+                                                      "jobs.b.after=[a]",
+                                                      "jobs.c.inputs={from: a}",
+                                                      "jobs=[]",
+                                                      "jobs.nowhere.retries=1",
+                                                      "jobs.a=5",
+                                                      "jobs.0.task=text.upper"};
+  Choices choices(bytes);
+  // Not a byte the mutations of a seed keep (seeds start alike).
+  const bool valid_only = bytes.size() % 2 == 1;
+  choices.keep_to_valid(valid_only);
+  std::string file = "version: 1\npools:\n  cpu: {kind: process}\n  io: {kind: thread}\njobs:\n";
+  const std::size_t jobs = 1 + choices.next(5);
+  for (std::size_t job = 0; job < jobs; ++job) {
+    // Valid files name their jobs a, b, c, ... so their dependencies exist.
+    const char* name = valid_only ? kNames[job] : choices.pick(kNames, 5);
+    file += std::string("  - {name: \"") + name + "\", pool: \"" + choices.pick(kPools, 2) + "\", task: \"" +
+            choices.pick(kTasks, 3) + "\", inputs: " + choices.pick(kInputs, 9) + choices.pick(kExtras, 13) +
+            choices.pick(kExtras, 13) + "}\n";
+  }
+  if (const std::string set = choices.pick(kOverrides, 6); !set.empty()) {
+    overrides.push_back(set);
+  }
+  return file;
+}
+
 }  // namespace
 
-extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
-  std::string_view text(reinterpret_cast<const char*>(data), size);
-  troupe::config::LoadOptions options{.overrides = {},
-                                      .environment = [](const std::string& name) -> std::optional<std::string> {
-                                        return name == "N" ? std::optional<std::string>("3") : std::nullopt;
-                                      }};
-  if (text.starts_with("--set ")) {
-    const std::size_t end = std::min(text.find('\n'), text.size());
-    options.overrides.emplace_back(text.substr(6, end - 6));
-    text.remove_prefix(end);
-  }
+namespace {
+
+void load_and_check(std::string_view text, std::vector<std::string> overrides) {
+  const troupe::config::LoadOptions options{.overrides = std::move(overrides),
+                                            .environment = [](const std::string& name) -> std::optional<std::string> {
+                                              return name == "N" ? std::optional<std::string>("3") : std::nullopt;
+                                            }};
   troupe::EngineSpec spec;
   try {
     spec = troupe::config::load_string(text, "/fuzz/jobs.yaml", options);
@@ -102,7 +189,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     if (e.problems().empty()) {
       troupe_fuzz_fail("a ConfigError without problems");
     }
-    return 0;
+    return;
   } catch (const std::exception& e) {
     troupe_fuzz_fail(std::string("load_string threw something other than ConfigError: ") + e.what());
   }
@@ -116,6 +203,22 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   } catch (const troupe::ConfigError& e) {
     troupe_fuzz_fail("to_yaml output does not load:\n" + written + "\n" + e.what());
   }
+}
+
+}  // namespace
+
+extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
+  std::string_view text(reinterpret_cast<const char*>(data), size);
+  std::vector<std::string> generated_overrides;
+  const std::string generated = generated_file(text, generated_overrides);
+  load_and_check(generated, std::move(generated_overrides));
+  std::vector<std::string> overrides;
+  if (text.starts_with("--set ")) {
+    const std::size_t end = std::min(text.find('\n'), text.size());
+    overrides.emplace_back(text.substr(6, end - 6));
+    text.remove_prefix(end);
+  }
+  load_and_check(text, std::move(overrides));
   return 0;
 }
 
