@@ -2,7 +2,7 @@
 // throws ConfigError with problems, never anything else, never a crash or a
 // hang. A spec it accepts keeps the promises the pipeline relies on (unique
 // names, dependencies on existing other jobs without cycles, one job per
-// output, absolute paths) and writes out (to_yaml) as a file that loads back
+// output and none read as an input, absolute paths) and writes out (to_yaml) as a file that loads back
 // to the same text. A first line `--set KEY=VALUE` is applied as an
 // override, so addressing jobs by name is fuzzed too. Each input is also
 // read as choices that build a job file (generated_file), so the checks
@@ -73,6 +73,11 @@ void check_promises(const troupe::EngineSpec& spec) {
     }
   }
   for (const auto& job : spec.jobs) {
+    const bool reads_file =
+        job.inputs.kind == troupe::JobInputSpec::Kind::lines || job.inputs.kind == troupe::JobInputSpec::Kind::jsonl;
+    if (reads_file && outputs.contains(job.inputs.path.string())) {
+      troupe_fuzz_fail("job '" + job.name + "' reads " + job.inputs.path.string() + ", which a job writes");
+    }
     for (const auto& dependency : job.after) {
       if (dependency == job.name || !names.contains(dependency)) {
         troupe_fuzz_fail("job '" + job.name + "' waits for itself or an unknown job '" + dependency + "'");

@@ -403,6 +403,13 @@ std::vector<Malformed> catalogue() {
        kJob + "    inputs: {items: [1]}\n    output: r.jsonl\n  - name: b\n    pool: io\n"
               "    task: text.upper\n    inputs: {items: [2]}\n    output: ./r.jsonl\n",
        15, 13, "job 'b' writes /cfg/r.jsonl, as job 'a' does (line 10, column 13)"},
+      {"OutputAFolder", kJob + "    inputs: {items: [1]}\n    output: results/\n", 10, 13,
+       "a file path for the records (not a folder)"},
+      {"OutputIsItsOwnInput", kJob + "    inputs: {jsonl: data.jsonl}\n    output: ./data.jsonl\n", 10, 13,
+       "job 'a' writes /cfg/data.jsonl, which is its own input (line 9, column 21)"},
+      {"OutputIsAnotherJobsInput",
+       kJob + "    inputs: {items: [1]}\n  - {name: b, pool: io, task: text.upper, inputs: {lines: out/a.jsonl}}\n", 6,
+       11, "job 'a' writes /cfg/out/a.jsonl, which is the input of job 'b' (line 10, column 59)"},
   };
 }
 
