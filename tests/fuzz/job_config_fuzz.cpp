@@ -125,6 +125,7 @@ std::string generated_file(std::string_view bytes, std::vector<std::string>& ove
                                                    "{from: b, key: k}",
                                                    "{from: c}",
                                                    "{range: [0, 1, 0]}",
+                                                   "{lines: o.jsonl}",
                                                    "{range: [0, 3], key: id}",
                                                    "{}",
                                                    "{items: [1], range: [0, 1]}",
