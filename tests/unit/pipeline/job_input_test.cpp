@@ -441,6 +441,14 @@ TEST(GlobInput, PathThatIsNotUtf8KeepsItsBytesAndGetsAWritableKey) {
   EXPECT_EQ(items[0].key, JobKey((dir.path() / "caf\xEF\xBF\xBD.txt").string()));
 }
 
+TEST(GlobInput, RootAloneOrAnUnclosedBracketMatchesNoFile) {
+  ScratchDir dir;
+  dir.write("[abc", "x");
+  EXPECT_TRUE(read_all(glob("/")).empty());
+  EXPECT_THAT(glob_paths(dir, "[abc"), ElementsAre("[abc"));  // no wildcard closes: a literal name
+  EXPECT_THAT(glob_paths(dir, "*[abc"), ElementsAre("[abc"));
+}
+
 TEST(GlobInput, RelativePatternIsRefused) {
   JobInputSpec spec;
   spec.kind = Kind::glob;
