@@ -561,6 +561,25 @@ TEST(FromInput, WithoutTheUpstreamOutputIsAnInputError) {
   EXPECT_THROW(open_input(spec, dir.path() / "never-written.jsonl"), InputError);
 }
 
+TEST(OpenInput, KeyFieldOnAKindWithoutFieldsIsRefused) {
+  ScratchDir dir;
+  auto spec = file_spec(Kind::lines, dir.write("in.txt", "a\n"));
+  spec.key_field = "id";
+  try {
+    open_input(spec);
+    FAIL() << "key_field on lines was accepted";
+  } catch (const InputError& e) {
+    EXPECT_EQ(std::string(e.what()),
+              "key: id applies to items, jsonl and from inputs only; a lines input is keyed by its line number");
+  }
+  auto numbers = range(0, 3, 1);
+  numbers.key_field = "id";
+  EXPECT_THROW(open_input(numbers), InputError);
+  auto paths = glob(dir.path() / "*");
+  paths.key_field = "id";
+  EXPECT_THROW(open_input(paths), InputError);
+}
+
 // ---- bounded memory
 
 std::size_t resident_bytes() {
