@@ -35,6 +35,7 @@ struct ReadJob {
   const TreeNode* node = nullptr;         // the job's map
   const TreeNode* name_node = nullptr;    // null unless the name is valid
   const TreeNode* output_node = nullptr;  // null when the output is the default
+  const TreeNode* input_file = nullptr;   // the lines: or jsonl: value, when it read
   std::vector<Dependency> dependencies;   // after:, then from:
 };
 
@@ -178,6 +179,7 @@ void read_inputs(const TreeNode& node, const std::string& path, ReadJob& job, Va
   } else if (kind == "lines" || kind == "jsonl") {
     if (auto file = r.file_path(*kind_value, at)) {
       inputs.path = *file;
+      job.input_file = kind_value;
     }
   } else if (kind == "glob") {
     read_glob(*kind_value, at, inputs, r);
@@ -335,7 +337,9 @@ ReadJob read_job(const TreeNode& node, std::size_t index, const std::vector<std:
     read_timeout(*timeout, join_path(job.path, "timeout"), spec, r);
   }
   if (const TreeNode* output = node.find("output")) {
-    if (auto file = r.file_path(*output, join_path(job.path, "output"))) {
+    if (auto file = r.file_path(*output, join_path(job.path, "output")); file && file->filename().empty()) {
+      r.fail(*output, join_path(job.path, "output"), "a file path for the records (not a folder)");
+    } else if (file) {
       spec.output = *file;
       job.output_node = output;
     }
@@ -457,11 +461,37 @@ void report_cycles(const std::vector<ReadJob>& jobs, const std::vector<std::vect
   }
 }
 
+const Location& output_place(const ReadJob& job) {
+  return job.output_node != nullptr ? job.output_node->where : job.name_node->where;
+}
+
+// An output that is also an input file would be truncated under its reader.
+void report_outputs_read_as_inputs(const std::vector<ReadJob>& jobs, ValueReader& r) {
+  std::map<std::string, std::size_t> readers;
+  for (std::size_t i = 0; i < jobs.size(); ++i) {
+    if (jobs[i].input_file != nullptr) {
+      readers.emplace(jobs[i].spec.inputs.path.string(), i);
+    }
+  }
+  for (const auto& job : jobs) {
+    if (job.name_node == nullptr || job.spec.output.empty()) {
+      continue;
+    }
+    const auto it = readers.find(job.spec.output.string());
+    if (it == readers.end()) {
+      continue;
+    }
+    const ReadJob& reader = jobs[it->second];
+    const std::string who = &reader == &job ? "its own input" : "the input of job " + in_quotes(reader.spec.name);
+    r.problems().add(output_place(job), join_path(job.path, "output"),
+                     "job " + in_quotes(job.spec.name) + " writes " + job.spec.output.string() + ", which is " + who +
+                         " (" + place_of(reader.input_file->where) + "); writing it would destroy what is read");
+  }
+}
+
 void report_shared_outputs(const std::vector<ReadJob>& jobs, ValueReader& r) {
   std::map<std::string, std::size_t> writers;
-  const auto place = [&](const ReadJob& job) -> const Location& {
-    return job.output_node != nullptr ? job.output_node->where : job.name_node->where;
-  };
+  const auto place = output_place;
   for (std::size_t i = 0; i < jobs.size(); ++i) {
     const ReadJob& job = jobs[i];
     if (job.name_node == nullptr || job.spec.output.empty()) {
@@ -500,6 +530,7 @@ std::vector<JobSpec> read_jobs(const TreeNode& node, const std::vector<std::stri
   const auto names = index_names(read, r);
   report_cycles(read, dependency_graph(read, names, r), r);
   report_shared_outputs(read, r);
+  report_outputs_read_as_inputs(read, r);
   std::vector<JobSpec> jobs;
   jobs.reserve(read.size());
   for (auto& job : read) {

@@ -5,6 +5,9 @@
 #include <gtest/gtest.h>
 
 #include <chrono>
+#include <fstream>
+#include <iterator>
+#include <limits>
 #include <string>
 #include <vector>
 
@@ -176,6 +179,15 @@ TEST(JobConfig, AfterTakesOneNameOrAList) {
   EXPECT_TRUE(job(spec, "a").inputs.items.empty());
 }
 
+TEST(JobConfig, RangeBoundsSpanAllOfInt64) {
+  const auto spec = load(
+      "  - name: r\n    pool: io\n    task: text.upper\n"
+      "    inputs: {range: [-9223372036854775808, 9223372036854775807, 9223372036854775807]}\n");
+  EXPECT_EQ(spec.jobs[0].inputs.start, std::numeric_limits<std::int64_t>::min());
+  EXPECT_EQ(spec.jobs[0].inputs.stop, std::numeric_limits<std::int64_t>::max());
+  EXPECT_EQ(spec.jobs[0].inputs.step, std::numeric_limits<std::int64_t>::max());
+}
+
 TEST(JobConfig, NoJobsIsAnEmptyList) {
   EXPECT_TRUE(load("").jobs.empty());
   EXPECT_TRUE(load("  []\n").jobs.empty());
@@ -326,6 +338,7 @@ std::vector<Malformed> catalogue() {
   return {
       {"JobsNotAList", "  a: {pool: cpu}\n", 6, 3, "expected a list of jobs"},
       {"JobNotAMap", "  - a\n", 6, 5, "expected a job: a map with name, pool, task and inputs"},
+      {"JobNull", "  - ~\n", 6, 5, "expected a job: a map with name, pool, task and inputs, found nothing (null)"},
       {"MissingTask", "  - name: a\n    pool: cpu\n    inputs: {items: [1]}\n", 6, 5, "missing key 'task'"},
       {"MissingName", "  - pool: cpu\n    task: text.upper\n    inputs: {items: [1]}\n", 6, 5, "missing key 'name'"},
       {"MissingInputs", kJob, 6, 5, "missing key 'inputs'"},
@@ -401,6 +414,13 @@ std::vector<Malformed> catalogue() {
        kJob + "    inputs: {items: [1]}\n    output: r.jsonl\n  - name: b\n    pool: io\n"
               "    task: text.upper\n    inputs: {items: [2]}\n    output: ./r.jsonl\n",
        15, 13, "job 'b' writes /cfg/r.jsonl, as job 'a' does (line 10, column 13)"},
+      {"OutputAFolder", kJob + "    inputs: {items: [1]}\n    output: results/\n", 10, 13,
+       "a file path for the records (not a folder)"},
+      {"OutputIsItsOwnInput", kJob + "    inputs: {jsonl: data.jsonl}\n    output: ./data.jsonl\n", 10, 13,
+       "job 'a' writes /cfg/data.jsonl, which is its own input (line 9, column 21)"},
+      {"OutputIsAnotherJobsInput",
+       kJob + "    inputs: {items: [1]}\n  - {name: b, pool: io, task: text.upper, inputs: {lines: out/a.jsonl}}\n", 6,
+       11, "job 'a' writes /cfg/out/a.jsonl, which is the input of job 'b' (line 10, column 59)"},
   };
 }
 
@@ -429,6 +449,24 @@ TEST(JobConfig, PoolOfAFileWithoutPoolsSaysThereAreNone) {
       problems_of("version: 1\njobs:\n  - {name: a, pool: cpu, task: text.upper, inputs: {items: [1]}}\n");
   ASSERT_EQ(problems.size(), 1u);
   EXPECT_THAT(problems[0].message, HasSubstr("no pool 'cpu' under pools:; the file defines no pools"));
+}
+
+// docs/config.md's example of jobs is a file that loads (its plugin path
+// is the reader's, so the plugins are set aside).
+TEST(JobConfig, DocumentedExampleLoads) {
+  std::ifstream in(std::string(TROUPE_SOURCE_DIR) + "/docs/config.md");
+  const std::string doc((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  const std::size_t section = doc.find("\n## Jobs\n");
+  ASSERT_NE(section, std::string::npos);
+  const std::size_t begin = doc.find("```yaml\n", section) + 8;
+  const std::size_t end = doc.find("```", begin);
+  const auto spec =
+      troupe::config::load_string(doc.substr(begin, end - begin), "/docs/troupe.yaml", {.overrides = {"plugins=[]"}});
+  ASSERT_EQ(spec.jobs.size(), 4u);
+  EXPECT_EQ(spec.jobs[1].inputs.from, "upper");
+  EXPECT_EQ(spec.jobs[1].output, "/docs/results/hash.jsonl");
+  EXPECT_EQ(spec.jobs[2].inputs.key_field, "id");
+  EXPECT_EQ(spec.jobs[3].inputs.stop, 1000000);
 }
 
 }  // namespace
