@@ -83,8 +83,9 @@ void GlobWalk::enter(std::filesystem::path directory, std::vector<std::size_t> s
     if (root && (errno == ENOENT || errno == ENOTDIR)) {
       return;  // nothing can match below a start directory that is not there
     }
+    const int error = errno;  // before building the message can change it
     throw InputError("glob '" + pattern_ + "': cannot read directory '" + directory.string() +
-                     "': " + std::strerror(errno));
+                     "': " + std::strerror(error));
   }
   Frame frame{std::move(directory), std::move(states), {}, 0};
   for (;;) {
@@ -92,8 +93,9 @@ void GlobWalk::enter(std::filesystem::path directory, std::vector<std::size_t> s
     const dirent* entry = ::readdir(dir.get());
     if (entry == nullptr) {
       if (errno != 0) {
+        const int error = errno;  // before building the message can change it
         throw InputError("glob '" + pattern_ + "': cannot read directory '" + frame.directory.string() +
-                         "': " + std::strerror(errno));
+                         "': " + std::strerror(error));
       }
       break;
     }

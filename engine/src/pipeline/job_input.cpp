@@ -315,6 +315,17 @@ class FromInput final : public JobInput {
 
 std::unique_ptr<JobInput> open_input(const JobInputSpec& spec, const std::filesystem::path& upstream_output) {
   using Kind = JobInputSpec::Kind;
+  if (spec.key_field && (spec.kind == Kind::range || spec.kind == Kind::lines || spec.kind == Kind::glob)) {
+    // Their items are numbers, text lines and paths: there is no field to take.
+    throw InputError("key: " + *spec.key_field + " applies to items, jsonl and from inputs only; a " +
+                     (spec.kind == Kind::range   ? "range"
+                      : spec.kind == Kind::lines ? "lines"
+                                                 : "glob") +
+                     " input is keyed by its " +
+                     (spec.kind == Kind::range   ? "index"
+                      : spec.kind == Kind::lines ? "line number"
+                                                 : "path"));
+  }
   switch (spec.kind) {
     case Kind::items:
       return std::make_unique<ItemsInput>(spec.items, spec.key_field);

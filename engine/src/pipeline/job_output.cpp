@@ -254,8 +254,9 @@ class TemporaryFile {
     std::string name = (beside.parent_path() / ("." + beside.filename().string() + ".keep-ok-XXXXXX")).string();
     fd_ = ::mkostemp(name.data(), O_CLOEXEC);
     if (fd_ < 0) {
+      const int error = errno;  // before building the message can change it
       throw InputError("output '" + beside.string() +
-                       "': cannot create a temporary file beside it: " + system_reason(errno));
+                       "': cannot create a temporary file beside it: " + system_reason(error));
     }
     path_ = name;
   }
@@ -291,7 +292,8 @@ void write_all(int fd, std::string_view bytes, const std::filesystem::path& path
       if (errno == EINTR) {
         continue;
       }
-      throw InputError("output '" + path.string() + "': cannot write: " + system_reason(errno));
+      const int error = errno;  // before building the message can change it
+      throw InputError("output '" + path.string() + "': cannot write: " + system_reason(error));
     }
     if (wrote == 0) {
       throw InputError("output '" + path.string() + "': cannot write: the write wrote nothing");
@@ -306,7 +308,8 @@ void sync(int fd, const std::filesystem::path& path, bool data_only) {
     result = data_only ? ::fdatasync(fd) : ::fsync(fd);
   } while (result < 0 && errno == EINTR);
   if (result < 0) {
-    throw InputError("output '" + path.string() + "': cannot sync: " + system_reason(errno));
+    const int error = errno;  // before building the message can change it
+    throw InputError("output '" + path.string() + "': cannot sync: " + system_reason(error));
   }
 }
 
@@ -352,7 +355,8 @@ RecordWriter::RecordWriter(const std::filesystem::path& path, Mode mode, bool fs
     fd_ = ::open(path.c_str(), flags, 0644);
   } while (fd_ < 0 && errno == EINTR);
   if (fd_ < 0) {
-    throw InputError("output '" + path.string() + "': cannot open for writing: " + system_reason(errno));
+    const int error = errno;  // before building the message can change it
+    throw InputError("output '" + path.string() + "': cannot open for writing: " + system_reason(error));
   }
 }
 
@@ -424,11 +428,13 @@ OutputScan keep_only_ok(const std::filesystem::path& path) {
   OutputScan scan = scan_output(path);
   struct stat original {};
   if (::stat(path.c_str(), &original) != 0) {
-    throw InputError("output '" + path.string() + "': cannot read its mode: " + system_reason(errno));
+    const int error = errno;  // before building the message can change it
+    throw InputError("output '" + path.string() + "': cannot read its mode: " + system_reason(error));
   }
   TemporaryFile temporary(path);
   if (::fchmod(temporary.fd(), original.st_mode & 07777) != 0) {
-    throw InputError("output '" + temporary.path().string() + "': cannot set its mode: " + system_reason(errno));
+    const int error = errno;  // before building the message can change it
+    throw InputError("output '" + temporary.path().string() + "': cannot set its mode: " + system_reason(error));
   }
   constexpr std::size_t kFlushAt = 1 << 20;
   std::string pending;
@@ -449,15 +455,17 @@ OutputScan keep_only_ok(const std::filesystem::path& path) {
   sync(temporary.fd(), temporary.path(), false);
   temporary.close();
   if (::rename(temporary.path().c_str(), path.c_str()) != 0) {
+    const int error = errno;  // before building the message can change it
     throw InputError("output '" + path.string() + "': cannot replace it with '" + temporary.path().string() +
-                     "': " + system_reason(errno));
+                     "': " + system_reason(error));
   }
   temporary.keep();
   const std::filesystem::path directory = path.has_parent_path() ? path.parent_path() : std::filesystem::path(".");
   const int dir_fd = ::open(directory.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (dir_fd < 0) {
+    const int error = errno;  // before building the message can change it
     throw InputError("output '" + path.string() +
-                     "': cannot open its directory to sync the rename: " + system_reason(errno));
+                     "': cannot open its directory to sync the rename: " + system_reason(error));
   }
   const int synced = ::fsync(dir_fd);
   const int sync_error = errno;

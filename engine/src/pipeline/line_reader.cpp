@@ -21,7 +21,8 @@ LineReader::LineReader(const std::filesystem::path& path, std::string_view what)
     fd_ = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   } while (fd_ < 0 && errno == EINTR);
   if (fd_ < 0) {
-    throw InputError(what_ + " '" + path.string() + "': cannot open: " + std::strerror(errno));
+    const int error = errno;  // before building the message can change it
+    throw InputError(what_ + " '" + path.string() + "': cannot open: " + std::strerror(error));
   }
 }
 

@@ -7,6 +7,7 @@
 #include <chrono>
 #include <fstream>
 #include <iterator>
+#include <limits>
 #include <string>
 #include <vector>
 
@@ -178,6 +179,15 @@ TEST(JobConfig, AfterTakesOneNameOrAList) {
   EXPECT_TRUE(job(spec, "a").inputs.items.empty());
 }
 
+TEST(JobConfig, RangeBoundsSpanAllOfInt64) {
+  const auto spec = load(
+      "  - name: r\n    pool: io\n    task: text.upper\n"
+      "    inputs: {range: [-9223372036854775808, 9223372036854775807, 9223372036854775807]}\n");
+  EXPECT_EQ(spec.jobs[0].inputs.start, std::numeric_limits<std::int64_t>::min());
+  EXPECT_EQ(spec.jobs[0].inputs.stop, std::numeric_limits<std::int64_t>::max());
+  EXPECT_EQ(spec.jobs[0].inputs.step, std::numeric_limits<std::int64_t>::max());
+}
+
 TEST(JobConfig, NoJobsIsAnEmptyList) {
   EXPECT_TRUE(load("").jobs.empty());
   EXPECT_TRUE(load("  []\n").jobs.empty());
@@ -328,6 +338,7 @@ std::vector<Malformed> catalogue() {
   return {
       {"JobsNotAList", "  a: {pool: cpu}\n", 6, 3, "expected a list of jobs"},
       {"JobNotAMap", "  - a\n", 6, 5, "expected a job: a map with name, pool, task and inputs"},
+      {"JobNull", "  - ~\n", 6, 5, "expected a job: a map with name, pool, task and inputs, found nothing (null)"},
       {"MissingTask", "  - name: a\n    pool: cpu\n    inputs: {items: [1]}\n", 6, 5, "missing key 'task'"},
       {"MissingName", "  - pool: cpu\n    task: text.upper\n    inputs: {items: [1]}\n", 6, 5, "missing key 'name'"},
       {"MissingInputs", kJob, 6, 5, "missing key 'inputs'"},

@@ -846,8 +846,15 @@ TYPED_TEST(ExecutorContract, JoinWithATimeoutReturnsFalseWhileWorkRuns) {
 TYPED_TEST(ExecutorContract, InitializerErrorBreaksThePoolCancelsAndListsPendingWork) {
   auto pool = this->make({.initializer = Call{"testing.fail_init", {"no database"}, {}}});
   std::vector<Future<Value>> futures;
-  for (int i = 0; i < 3; ++i) {
-    futures.push_back(pool->call("testing.double", i));
+  // The first submit starts the worker; once its initializer has failed, later
+  // submits are refused at once instead of being accepted and cancelled.
+  futures.push_back(pool->call("testing.double", 0));
+  for (int i = 1; i < 3; ++i) {
+    try {
+      futures.push_back(pool->call("testing.double", i));
+    } catch (const troupe::InitializerError&) {
+      EXPECT_THROW(pool->check(), troupe::InitializerError);
+    }
   }
   try {
     futures[0].get(kPatience);

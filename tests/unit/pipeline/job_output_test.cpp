@@ -189,6 +189,11 @@ TEST(RecordWriter, UnopenablePathNamesItAndTheReason) {
   }
 }
 
+TEST(RecordWriter, DirectoryCannotBeOpened) {
+  ScratchDir dir;
+  EXPECT_THROW(RecordWriter(dir.path(), RecordWriter::Mode::append, false), InputError);
+}
+
 TEST(RecordWriter, FailedWriteNamesThePathAndReason) {
   RecordWriter writer("/dev/full", RecordWriter::Mode::append, false);
   try {
@@ -327,6 +332,46 @@ TEST(OutputScan, IntegerKeysInCompletionOrderStaySmall) {
   EXPECT_FALSE(scan.ok.contains(key(199'000)));
 }
 
+TEST(OutputScan, DirectoryIsNotAnOutput) {
+  ScratchDir dir;
+  try {
+    scan_output(dir.path());
+    FAIL() << "a directory scanned";
+  } catch (const InputError& e) {
+    EXPECT_EQ(std::string(e.what()), "output '" + dir.path().string() + "': cannot read: Is a directory");
+  }
+}
+
+TEST(OutputScan, OnlyATornLineLeavesNothingValid) {
+  ScratchDir dir;
+  const auto scan = scan_output(dir.write("out.jsonl", "{\"key\":1,\"o"));
+  EXPECT_TRUE(scan.torn_tail);
+  EXPECT_EQ(scan.valid_bytes, 0U);
+  EXPECT_EQ(scan.ok_count, 0U);
+}
+
+TEST(OutputScan, BlankLinesAreSkippedAndCountAsValid) {
+  ScratchDir dir;
+  const std::string text = "\n" + ok_line(key(1)) + "  \n" + ok_line(key(2)) + "\n";
+  const auto scan = scan_output(dir.write("out.jsonl", text));
+  EXPECT_FALSE(scan.torn_tail);
+  EXPECT_EQ(scan.valid_bytes, text.size());
+  EXPECT_EQ(scan.ok_count, 2U);
+}
+
+TEST(OutputScan, RecordsRoundTripThroughTheWriter) {
+  ScratchDir dir;
+  const auto path = dir.path() / "out.jsonl";
+  {
+    RecordWriter writer(path, RecordWriter::Mode::create, false);
+    writer.write(format_record(key("caf\xFF"), ok_outcome(troupe::binary({1, 2, 3}))));
+    writer.write(format_record(key(-3), failed_outcome(std::make_exception_ptr(std::runtime_error("x")))));
+  }
+  const auto scan = scan_output(path);
+  EXPECT_TRUE(scan.ok.contains(key("caf\xEF\xBF\xBD")));  // as written: with U+FFFD
+  EXPECT_TRUE(scan.failed.contains(key(-3)));
+}
+
 // ---- keep_only_ok
 
 TEST(KeepOnlyOk, RewritesTheOutputWithItsOkRecords) {
@@ -372,6 +417,14 @@ TEST(KeepOnlyOk, AllFailedLeavesAnEmptyFile) {
   const auto scan = keep_only_ok(path);
   EXPECT_EQ(dir.read("out.jsonl"), "");
   EXPECT_EQ(scan.ok_count, 0U);
+}
+
+TEST(KeepOnlyOk, OnlyATornLineLeavesAnEmptyFile) {
+  ScratchDir dir;
+  const auto path = dir.write("out.jsonl", "{\"key\":1,\"ok\":tr");
+  const auto scan = keep_only_ok(path);
+  EXPECT_EQ(dir.read("out.jsonl"), "");
+  EXPECT_EQ(scan.valid_bytes, 0U);
 }
 
 }  // namespace
