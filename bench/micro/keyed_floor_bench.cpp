@@ -71,8 +71,8 @@ void BM_KeyedFloor_PlainMap1M(benchmark::State& state) {
   pool.spawn_workers(pool.max_workers());
   for (auto _ : state) {
     std::int64_t sum = 0;
-    for (std::int64_t v :
-         troupe::map(pool, [](std::int64_t i) { return i * 2; }, std::views::iota(std::int64_t{0}, kItems))) {
+    for (std::int64_t v : troupe::map(
+             pool, [](std::int64_t i) { return i * 2; }, std::views::iota(std::int64_t{0}, kItems))) {
       sum += v;
     }
     benchmark::DoNotOptimize(sum);

@@ -69,11 +69,11 @@ struct SourcePlace {
 struct JobInputSpec {
   enum class Kind { items, range, lines, jsonl, glob, from };
   Kind kind = Kind::items;
-  std::vector<Value> items = {};                 // items
-  std::int64_t start = 0, stop = 0, step = 1;    // range: half-open, like Python's
-  std::filesystem::path path = {};               // lines, jsonl: absolute once loaded
-  std::string pattern = {};                      // glob: absolute once loaded (`*`, `?`, `[...]`, `**`)
-  std::string from = {};                         // from: the upstream job's name
+  std::vector<Value> items = {};                        // items
+  std::int64_t start = 0, stop = 0, step = 1;           // range: half-open, like Python's
+  std::filesystem::path path = {};                      // lines, jsonl: absolute once loaded
+  std::string pattern = {};                             // glob: absolute once loaded (`*`, `?`, `[...]`, `**`)
+  std::string from = {};                                // from: the upstream job's name
   std::optional<std::string> key_field = std::nullopt;  // `key: FIELD`
 };
 
@@ -86,16 +86,16 @@ struct JobSpec {
   Args args = {};
   Kwargs kwargs = {};
   JobInputSpec inputs = {};
-  std::size_t chunk_size = 0;  // items per pool task; 0: automatic
-  std::size_t retries = 0;     // extra attempts of a failed item
+  std::size_t chunk_size = 0;                                      // items per pool task; 0: automatic
+  std::size_t retries = 0;                                         // extra attempts of a failed item
   std::optional<std::chrono::nanoseconds> timeout = std::nullopt;  // per item
-  std::filesystem::path output = {};  // JSON Lines; absolute once loaded
-  std::vector<std::string> after = {};  // jobs that must end first (`from` adds its job)
+  std::filesystem::path output = {};                               // JSON Lines; absolute once loaded
+  std::vector<std::string> after = {};                             // jobs that must end first (`from` adds its job)
 };
 
 struct EngineSpec {
   std::vector<PluginSpec> plugins;
-  std::vector<PoolSpec> pools;  // in the order they were written
+  std::vector<PoolSpec> pools;     // in the order they were written
   std::vector<JobSpec> jobs = {};  // in the order they were written; the Engine ignores them
   // Where the entries were written, by key path (`plugins[0].path`,
   // `pools.cpu.initializer.args[1]`), when the spec was read from a file;
