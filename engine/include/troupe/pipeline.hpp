@@ -47,8 +47,9 @@ enum class ExistingOutput {
 struct PipelineOptions {
   ExistingOutput existing = ExistingOutput::refuse;
   bool fsync = false;  // fdatasync after each record
-  // Each running job's line, labelled with its name. Jobs that run at once
-  // share the target: on a terminal their lines take turns on one line.
+  // Each running job's line, labelled with its name. On a terminal each job
+  // has a line of its own, redrawn in place (jobs may run at once);
+  // elsewhere each job writes its own plain lines.
   Progress progress{};
   // Run this job alone (its `after` is not waited for); its `from` upstream
   // output must exist. nullopt: every job.

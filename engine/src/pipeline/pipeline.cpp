@@ -4,6 +4,8 @@
 // variable between job ends.
 #include "troupe/pipeline.hpp"
 
+#include <unistd.h>
+
 #include <algorithm>
 #include <atomic>
 #include <condition_variable>
@@ -12,6 +14,8 @@
 #include <thread>
 
 #include "pipeline/job_run.hpp"
+#include "runner/progress_board.hpp"
+#include "runner/progress_target.hpp"
 #include "troupe/errors.hpp"
 
 namespace troupe {
@@ -140,6 +144,11 @@ Pipeline::Pipeline(Engine& engine, std::vector<JobSpec> jobs, PipelineOptions op
     for (std::size_t i = 0; i < s.jobs.size(); ++i) {
       s.selected.push_back(i);
     }
+  }
+  // On a terminal each job gets a line of its own (jobs may run at once);
+  // elsewhere each job's plain lines, labelled, go to the same target.
+  if (const auto& target = s.options.progress.target(); target && target->fd >= 0 && ::isatty(target->fd) == 1) {
+    s.options.progress = detail::progress_board(target->fd);
   }
   for (std::size_t i : s.selected) {
     const JobSpec& job = s.jobs[i];

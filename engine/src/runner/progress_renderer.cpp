@@ -77,7 +77,10 @@ void ProgressRenderer::draw(const ProgressSnapshot& snapshot) noexcept {
     } else {
       text = format_progress_line(snapshot) + "\n";
     }
-    write_all(text);
+    if (const int error = write_fully(target_.fd, text); error != 0 && !warned_) {
+      warned_ = true;
+      log(LogLevel::warn, fmt::format("progress: cannot write to descriptor {}: {}", target_.fd, std::strerror(error)));
+    }
   } catch (...) {
     if (!warned_) {
       warned_ = true;
@@ -86,25 +89,18 @@ void ProgressRenderer::draw(const ProgressSnapshot& snapshot) noexcept {
   }
 }
 
-void ProgressRenderer::write_all(const std::string& text) noexcept {
-  const char* p = text.data();
-  std::size_t left = text.size();
-  while (left > 0) {
-    const ssize_t n = ::write(target_.fd, p, left);
+int write_fully(int fd, std::string_view text) noexcept {
+  while (!text.empty()) {
+    const ssize_t n = ::write(fd, text.data(), text.size());
     if (n < 0 && errno == EINTR) {
       continue;
     }
     if (n <= 0) {
-      if (!warned_) {
-        warned_ = true;
-        log(LogLevel::warn, fmt::format("progress: cannot write to descriptor {}: {}", target_.fd,
-                                        n < 0 ? std::strerror(errno) : "nothing written"));
-      }
-      return;
+      return n < 0 ? errno : EIO;
     }
-    p += n;
-    left -= static_cast<std::size_t>(n);
+    text.remove_prefix(static_cast<std::size_t>(n));
   }
+  return 0;
 }
 
 }  // namespace troupe::detail

@@ -4,6 +4,7 @@
 
 #include <chrono>
 #include <string>
+#include <string_view>
 
 #include "runner/progress_target.hpp"
 #include "troupe/progress.hpp"
@@ -13,6 +14,10 @@ namespace troupe::detail {
 // "label 120/1000 (12%) ok 118 failed 2 retried 3 | 45.2/s | elapsed 0:02 | ETA 0:19"
 // (no total: "label 120 ok ...", no ETA).
 std::string format_progress_line(const ProgressSnapshot& snapshot);
+
+// Writes all of `text` to `fd`, retrying short writes and EINTR. Returns 0,
+// or the errno of the write that failed (EIO when one wrote nothing).
+int write_fully(int fd, std::string_view text) noexcept;
 
 class ProgressRenderer {
  public:
@@ -25,8 +30,6 @@ class ProgressRenderer {
   void draw(const ProgressSnapshot& snapshot) noexcept;
 
  private:
-  void write_all(const std::string& text) noexcept;
-
   const ProgressTarget& target_;
   bool terminal_ = false;
   std::chrono::milliseconds period_;

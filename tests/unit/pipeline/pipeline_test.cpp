@@ -4,6 +4,9 @@
 // independent jobs at once, stop(), and a pool that breaks.
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+#include <poll.h>
+#include <pty.h>
+#include <termios.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -13,6 +16,7 @@
 #include <map>
 #include <mutex>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "support/paths.hpp"
@@ -318,6 +322,55 @@ TEST_P(PipelineKinds, IndependentJobsRunAtOnce) {
   }
   EXPECT_LT(first_a, first_b_finish);
   EXPECT_LT(first_b, first_a_finish);
+}
+
+TEST_P(PipelineKinds, OnATerminalJobsRunningAtOnceEachHaveALineOfTheirOwn) {
+  int terminal = -1;
+  int reader = -1;
+  winsize size{};
+  size.ws_row = 24;
+  size.ws_col = 200;
+  ASSERT_EQ(::openpty(&reader, &terminal, nullptr, nullptr, &size), 0);
+  termios raw{};
+  ASSERT_EQ(::tcgetattr(terminal, &raw), 0);
+  ::cfmakeraw(&raw);
+  ASSERT_EQ(::tcsetattr(terminal, TCSANOW, &raw), 0);
+  // Read while the jobs run, so the terminal never fills up.
+  std::string out;
+  std::atomic<bool> done{false};
+  std::thread drain([&] {
+    char buf[4096];
+    for (;;) {
+      pollfd p{reader, POLLIN, 0};
+      const bool ready = ::poll(&p, 1, 20) == 1 && (p.revents & POLLIN) != 0;
+      if (!ready && done) {
+        return;
+      }
+      if (ready) {
+        const ssize_t n = ::read(reader, buf, sizeof buf);
+        if (n > 0) {
+          out.append(buf, static_cast<std::size_t>(n));
+        }
+      }
+    }
+  });
+  PipelineOptions options;
+  options.progress = troupe::Progress::to_fd(terminal);
+  JobInputSpec sleeps = items(std::vector<Value>(20, Value(20)));
+  const PipelineReport report =
+      run({job("a", "testing.sleep", sleeps), job("b", "testing.sleep", sleeps)}, std::move(options));
+  done = true;
+  drain.join();
+  ::close(terminal);
+  ::close(reader);
+  EXPECT_EQ(report.jobs[0].ok + report.jobs[1].ok, 40u);
+  // The last redraw goes back over both lines and draws each job's final one.
+  const auto last = out.rfind("\x1b[2A");
+  ASSERT_NE(last, std::string::npos) << out;
+  const std::string board = out.substr(last);
+  EXPECT_THAT(board, HasSubstr("\ra 20 ok 20 failed 0"));
+  EXPECT_THAT(board, HasSubstr("\rb 20 ok 20 failed 0"));
+  EXPECT_EQ(std::count(board.begin(), board.end(), '\n'), 2) << board;
 }
 
 TEST_P(PipelineKinds, StopEndsTheRunningJobAndStartsNoOther) {

@@ -5,11 +5,13 @@
 #include <gtest/gtest.h>
 #include <poll.h>
 #include <pty.h>
+#include <sys/ioctl.h>
 #include <termios.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
+#include <cctype>
 #include <chrono>
 #include <functional>
 #include <mutex>
@@ -19,6 +21,7 @@
 #include <thread>
 #include <vector>
 
+#include "runner/progress_board.hpp"
 #include "runner/progress_renderer.hpp"
 #include "runner/progress_target.hpp"
 #include "troupe/detail/progress_meter.hpp"
@@ -276,6 +279,90 @@ TEST(Progress, ThrowingCallbackIsIgnoredAndTheRunGoesOn) {
   EXPECT_EQ(meter.snapshot().ok, 5u);
 }
 
+// A raw pseudo-terminal `columns` wide: what is written arrives unchanged.
+void open_raw_terminal(FdPair& pty, unsigned short columns) {
+  winsize size{};
+  size.ws_row = 24;
+  size.ws_col = columns;
+  ASSERT_EQ(::openpty(&pty.read, &pty.write, nullptr, nullptr, &size), 0);
+  termios raw{};
+  ASSERT_EQ(::tcgetattr(pty.write, &raw), 0);
+  ::cfmakeraw(&raw);
+  ASSERT_EQ(::tcsetattr(pty.write, TCSANOW, &raw), 0);
+}
+
+// The lines of the last redraw: what follows the last cursor-up ("\x1b[nA"),
+// split at "\n", each without its "\r" and line clear.
+std::vector<std::string> last_board(const std::string& out) {
+  std::vector<std::string> drawn;
+  std::size_t from = out.size();
+  while ((from = out.rfind("\x1b[", from == 0 ? 0 : from - 1)) != std::string::npos) {
+    std::size_t end = from + 2;
+    while (end < out.size() && std::isdigit(static_cast<unsigned char>(out[end])) != 0) {
+      ++end;
+    }
+    if (end > from + 2 && end < out.size() && out[end] == 'A') {
+      break;
+    }
+    if (from == 0) {
+      return drawn;
+    }
+  }
+  if (from == std::string::npos) {
+    return drawn;
+  }
+  std::size_t at = out.find('A', from) + 1;
+  for (std::size_t next; (next = out.find('\n', at)) != std::string::npos; at = next + 1) {
+    std::string line = out.substr(at, next - at);
+    EXPECT_EQ(line.front(), '\r') << line;
+    EXPECT_THAT(line, EndsWith("\x1b[K")) << line;
+    drawn.push_back(line.substr(1, line.size() - 1 - 3));
+  }
+  return drawn;
+}
+
+TEST(ProgressBoard, RunsSharingATerminalEachKeepALineRedrawnTogether) {
+  FdPair pty;
+  open_raw_terminal(pty, 200);
+  const Progress board = troupe::detail::progress_board(pty.write);
+  {
+    ProgressMeter words(board, "words", 10);
+    ProgressMeter counts(board, "counts", 4);
+    count_some(words);
+    counts.add_ok(1);
+    // Redraws of both lines, the cursor going back up over the two.
+    std::string out = read_until(pty.read, "", [](const std::string& t) { return t.find("\x1b[2A") != t.npos; });
+    ASSERT_THAT(out, HasSubstr("\x1b[2A"));
+    counts.add_ok(3);
+    counts.finish();
+    words.finish();
+  }
+  const std::string out = drain(pty.read, "");
+  const auto lines = last_board(out);
+  ASSERT_EQ(lines.size(), 2u) << out;
+  // In the order the runs first reported, which their threads decide.
+  EXPECT_THAT(lines, ::testing::UnorderedElementsAre(HasSubstr("words 10/10 (100%) ok 7 failed 3 retried 2"),
+                                                     HasSubstr("counts 4/4 (100%) ok 4 failed 0")));
+}
+
+TEST(ProgressBoard, LinesAreCutToTheTerminalWidthSoRedrawsStayInPlace) {
+  FdPair pty;
+  open_raw_terminal(pty, 20);
+  const Progress board = troupe::detail::progress_board(pty.write);
+  {
+    ProgressMeter one(board, "first-job-with-a-long-name", 10);
+    ProgressMeter two(board, "second", 10);
+    one.finish();
+    two.finish();
+  }
+  const std::string out = drain(pty.read, "");
+  const auto lines = last_board(out);
+  ASSERT_EQ(lines.size(), 2u) << out;
+  EXPECT_EQ(lines[0], "first-job-with-a-lo");  // 19 columns: one short of the width
+  EXPECT_EQ(lines[1].size(), 19u) << lines[1];
+  EXPECT_THAT(lines[1], ::testing::StartsWith("second 0/10"));
+}
+
 TEST(Progress, BadTargetsAreRefusedNamingWhatIsWrong) {
   try {
     Progress::to_fd(-1);
@@ -285,6 +372,7 @@ TEST(Progress, BadTargetsAreRefusedNamingWhatIsWrong) {
     EXPECT_THAT(e.what(), HasSubstr("-1"));
   }
   EXPECT_THROW(Progress::to_callback(nullptr), troupe::ArgumentError);
+  EXPECT_THROW(troupe::detail::progress_board(-1), troupe::ArgumentError);
   try {
     Progress::to_callback([](const ProgressSnapshot&) {}, std::chrono::milliseconds(0));
     FAIL() << "a zero interval was accepted";
