@@ -1,21 +1,27 @@
-// `troupe run --resume` after SIGKILLs at random moments: however often the
-// run is killed, the final output holds every key exactly once, all ok.
-// tests/scripts/resume_chaos.sh runs this test 10 times over.
+// `troupe run` interrupted at random moments, then `--resume`: after
+// SIGKILLs or SIGINTs, however many, the final output holds every key
+// exactly once, all ok; a second SIGINT kills the items running.
+// tests/scripts/resume_chaos.sh runs the SIGKILL test 10 times over.
+#include <dirent.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <spawn.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdint>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <map>
 #include <optional>
 #include <random>
+#include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
@@ -28,19 +34,49 @@ extern char** environ;
 namespace {
 
 namespace fs = std::filesystem;
+using namespace std::chrono_literals;
 using troupe::test::binary_path;
 using troupe::test::plugin_path;
 
 constexpr int kItems = 1200;
 
-struct Exit {
-  int code = -1;  // 128 + signal when it was killed
+// A signal sent `after` the shot before it (the first: after the start) and
+// after `ready(pid)` first held, when set.
+struct Shot {
+  std::chrono::milliseconds after;
+  int signal;
+  std::function<bool(pid_t)> ready = nullptr;
 };
 
-// Runs `troupe args...` with stdout and stderr into `log`; kills it with
-// SIGKILL after `kill_after` when set. A run past 120 s is killed and fails.
-Exit run_troupe(const std::vector<std::string>& args, const fs::path& log,
-                std::optional<std::chrono::milliseconds> kill_after) {
+struct Exit {
+  int code = -1;  // 128 + signal when it was killed
+  std::chrono::milliseconds last_shot_to_exit{};
+};
+
+// The live children of `pid` (all its threads'), from /proc.
+int count_children(pid_t pid) {
+  int count = 0;
+  const std::string tasks = "/proc/" + std::to_string(pid) + "/task";
+  DIR* dir = opendir(tasks.c_str());
+  if (dir == nullptr) {
+    return 0;
+  }
+  while (const dirent* entry = readdir(dir)) {
+    if (entry->d_name[0] == '.') {
+      continue;
+    }
+    std::ifstream children(tasks + "/" + entry->d_name + "/children");
+    for (pid_t child = 0; children >> child;) {
+      ++count;
+    }
+  }
+  closedir(dir);
+  return count;
+}
+
+// Runs `troupe args...` with stdout and stderr into `log`, sending `shots`
+// in order. A run past 120 s is killed and fails.
+Exit run_troupe(const std::vector<std::string>& args, const fs::path& log, std::vector<Shot> shots = {}) {
   const std::string binary = binary_path("troupe").string();
   std::vector<char*> argv{const_cast<char*>(binary.c_str())};
   for (const auto& a : args) {
@@ -59,77 +95,161 @@ Exit run_troupe(const std::vector<std::string>& args, const fs::path& log,
     return {};
   }
   const auto start = std::chrono::steady_clock::now();
+  auto last_shot = start;
+  std::optional<std::chrono::steady_clock::time_point> ready_since;
+  std::size_t next = 0;
   int status = 0;
-  bool killed = false;
   while (waitpid(pid, &status, WNOHANG) == 0) {
-    const auto ran = std::chrono::steady_clock::now() - start;
-    if ((kill_after && ran >= *kill_after && !killed) || ran > std::chrono::seconds(120)) {
-      EXPECT_LT(ran, std::chrono::seconds(120)) << "troupe ran past 120 s";
+    const auto now = std::chrono::steady_clock::now();
+    if (now - start > 120s) {
+      ADD_FAILURE() << "troupe ran past 120 s";
       kill(pid, SIGKILL);
-      killed = true;
+      waitpid(pid, &status, 0);
+      break;
     }
-    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    if (next < shots.size() && !ready_since && (!shots[next].ready || shots[next].ready(pid))) {
+      ready_since = now;
+    }
+    if (next < shots.size() && ready_since && now - std::max(last_shot, *ready_since) >= shots[next].after) {
+      kill(pid, shots[next].signal);
+      last_shot = now;
+      ready_since.reset();
+      ++next;
+    }
+    std::this_thread::sleep_for(1ms);
   }
-  return {WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status)};
+  return {WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status),
+          std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - last_shot)};
 }
 
-TEST(CliResume, RandomKillsThenResumeRecordEveryKeyExactlyOnce) {
-  const fs::path dir = fs::path(::testing::TempDir()) / ("troupe-resume-" + std::to_string(getpid()));
-  fs::remove_all(dir);
-  fs::create_directories(dir);
-  {
-    // Each item is 1: the task sleeps 1 ms, so a run takes long enough to be
-    // killed in the middle.
-    std::ofstream input(dir / "items.jsonl");
-    for (int i = 0; i < kItems; ++i) {
-      input << "1\n";
-    }
-    std::ofstream(dir / "pipeline.yaml") << "version: 1\n"
-                                         << "plugins:\n  - path: " << plugin_path("testing").string() << "\n"
-                                         << "pools:\n  cpu: {kind: process, workers: 2}\n"
-                                         << "jobs:\n"
-                                         << "  - name: sleepy\n    pool: cpu\n    task: testing.sleep\n"
-                                         << "    chunk_size: 4\n"
-                                         << "    inputs: {jsonl: items.jsonl}\n    output: out.jsonl\n";
+// A scratch folder with a job over `items` (each the milliseconds
+// testing.sleep sleeps) on a process pool of two workers.
+class CliResume : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = fs::path(::testing::TempDir()) / ("troupe-resume-" + std::to_string(getpid()));
+    fs::remove_all(dir_);
+    fs::create_directories(dir_);
   }
-  const std::string config = (dir / "pipeline.yaml").string();
-  const fs::path log = dir / "troupe.log";
+  void TearDown() override { fs::remove_all(dir_); }
+
+  std::string write_job(int items, int sleep_ms) const {
+    std::ofstream input(dir_ / "items.jsonl");
+    for (int i = 0; i < items; ++i) {
+      input << sleep_ms << "\n";
+    }
+    std::ofstream(dir_ / "pipeline.yaml") << "version: 1\n"
+                                          << "plugins:\n  - path: " << plugin_path("testing").string() << "\n"
+                                          << "pools:\n  cpu: {kind: process, workers: 2}\n"
+                                          << "jobs:\n"
+                                          << "  - name: sleepy\n    pool: cpu\n    task: testing.sleep\n"
+                                          << "    chunk_size: 4\n"
+                                          << "    inputs: {jsonl: items.jsonl}\n    output: out.jsonl\n";
+    return (dir_ / "pipeline.yaml").string();
+  }
+
+  // How often each key is recorded; every record must be ok JSON.
+  std::map<std::int64_t, int> recorded() const {
+    std::map<std::int64_t, int> seen;
+    std::ifstream output(dir_ / "out.jsonl");
+    int line_no = 0;
+    for (std::string line; std::getline(output, line);) {
+      ++line_no;
+      const auto record = troupe::Value::parse(line, nullptr, /*allow_exceptions=*/false);
+      EXPECT_FALSE(record.is_discarded()) << "out.jsonl:" << line_no << " is not JSON: " << line;
+      if (record.is_discarded()) {
+        continue;
+      }
+      EXPECT_TRUE(record.at("ok").get<bool>()) << "out.jsonl:" << line_no << ": " << line;
+      ++seen[record.at("key").get<std::int64_t>()];
+    }
+    return seen;
+  }
+
+  void expect_every_key_once(int stops) const {
+    const auto seen = recorded();
+    EXPECT_EQ(seen.size(), static_cast<std::size_t>(kItems)) << "after " << stops << " stops";
+    for (const auto& [key, count] : seen) {
+      EXPECT_EQ(count, 1) << "key " << key << " after " << stops << " stops";
+      EXPECT_GE(key, 1);
+      EXPECT_LE(key, kItems);
+    }
+  }
+
+  std::string read_log() const {
+    std::ostringstream text;
+    text << std::ifstream(log()).rdbuf();
+    return text.str();
+  }
+  fs::path log() const { return dir_ / "troupe.log"; }
+
+  fs::path dir_;
+};
+
+TEST_F(CliResume, RandomKillsThenResumeRecordEveryKeyExactlyOnce) {
+  // 1200 sleeps of 1 ms on two workers outlast the first kill (at most 500 ms).
+  const std::string config = write_job(kItems, 1);
   std::mt19937 random(std::random_device{}());
   std::uniform_int_distribution<int> moment_ms(5, 500);
+  auto kill_at_random = [&] {
+    return std::vector<Shot>{{std::chrono::milliseconds(moment_ms(random)), SIGKILL}};
+  };
 
   int kills = 0;
-  Exit last = run_troupe({"run", config, "--progress", "never"}, log, std::chrono::milliseconds(moment_ms(random)));
+  Exit last = run_troupe({"run", config, "--progress", "never"}, log(), kill_at_random());
   for (int round = 0; round < 40 && last.code == 128 + SIGKILL; ++round) {
     ++kills;
     // Half the resumes are killed again; the last one runs to its end.
-    std::optional<std::chrono::milliseconds> kill_after;
-    if (round < 6 && random() % 2 == 0) {
-      kill_after = std::chrono::milliseconds(moment_ms(random));
-    }
-    last = run_troupe({"run", config, "--resume", "--progress", "never"}, log, kill_after);
+    const bool again = round < 6 && random() % 2 == 0;
+    last = run_troupe({"run", config, "--resume", "--progress", "never"}, log(),
+                      again ? kill_at_random() : std::vector<Shot>{});
   }
-  // 1200 sleeps of 1 ms on two workers outlast the first kill (at most 500 ms).
   ASSERT_GE(kills, 1) << "the first run ended before it was killed; nothing was resumed";
-  ASSERT_EQ(last.code, 0) << "after " << kills << " kills; log:\n" << std::ifstream(log).rdbuf();
-
-  std::map<std::int64_t, int> seen;
-  std::ifstream output(dir / "out.jsonl");
-  int line_no = 0;
-  for (std::string line; std::getline(output, line);) {
-    ++line_no;
-    const auto record = troupe::Value::parse(line, nullptr, /*allow_exceptions=*/false);
-    ASSERT_FALSE(record.is_discarded()) << "out.jsonl:" << line_no << " is not JSON: " << line;
-    ASSERT_TRUE(record.at("ok").get<bool>()) << "out.jsonl:" << line_no << ": " << line;
-    ++seen[record.at("key").get<std::int64_t>()];
-  }
-  EXPECT_EQ(seen.size(), static_cast<std::size_t>(kItems)) << "after " << kills << " kills";
-  for (const auto& [key, count] : seen) {
-    EXPECT_EQ(count, 1) << "key " << key << " after " << kills << " kills";
-    EXPECT_GE(key, 1);
-    EXPECT_LE(key, kItems);
-  }
+  ASSERT_EQ(last.code, 0) << "after " << kills << " kills; log:\n" << read_log();
+  expect_every_key_once(kills);
   RecordProperty("kills", kills);
-  fs::remove_all(dir);
+}
+
+TEST_F(CliResume, SigintsAtRandomMomentsThenResumeRecordEveryKeyExactlyOnce) {
+  const std::string config = write_job(kItems, 1);
+  std::mt19937 random(std::random_device{}());
+  std::uniform_int_distribution<int> moment_ms(5, 500);
+  auto interrupt_at_random = [&] {
+    return std::vector<Shot>{{std::chrono::milliseconds(moment_ms(random)), SIGINT}};
+  };
+
+  // 130 either way: the command's own exit after a clean stop, or SIGINT's
+  // default action when it came before the command took it (128 + 2).
+  int stops = 0;
+  Exit last = run_troupe({"run", config, "--progress", "never"}, log(), interrupt_at_random());
+  for (int round = 0; round < 40 && last.code == 130; ++round) {
+    ++stops;
+    const bool again = round < 6 && random() % 2 == 0;
+    last = run_troupe({"run", config, "--resume", "--progress", "never"}, log(),
+                      again ? interrupt_at_random() : std::vector<Shot>{});
+  }
+  ASSERT_GE(stops, 1) << "the first run ended before its SIGINT; nothing was resumed";
+  ASSERT_EQ(last.code, 0) << "after " << stops << " interrupts; log:\n" << read_log();
+  EXPECT_THAT(read_log(), ::testing::HasSubstr("--resume"));  // a clean stop says how to go on
+  expect_every_key_once(stops);
+  RecordProperty("interrupts", stops);
+}
+
+TEST_F(CliResume, ASecondSigintKillsTheRunningItemsWhichAreNotRecorded) {
+  // Four items of 30 s in one chunk: the first SIGINT alone would wait for
+  // the one running. It is sent once the run holds its interrupt scope (the
+  // output exists) and the pool's worker is up, the second a little later.
+  const std::string config = write_job(4, 30000);
+  const fs::path output = dir_ / "out.jsonl";
+  auto running = [&](pid_t pid) {
+    return fs::exists(output) && count_children(pid) >= 1;
+  };
+  const Exit exit =
+      run_troupe({"run", config, "--progress", "never"}, log(), {{300ms, SIGINT, running}, {100ms, SIGINT}});
+  EXPECT_EQ(exit.code, 130) << read_log();
+  EXPECT_LT(exit.last_shot_to_exit, 20s) << "the second SIGINT did not end the running items";
+  EXPECT_TRUE(recorded().empty()) << "an item killed in the middle was recorded";
+  EXPECT_THAT(read_log(), ::testing::HasSubstr("--resume"));
 }
 
 }  // namespace

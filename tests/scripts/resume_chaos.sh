@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Runs the resume-after-SIGKILL test (tests/integration/cli_resume_test.cpp:
-# `troupe run` killed at random moments, then --resume until it ends; the
-# output must hold every key exactly once) RUNS times (default 10) and
+# Runs the resume tests (tests/integration/cli_resume_test.cpp: `troupe run`
+# killed with SIGKILL, or stopped with SIGINT, at random moments, then
+# --resume until it ends; the output must hold every key exactly once; and
+# a second SIGINT ending the running items) RUNS times (default 10) and
 # reports how many passed; exits 1 unless all did.
 #   bash tests/scripts/resume_chaos.sh [BUILD_DIR] [RUNS]
 set -u
