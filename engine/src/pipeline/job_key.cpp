@@ -1,10 +1,11 @@
 // KeySet: integer keys as runs of consecutive keys whose positions are
 // consecutive too (so a run of any length costs one map node and still knows
 // every key's position), and every other key in an open-addressing table of
-// 16-byte slots: the key itself (integers) or its 64-bit hash (strings), and
+// 12-byte slots: the key itself (integers) or its 64-bit hash (strings), and
 // the position that first had it.
 #include "pipeline/job_key.hpp"
 
+#include <algorithm>
 #include <bit>
 #include <cstdint>
 #include <functional>
@@ -15,6 +16,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 #include <utility>
 #include <vector>
 
@@ -60,15 +62,18 @@ std::uint64_t mix(std::uint64_t x) noexcept {
   return x;
 }
 
-// Linear probing over slots of {word, position}, where `word` is the key
-// (integers) or its hash (strings); occupancy in a separate bitmap so every
-// word value is a valid key. Grows by half when 80% full, so a slot is
-// 16 bytes and a key costs 20 to 30 bytes of table on average.
+// Linear probing over 12-byte slots of {word, position}, where `word` is
+// the key (integers) or its hash (strings); occupancy in a separate bitmap
+// so every word value is a valid key. Kept between 80% and 92% full (it
+// grows by 15% when full to 92%), so a key costs 13 to 15 bytes of table.
+// A position past 2^32 - 2 (inputs of over four billion items) goes to a
+// side map, found through a marker in the slot.
 class SlotTable {
  public:
   std::size_t size() const noexcept { return size_; }
   std::size_t memory_bytes() const noexcept {
-    return slots_.capacity() * sizeof(Slot) + used_.capacity() * sizeof(std::uint64_t);
+    return slots_.capacity() * sizeof(Slot) + used_.capacity() * sizeof(std::uint64_t) +
+           far_positions_.size() * kFarEntryBytes;
   }
 
   std::optional<std::uint64_t> find(std::uint64_t word) const noexcept {
@@ -79,8 +84,8 @@ class SlotTable {
       if (!used(i)) {
         return std::nullopt;
       }
-      if (slots_[i].word == word) {
-        return slots_[i].position;
+      if (slots_[i].word() == word) {
+        return position_of(slots_[i]);
       }
     }
   }
@@ -90,23 +95,29 @@ class SlotTable {
     if (auto earlier = find(word)) {
       return earlier;
     }
-    if ((size_ + 1) * 5 > slots_.size() * 4) {
+    if ((size_ + 1) * 100 > slots_.size() * kMaxLoadPercent) {
       grow();
     }
-    place(word, position);
+    if (position >= kFarPosition) {
+      far_positions_[word] = position;
+    }
+    place(Slot::of(word, position));
     ++size_;
     return std::nullopt;
   }
 
   // Removes `word` (present), shifting later slots of its cluster back so
   // probing never stops early at the hole.
-  void erase(std::uint64_t word) noexcept {
+  void erase(std::uint64_t word) {
     std::size_t hole = home(word);
-    while (slots_[hole].word != word) {
+    while (slots_[hole].word() != word) {
       hole = next(hole);
     }
+    if (slots_[hole].position == kFarPosition) {
+      far_positions_.erase(word);
+    }
     for (std::size_t i = next(hole); used(i); i = next(i)) {
-      const std::size_t want = home(slots_[i].word);
+      const std::size_t want = home(slots_[i].word());
       // The slot at i may move to the hole when its home is not cyclically in (hole, i].
       const bool stays = hole < i ? (want > hole && want <= i) : (want > hole || want <= i);
       if (!stays) {
@@ -119,11 +130,32 @@ class SlotTable {
   }
 
  private:
+  // Three 32-bit halves, so a slot is 12 bytes, not 16.
   struct Slot {
-    std::uint64_t word;
-    std::uint64_t position;
-  };
+    std::uint32_t low;
+    std::uint32_t high;
+    std::uint32_t position;  // kFarPosition: in far_positions_
 
+    static Slot of(std::uint64_t word, std::uint64_t position) noexcept {
+      return {static_cast<std::uint32_t>(word), static_cast<std::uint32_t>(word >> 32),
+              static_cast<std::uint32_t>(std::min<std::uint64_t>(position, kFarPosition))};
+    }
+    std::uint64_t word() const noexcept { return (std::uint64_t{high} << 32) | low; }
+  };
+  static_assert(sizeof(Slot) == 12);
+
+  static constexpr std::uint32_t kFarPosition = std::numeric_limits<std::uint32_t>::max();
+  static constexpr std::size_t kMaxLoadPercent = 92;
+  // An unordered_map node (next pointer, pair) and its bucket, rounded up
+  // to malloc's granularity.
+  static constexpr std::size_t kFarEntryBytes = 48;
+
+  std::uint64_t position_of(const Slot& slot) const noexcept {
+    if (slot.position != kFarPosition) {
+      return slot.position;
+    }
+    return far_positions_.find(slot.word())->second;
+  }
   std::size_t home(std::uint64_t word) const noexcept {
     // The high half of hash * capacity: any capacity, no modulo.
     return static_cast<std::size_t>((static_cast<Wide>(mix(word)) * slots_.size()) >> 64);
@@ -137,31 +169,32 @@ class SlotTable {
       used_[i / 64] &= ~(std::uint64_t{1} << (i % 64));
     }
   }
-  void place(std::uint64_t word, std::uint64_t position) noexcept {
-    std::size_t i = home(word);
+  void place(const Slot& slot) noexcept {
+    std::size_t i = home(slot.word());
     while (used(i)) {
       i = next(i);
     }
-    slots_[i] = {word, position};
+    slots_[i] = slot;
     set_used(i, true);
   }
   void grow() {
     std::vector<Slot> old_slots = std::move(slots_);
     std::vector<std::uint64_t> old_used = std::move(used_);
-    const std::size_t capacity = old_slots.empty() ? 64 : old_slots.size() + old_slots.size() / 2;
-    slots_.assign(capacity, Slot{0, 0});
+    const std::size_t capacity = old_slots.empty() ? 64 : old_slots.size() + old_slots.size() * 15 / 100;
+    slots_.assign(capacity, Slot{0, 0, 0});
     slots_.shrink_to_fit();
     used_.assign((capacity + 63) / 64, 0);
     used_.shrink_to_fit();
     for (std::size_t i = 0; i < old_slots.size(); ++i) {
       if ((old_used[i / 64] >> (i % 64)) & 1U) {
-        place(old_slots[i].word, old_slots[i].position);
+        place(old_slots[i]);
       }
     }
   }
 
   std::vector<Slot> slots_;
   std::vector<std::uint64_t> used_;
+  std::unordered_map<std::uint64_t, std::uint64_t> far_positions_;
   std::size_t size_ = 0;
 };
 

@@ -124,18 +124,34 @@ TEST(KeySet, IntegerLimitsAreKeysLikeAnyOther) {
   EXPECT_EQ(keys.size(), 6U);
 }
 
-TEST(KeySet, StringKeysCostAtMostAboutSixteenBytesEach) {
+TEST(KeySet, StringKeysCostAtMostSixteenBytesEach) {
   KeySet keys;
   constexpr std::uint64_t kCount = 1'000'000;
   for (std::uint64_t i = 0; i < kCount; ++i) {
     ASSERT_FALSE(keys.insert(JobKey("data/part-" + std::to_string(i) + ".txt"), i));
+    // Checked as the table fills and grows, not only at one size.
+    if (i % 99'991 == 99'990) {
+      EXPECT_LE(keys.memory_bytes(), 4096 + (i + 1) * 16) << "after " << i + 1 << " keys";
+    }
   }
   EXPECT_EQ(keys.size(), kCount);
-  EXPECT_LE(keys.memory_bytes(), 32U << 20);
+  EXPECT_LE(keys.memory_bytes(), kCount * 16);
   EXPECT_EQ(keys.insert(JobKey(std::string("data/part-777.txt")), kCount), 777U);
   EXPECT_TRUE(keys.contains(JobKey(std::string("data/part-0.txt"))));
   EXPECT_FALSE(keys.contains(JobKey(std::string("data/part-1000000.txt"))));
   EXPECT_EQ(keys.size(), kCount);
+}
+
+TEST(KeySet, PositionsPastFourBillionAreKeptWhole) {
+  KeySet keys;
+  constexpr std::uint64_t kFar = 5'000'000'000ULL;
+  ASSERT_FALSE(keys.insert(JobKey(std::string("far")), kFar));
+  ASSERT_FALSE(keys.insert(JobKey(std::string("near")), 7));
+  ASSERT_FALSE(keys.insert(JobKey(std::int64_t{-40}), kFar + 1));  // a loose integer
+  EXPECT_EQ(keys.insert(JobKey(std::string("far")), kFar + 9), kFar);
+  EXPECT_EQ(keys.insert(JobKey(std::string("near")), kFar + 9), 7U);
+  EXPECT_EQ(keys.insert(JobKey(std::int64_t{-40}), kFar + 9), kFar + 1);
+  EXPECT_EQ(keys.size(), 3U);
 }
 
 TEST(KeySet, StringAndIntegerKeysAreDistinct) {
