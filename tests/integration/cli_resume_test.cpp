@@ -219,9 +219,17 @@ TEST_F(CliResume, SigintsAtRandomMomentsThenResumeRecordEveryKeyExactlyOnce) {
   };
 
   // 130 either way: the command's own exit after a clean stop, or SIGINT's
-  // default action when it came before the command took it (128 + 2).
+  // default action when it came before the command took it (128 + 2). The
+  // first SIGINT comes while the job runs (its output exists: the run holds
+  // its interrupt scope), so at least one stop is a clean one; the resumes'
+  // come at any moment, also while the configuration is read.
+  const fs::path output = dir_ / "out.jsonl";
+  std::uniform_int_distribution<int> into_the_job_ms(0, 300);
   int stops = 0;
-  Exit last = run_troupe({"run", config, "--progress", "never"}, log(), interrupt_at_random());
+  Exit last = run_troupe({"run", config, "--progress", "never"}, log(),
+                         {{std::chrono::milliseconds(into_the_job_ms(random)), SIGINT, [&](pid_t) {
+                             return fs::exists(output);
+                           }}});
   for (int round = 0; round < 40 && last.code == 130; ++round) {
     ++stops;
     const bool again = round < 6 && random() % 2 == 0;
