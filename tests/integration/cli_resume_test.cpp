@@ -133,7 +133,7 @@ class CliResume : public ::testing::Test {
   }
   void TearDown() override { fs::remove_all(dir_); }
 
-  std::string write_job(int items, int sleep_ms) const {
+  std::string write_job(int items, int sleep_ms, int chunk_size = 4) const {
     std::ofstream input(dir_ / "items.jsonl");
     for (int i = 0; i < items; ++i) {
       input << sleep_ms << "\n";
@@ -143,7 +143,7 @@ class CliResume : public ::testing::Test {
                                           << "pools:\n  cpu: {kind: process, workers: 2}\n"
                                           << "jobs:\n"
                                           << "  - name: sleepy\n    pool: cpu\n    task: testing.sleep\n"
-                                          << "    chunk_size: 4\n"
+                                          << "    chunk_size: " << chunk_size << "\n"
                                           << "    inputs: {jsonl: items.jsonl}\n    output: out.jsonl\n";
     return (dir_ / "pipeline.yaml").string();
   }
@@ -241,6 +241,23 @@ TEST_F(CliResume, SigintsAtRandomMomentsThenResumeRecordEveryKeyExactlyOnce) {
   EXPECT_THAT(read_log(), ::testing::HasSubstr("--resume"));  // a clean stop says how to go on
   expect_every_key_once(stops);
   RecordProperty("interrupts", stops);
+}
+
+TEST_F(CliResume, AfterASecondSigintNoQueuedItemRunsOnARespawnedWorker) {
+  // Three items of 30 s, one per chunk, on two workers: two run, the third
+  // waits (queued, or sent to a worker and revoked at the first SIGINT).
+  // Once the second SIGINT killed the two workers, nothing may start it on
+  // a fresh one.
+  const std::string config = write_job(3, 30000, /*chunk_size=*/1);
+  const fs::path output = dir_ / "out.jsonl";
+  auto running = [&](pid_t pid) {
+    return fs::exists(output) && count_children(pid) >= 2;
+  };
+  const Exit exit =
+      run_troupe({"run", config, "--progress", "never"}, log(), {{300ms, SIGINT, running}, {300ms, SIGINT}});
+  EXPECT_EQ(exit.code, 130) << read_log();
+  EXPECT_LT(exit.last_shot_to_exit, 20s) << "an item ran after the second SIGINT";
+  EXPECT_TRUE(recorded().empty()) << read_log();
 }
 
 TEST_F(CliResume, ASecondSigintKillsTheRunningItemsWhichAreNotRecorded) {

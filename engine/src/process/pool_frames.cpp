@@ -412,8 +412,20 @@ void PoolCore::on_exit(WorkerProcess& w) {
   count_exit(w, reaped.exit);
   const bool at_startup = w.phase == Phase::starting;
   const std::exception_ptr crash = settle_work(w, reaped);
-  dispatcher_.requeue_unstarted(w);  // whatever is still listed never started there
-  supervisor_.forget(w);             // `w` is gone from here on
+  // What it never began runs elsewhere, unless its cancel was asked (a
+  // revoke on its way, or not sent yet): that ends cancelled, as the revoke
+  // would have, instead of starting on a fresh worker.
+  for (auto it = w.inflight.begin(); it != w.inflight.end();) {
+    if ((*it)->revoke_sent || (*it)->cancel_requested()) {
+      JobPtr job = std::move(*it);
+      it = w.inflight.erase(it);
+      cancel_job(*job, nullptr, false);
+    } else {
+      ++it;
+    }
+  }
+  dispatcher_.requeue_unstarted(w);
+  supervisor_.forget(w);  // `w` is gone from here on
   if (crash && !broken_cause && !(stopping && stop_options.kill_workers)) {
     after_crash(crash, detail::now_ns(), at_startup);
   }
