@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <cctype>
 #include <charconv>
+#include <filesystem>
 #include <map>
 #include <set>
 
@@ -466,18 +467,27 @@ const Location& output_place(const ReadJob& job) {
 }
 
 // An output that is also an input file would be truncated under its reader.
+
+// Where a path leads, symbolic links in its existing part followed: two
+// spellings of one file (a linked folder, `a/../b`) compare equal.
+std::string file_identity(const std::filesystem::path& path) {
+  std::error_code ec;
+  const std::filesystem::path resolved = std::filesystem::weakly_canonical(path, ec);
+  return (ec ? path : resolved).string();
+}
+
 void report_outputs_read_as_inputs(const std::vector<ReadJob>& jobs, ValueReader& r) {
   std::map<std::string, std::size_t> readers;
   for (std::size_t i = 0; i < jobs.size(); ++i) {
     if (jobs[i].input_file != nullptr) {
-      readers.emplace(jobs[i].spec.inputs.path.string(), i);
+      readers.emplace(file_identity(jobs[i].spec.inputs.path), i);
     }
   }
   for (const auto& job : jobs) {
     if (job.name_node == nullptr || job.spec.output.empty()) {
       continue;
     }
-    const auto it = readers.find(job.spec.output.string());
+    const auto it = readers.find(file_identity(job.spec.output));
     if (it == readers.end()) {
       continue;
     }
@@ -497,7 +507,7 @@ void report_shared_outputs(const std::vector<ReadJob>& jobs, ValueReader& r) {
     if (job.name_node == nullptr || job.spec.output.empty()) {
       continue;
     }
-    const auto [it, added] = writers.emplace(job.spec.output.string(), i);
+    const auto [it, added] = writers.emplace(file_identity(job.spec.output), i);
     if (added) {
       continue;
     }

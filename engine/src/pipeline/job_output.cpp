@@ -424,13 +424,26 @@ OutputScan scan_output(const std::filesystem::path& path) {
   return scan;
 }
 
-OutputScan keep_only_ok(const std::filesystem::path& path) {
-  OutputScan scan = scan_output(path);
+OutputScan keep_only_ok(const std::filesystem::path& output) {
+  // The rename replaces a name: through a symbolic link that would be the
+  // link, not the file it names; and only a regular file can be rewritten.
+  std::error_code ec;
+  const std::filesystem::path path =
+      std::filesystem::is_symlink(output, ec) ? std::filesystem::canonical(output, ec) : output;
+  if (ec) {
+    throw InputError("output '" + output.string() + "': cannot follow its link: " + ec.message());
+  }
   struct stat original {};
   if (::stat(path.c_str(), &original) != 0) {
     const int error = errno;  // before building the message can change it
     throw InputError("output '" + path.string() + "': cannot read its mode: " + system_reason(error));
   }
+  if (!S_ISREG(original.st_mode)) {
+    throw InputError("output '" + output.string() +
+                     "': --retry-failed rewrites the output through a temporary file and a rename, so it must be a "
+                     "regular file, and this is not one");
+  }
+  OutputScan scan = scan_output(path);
   TemporaryFile temporary(path);
   if (::fchmod(temporary.fd(), original.st_mode & 07777) != 0) {
     const int error = errno;  // before building the message can change it

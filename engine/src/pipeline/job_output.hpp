@@ -65,7 +65,9 @@ OutputScan scan_output(const std::filesystem::path& path);
 
 // --retry-failed: writes the ok records of `path` to a temporary file
 // beside it and renames it over `path` (a crash never leaves it half
-// rewritten); returns the scan of what was kept.
+// rewritten); returns the scan of what was kept. A symbolic link is
+// followed (the file it names is rewritten, the link stays); anything but
+// a regular file is refused.
 OutputScan keep_only_ok(const std::filesystem::path& path);
 
 }  // namespace troupe::detail::pipeline

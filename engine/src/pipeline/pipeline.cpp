@@ -107,7 +107,10 @@ Pipeline::Pipeline(Engine& engine, std::vector<JobSpec> jobs, PipelineOptions op
     if (job.output.empty()) {
       throw UsageError("job '" + job.name + "': no output file");
     }
-    const fs::path output = job.output.lexically_normal();
+    // Symbolic links followed: a linked folder is the same file.
+    std::error_code ec;
+    const fs::path resolved = fs::weakly_canonical(job.output, ec);
+    const fs::path output = ec ? job.output.lexically_normal() : resolved;
     if (auto [it, fresh] = outputs.emplace(output, job.name); !fresh) {
       throw UsageError("jobs '" + it->second + "' and '" + job.name + "' both write " + output.string());
     }

@@ -3,8 +3,10 @@
 // use, and a catalogue of malformed jobs each named at its line:col.
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <chrono>
+#include <filesystem>
 #include <fstream>
 #include <iterator>
 #include <limits>
@@ -322,6 +324,22 @@ TEST(JobConfig, DuplicateNameAndSharedOutputNameBothPlaces) {
   EXPECT_EQ(problems[1].to_string(),
             "/cfg/troupe.yaml:8:73: error: jobs[2].output: job 'b' writes /cfg/out/a.jsonl, as job 'a' does (line 6, "
             "column 12); give each job an output of its own");
+}
+
+TEST(JobConfig, OutputsThroughALinkedFolderAreTheSameOutput) {
+  const std::filesystem::path dir =
+      std::filesystem::path(::testing::TempDir()) / ("troupe-linked-" + std::to_string(::getpid()));
+  std::filesystem::remove_all(dir);
+  std::filesystem::create_directories(dir / "out");
+  std::filesystem::create_directory_symlink(dir / "out", dir / "outlink");
+  const auto problems = problems_of(kHead + "  - {name: a, pool: io, task: text.upper, inputs: {items: [1]}, output: " +
+                                    (dir / "out/same.jsonl").string() + "}\n" +
+                                    "  - {name: b, pool: io, task: text.upper, inputs: {items: [1]}, output: " +
+                                    (dir / "outlink/same.jsonl").string() + "}\n");
+  std::filesystem::remove_all(dir);
+  ASSERT_EQ(problems.size(), 1u);
+  EXPECT_EQ(problems[0].path, "jobs[1].output");
+  EXPECT_THAT(problems[0].message, HasSubstr("as job 'a' does"));
 }
 
 struct Malformed {

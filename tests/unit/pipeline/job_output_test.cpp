@@ -398,6 +398,35 @@ TEST(KeepOnlyOk, RewritesTheOutputWithItsOkRecords) {
   EXPECT_EQ(entries, 1U);
 }
 
+TEST(KeepOnlyOk, ThroughASymbolicLinkTheFileItNamesIsRewrittenAndTheLinkStays) {
+  ScratchDir dir;
+  const auto real = dir.write("real.jsonl", ok_line(key(1)) + failed_line(key(2)));
+  const auto link = dir.path() / "link.jsonl";
+  std::filesystem::create_symlink(real, link);
+  const OutputScan scan = keep_only_ok(link);
+  EXPECT_EQ(scan.ok_count, 1U);
+  EXPECT_TRUE(std::filesystem::is_symlink(link));
+  EXPECT_EQ(dir.read("real.jsonl"), ok_line(key(1)));
+}
+
+TEST(KeepOnlyOk, AnOutputThatIsNotARegularFileIsRefusedAndLeftAlone) {
+  ScratchDir dir;
+  const auto fifo = dir.path() / "fifo.jsonl";
+  ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0);
+  try {
+    keep_only_ok(fifo);
+    FAIL() << "a FIFO was rewritten";
+  } catch (const InputError& e) {
+    EXPECT_THAT(e.what(), HasSubstr("fifo.jsonl"));
+    EXPECT_THAT(e.what(), HasSubstr("must be a regular file"));
+  }
+  EXPECT_FALSE(std::filesystem::is_regular_file(fifo));
+  const auto dangling = dir.path() / "dangling.jsonl";
+  std::filesystem::create_symlink(dir.path() / "nowhere.jsonl", dangling);
+  EXPECT_THROW(keep_only_ok(dangling), InputError);
+  EXPECT_TRUE(std::filesystem::is_symlink(dangling));
+}
+
 TEST(KeepOnlyOk, BadOutputIsLeftAsItWas) {
   ScratchDir dir;
   const std::string text = ok_line(key(1)) + "garbage\n" + ok_line(key(2));
