@@ -4,8 +4,11 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cctype>
+#include <cstring>
 #include <iostream>
 #include <optional>
+#include <string>
 
 #include "commands.hpp"
 #include "troupe/config.hpp"
@@ -79,6 +82,34 @@ int exit_code(const PipelineReport& report) {
   return report.interrupted ? kInterrupted : code;
 }
 
+// `word` as a shell reads it back: as is when it has nothing special,
+// else in single quotes.
+std::string shell_word(const std::string& word) {
+  const bool plain = !word.empty() && std::all_of(word.begin(), word.end(), [](unsigned char c) {
+    return std::isalnum(c) != 0 || (c != 0 && std::strchr("_./=:,+-@%", c) != nullptr);
+  });
+  if (plain) {
+    return word;
+  }
+  std::string quoted = "'";
+  for (const char c : word) {
+    quoted += c == '\'' ? std::string("'\\''") : std::string(1, c);
+  }
+  return quoted + "'";
+}
+
+// The command that continues this run: the same file, job and overrides.
+std::string resume_command(const RunOptions& options) {
+  std::string command = "troupe run " + shell_word(options.file);
+  if (!options.job.empty()) {
+    command += " --job " + shell_word(options.job);
+  }
+  for (const auto& set : options.sets) {
+    command += " --set " + shell_word(set);
+  }
+  return command + " --resume";
+}
+
 }  // namespace
 
 int run_run(const RunOptions& options) {
@@ -115,7 +146,7 @@ int run_run(const RunOptions& options) {
   }
   print_summary(report);
   if (report.interrupted) {
-    print_error("interrupted; to continue where it stopped: troupe run " + options.file + " --resume");
+    print_error("interrupted; to continue where it stopped: " + resume_command(options));
   }
   return exit_code(report);
 }

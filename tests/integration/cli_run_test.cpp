@@ -190,7 +190,9 @@ TEST_F(CliRun, SigintStopsExitsOneThirtyAndSaysHowToResume) {
 )");
   const std::string err_path = (dir_ / "err.txt").string();
   const std::string binary = troupe::test::binary_path("troupe").string();
-  std::vector<std::string> args = {binary, "run", file, "--progress", "never"};
+  // A job name and an override that the resume hint must repeat.
+  std::vector<std::string> args = {binary,  "run",  file,    "--progress",         "never",
+                                   "--job", "slow", "--set", "jobs.slow.retries=0"};
   std::vector<char*> argv;
   for (auto& a : args) {
     argv.push_back(a.data());
@@ -213,7 +215,7 @@ TEST_F(CliRun, SigintStopsExitsOneThirtyAndSaysHowToResume) {
   ASSERT_TRUE(WIFEXITED(status));
   EXPECT_EQ(WEXITSTATUS(status), 130);
   const std::string err = troupe::test::read_whole(err_path);
-  EXPECT_THAT(err, HasSubstr("troupe run " + file + " --resume"));
+  EXPECT_THAT(err, HasSubstr("troupe run " + file + " --job slow --set jobs.slow.retries=0 --resume"));
   const auto first = keys(records("slow.jsonl"));
   EXPECT_LT(first.size(), 200u);
   // The resume finishes the rest, each key once.
