@@ -70,8 +70,10 @@ class WorkerCrashedError : public Error {
   bool result_lost_;
 };
 
-// A task ran longer than the pool's task_timeout; its worker was killed and
-// replaced.
+// A task ran longer than its time limit (a process pool's task_timeout, a
+// submit's or a runner item's timeout). On a process pool its worker was
+// killed and replaced; on a thread pool (pid -1) the task was given up and
+// its cancel flag set.
 class TaskTimeoutError : public Error {
  public:
   TaskTimeoutError(std::string task, std::uint64_t key, std::chrono::nanoseconds timeout, std::size_t worker_id,
@@ -81,7 +83,7 @@ class TaskTimeoutError : public Error {
   std::uint64_t key() const noexcept { return key_; }
   std::chrono::nanoseconds timeout() const noexcept { return timeout_; }
   std::size_t worker_id() const noexcept { return worker_id_; }
-  std::int64_t pid() const noexcept { return pid_; }
+  std::int64_t pid() const noexcept { return pid_; }  // -1: a thread pool's thread
 
  private:
   std::string task_;

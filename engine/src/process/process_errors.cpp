@@ -87,18 +87,36 @@ WorkerCrashedError::WorkerCrashedError(WorkerExit exit, std::string task, std::u
 
 namespace {
 
+// 1.5 s, 250 ms, 40 us, 1 ns.
+std::string duration_text(std::chrono::nanoseconds d) {
+  const double ns = static_cast<double>(d.count());
+  char text[64];
+  if (ns >= 1e9) {
+    std::snprintf(text, sizeof text, "%.3g s", ns / 1e9);
+  } else if (ns >= 1e6) {
+    std::snprintf(text, sizeof text, "%.3g ms", ns / 1e6);
+  } else if (ns >= 1e3) {
+    std::snprintf(text, sizeof text, "%.3g us", ns / 1e3);
+  } else {
+    std::snprintf(text, sizeof text, "%lld ns", static_cast<long long>(d.count()));
+  }
+  return text;
+}
+
 std::string timeout_message(const std::string& task, std::uint64_t key, std::chrono::nanoseconds timeout,
                             std::size_t worker_id, std::int64_t pid, const std::optional<std::size_t>& item) {
-  const double ms = std::chrono::duration<double, std::milli>(timeout).count();
-  char amount[64];
-  std::snprintf(amount, sizeof amount, ms >= 1000 ? "%.3g s" : "%.3g ms", ms >= 1000 ? ms / 1000 : ms);
   std::string text = task + " (task " + std::to_string(key);
   if (item) {
     text += ", item " + std::to_string(*item) + " of its map chunk";
   }
-  text += ") ran past the pool's task_timeout of " + std::string(amount) + "; worker " + std::to_string(worker_id) +
-          " (pid " + std::to_string(pid) + ") was killed and will be replaced";
-  return text;
+  text += ") ran past its time limit of " + duration_text(timeout);
+  if (pid < 0) {
+    // A thread pool cannot stop a thread: the task was given up, not killed.
+    return text + " on thread worker " + std::to_string(worker_id) +
+           "; it was given up and its cancel flag set (a result it returns later is discarded)";
+  }
+  return text + "; worker " + std::to_string(worker_id) + " (pid " + std::to_string(pid) +
+         ") was killed and will be replaced";
 }
 
 }  // namespace

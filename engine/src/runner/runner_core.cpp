@@ -277,8 +277,8 @@ class RunState {
       Slot& slot = batch->slots.front();
       const std::string task = slot.work.is_call() ? slot.work.call().task : std::string("<callable>");
       ItemResult result;
-      result.error = std::make_exception_ptr(TaskTimeoutError(task, future_id, *options_.timeout, worker.value_or(0),
-                                                              static_cast<std::int64_t>(::getpid())));
+      result.error =
+          std::make_exception_ptr(TaskTimeoutError(task, future_id, *options_.timeout, worker.value_or(0), -1));
       settle(std::move(slot), std::move(result), worker, running);
     }
   }

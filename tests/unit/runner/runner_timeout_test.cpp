@@ -130,6 +130,11 @@ TEST(RunnerTimeoutOptions, OnAThreadPoolTheTimedOutTaskHasItsCancelFlagSet) {
   const auto outcomes = stream_with_one_slow(*pool, options, 1, 0);
   ASSERT_EQ(outcomes.size(), 1u);
   EXPECT_TRUE(is<TaskTimeoutError>(outcomes.at(0).error));
+  // Nothing was killed: the message says what happened on a thread.
+  const std::string message = troupe::describe_exception(outcomes.at(0).error);
+  EXPECT_THAT(message, ::testing::HasSubstr("ran past its time limit of 100 ms on thread worker"));
+  EXPECT_THAT(message, ::testing::HasSubstr("given up and its cancel flag set"));
+  EXPECT_THAT(message, ::testing::Not(::testing::HasSubstr("killed")));
   EXPECT_TRUE(pool->join(10s));
 }
 
