@@ -3,10 +3,10 @@
 // Position keys (index, line number) are integers kept as ranges, about a
 // bit a key when they come in order; other keys (paths, `key: FIELD`
 // strings) cost 13 to 15 bytes each: a 64-bit hash and the position that
-// first had it (DESIGN.md "Pipelines, precisely": at most 16). A hash collision between
-// two different string keys reads as a duplicate; at 64 bits that is about
-// one chance in 10^5 over 20 million keys, and the message names both
-// positions so a user can see it.
+// first had it (docs/pipelines.md, "Existing outputs"). A hash collision
+// between two different string keys reads as a duplicate; at 64 bits that
+// is about one chance in 10^5 over 20 million keys, and the message names
+// both positions so a user can see it.
 #pragma once
 
 #include <cstdint>
