@@ -20,6 +20,8 @@
 // destroy the Engine.
 #pragma once
 
+#include <filesystem>
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
@@ -72,5 +74,14 @@ class Engine {
   struct State;
   std::unique_ptr<State> state_;
 };
+
+namespace detail {
+// How an Engine makes a pool of kind mpi: troupe::mpi::Environment installs
+// one on rank 0 while it lives (troupe/mpi.hpp); with none installed such a
+// pool is refused with a UsageError saying what is missing.
+using MpiPoolMaker =
+    std::function<std::shared_ptr<Executor>(std::vector<std::filesystem::path> plugins, const MpiPoolOptions& options)>;
+void set_mpi_pool_maker(MpiPoolMaker maker);
+}  // namespace detail
 
 }  // namespace troupe

@@ -36,8 +36,9 @@ struct PluginSpec {
 
 // A pool's kind is the alternative its options hold. The Engine fills in
 // what belongs to it: `name` (from PoolSpec::name), a thread pool's
-// `registry` (the Engine's).
-using PoolOptions = std::variant<ThreadPoolOptions, ProcessPoolOptions>;
+// `registry` (the Engine's). An MpiPool is made only where troupe::mpi is
+// linked and its Environment started (troupe/mpi.hpp).
+using PoolOptions = std::variant<ThreadPoolOptions, ProcessPoolOptions, MpiPoolOptions>;
 
 // The counters and dicts a pool is created with (a config file's `shared:`
 // key): counter names, dicts by name.
@@ -104,9 +105,10 @@ struct EngineSpec {
   std::map<std::string, SourcePlace> sources = {};
 };
 
-// "thread" or "process".
+// "thread", "process" or "mpi".
 inline const char* kind_name(const PoolOptions& options) noexcept {
-  return std::holds_alternative<ThreadPoolOptions>(options) ? "thread" : "process";
+  constexpr const char* kNames[] = {"thread", "process", "mpi"};
+  return kNames[options.index()];
 }
 
 }  // namespace troupe

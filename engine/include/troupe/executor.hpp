@@ -140,6 +140,21 @@ class Executor {
   friend struct detail::ExecutorAccess;
 };
 
+// An executor that can stop a task past a time limit given with the
+// submission (ProcessPool, MpiPool): the task (each item of the chunk) fails
+// with TaskTimeoutError once it ran that long. The runner and pipelines use
+// it for a job's `timeout`.
+class TimedSubmit {
+ public:
+  virtual Future<Value> submit_call(Call call, std::chrono::nanoseconds timeout) = 0;
+  virtual Future<std::vector<Outcome<Value>>> submit_chunk(std::string task, std::vector<Args> items,
+                                                           std::chrono::nanoseconds timeout) = 0;
+
+ protected:
+  TimedSubmit() = default;
+  ~TimedSubmit() = default;
+};
+
 namespace detail {
 // The map family's way to the protected hook.
 struct ExecutorAccess {

@@ -22,6 +22,7 @@
 #include <string>
 #include <type_traits>
 #include <utility>
+#include <variant>
 #include <vector>
 
 #include "troupe/sdk/call.hpp"
@@ -153,6 +154,28 @@ struct ProcessPoolOptions {
   std::string name = "process-pool";
 };
 
+// The pool each serving rank of an MpiPool runs (troupe/mpi_pool.hpp).
+using LocalPoolOptions = std::variant<ThreadPoolOptions, ProcessPoolOptions>;
+
+// A pool spread over the ranks of an MPI job (`troupe::mpi`): rank 0 hands
+// out work, every other rank runs `local` on the same plugins. Plain data,
+// so a host that does not link MPI still reads and checks it.
+struct MpiPoolOptions {
+  // A ProcessPool with max_workers 0. On each rank, max_workers 0 ("auto")
+  // is that node's cores divided by the ranks on the node, at least 1.
+  LocalPoolOptions local = ProcessPoolOptions{};
+  // 2. Calls or map chunks a rank holds per local worker: one running, the
+  // rest waiting there, so a worker does not wait for a round trip to rank
+  // 0; a rank asks for more as each one ends. 1 to 1024.
+  std::size_t frames_per_worker = 2;
+  TROUPE_DETAIL_POOL_QUEUE_OPTIONS(TROUPE_DETAIL_DECLARE_OPTION)
+  // 60 s. Every rank reports ready (its local pool built) within it, or the
+  // pool does not start; zero or negative is refused.
+  std::chrono::nanoseconds startup_timeout = std::chrono::seconds(60);
+  // "mpi-pool". Errors name the pool by it. Empty is refused.
+  std::string name = "mpi-pool";
+};
+
 #undef TROUPE_DETAIL_DECLARE_OPTION
 
 // One refused option: its name (`crash_storm.within`), the value given as
@@ -170,10 +193,13 @@ struct OptionProblem {
 // Every problem with `options`, one entry each; empty when valid.
 std::vector<OptionProblem> validate(const ThreadPoolOptions& options);
 std::vector<OptionProblem> validate(const ProcessPoolOptions& options);
+// The local pool's problems are named `local.<option>`.
+std::vector<OptionProblem> validate(const MpiPoolOptions& options);
 
 // Throws UsageError listing every problem validate() finds, naming the pool
 // kind and name ("ThreadPool 'io': 2 invalid options: ..."); else returns.
 void throw_if_invalid(const ThreadPoolOptions& options);
 void throw_if_invalid(const ProcessPoolOptions& options);
+void throw_if_invalid(const MpiPoolOptions& options);
 
 }  // namespace troupe

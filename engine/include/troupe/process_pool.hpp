@@ -95,7 +95,7 @@ class ProcessExecutor : public Executor {
 };
 }  // namespace detail
 
-class ProcessPool final : public detail::ProcessExecutor {
+class ProcessPool final : public detail::ProcessExecutor, public TimedSubmit {
  public:
   // `plugins` are loaded by each worker (never by the host). Throws
   // troupe::Error when troupe-worker cannot be found, UsageError for
@@ -110,9 +110,9 @@ class ProcessPool final : public detail::ProcessExecutor {
   // The same with `timeout` in place of task_timeout for this call (for each
   // item of this chunk): past it the worker is killed and the task (item)
   // fails with TaskTimeoutError, as with task_timeout.
-  Future<Value> submit_call(Call call, std::chrono::nanoseconds timeout);
+  Future<Value> submit_call(Call call, std::chrono::nanoseconds timeout) override;
   Future<std::vector<Outcome<Value>>> submit_chunk(std::string task, std::vector<Args> items,
-                                                   std::chrono::nanoseconds timeout);
+                                                   std::chrono::nanoseconds timeout) override;
 
   void shutdown(const ProcessShutdownOptions& options = {});
   void interrupt_running() override;

@@ -156,6 +156,30 @@ std::vector<OptionProblem> validate(const ProcessPoolOptions& options) {
   return out;
 }
 
+std::vector<OptionProblem> validate(const MpiPoolOptions& options) {
+  std::vector<OptionProblem> out;
+  for (auto& problem : std::visit([](const auto& local) { return validate(local); }, options.local)) {
+    problem.option = "local." + problem.option;
+    out.push_back(std::move(problem));
+  }
+  if (options.frames_per_worker < 1 || options.frames_per_worker > 1024) {
+    out.push_back({"frames_per_worker", std::to_string(options.frames_per_worker), "between 1 and 1024"});
+  }
+  if (options.queue_limit && *options.queue_limit == 0) {
+    out.push_back({"queue_limit", "0", "at least 1, or unset for an unbounded queue"});
+  }
+  if (options.queue_full_policy == QueueFullPolicy::caller_runs) {
+    out.push_back({"queue_full_policy", policy_text(options.queue_full_policy),
+                   "block or fail on an MpiPool: caller_runs exists only on thread pools (rank 0 does not load "
+                   "plugins, so it cannot run a task itself)"});
+  }
+  if (options.startup_timeout.count() <= 0) {
+    out.push_back({"startup_timeout", duration_text(options.startup_timeout), "positive"});
+  }
+  check_name(options.name, out);
+  return out;
+}
+
 void throw_if_invalid(const ThreadPoolOptions& options) {
   if (auto problems = validate(options); !problems.empty()) {
     throw UsageError(listing("ThreadPool", options.name, problems));
@@ -165,6 +189,12 @@ void throw_if_invalid(const ThreadPoolOptions& options) {
 void throw_if_invalid(const ProcessPoolOptions& options) {
   if (auto problems = validate(options); !problems.empty()) {
     throw UsageError(listing("ProcessPool", options.name, problems));
+  }
+}
+
+void throw_if_invalid(const MpiPoolOptions& options) {
+  if (auto problems = validate(options); !problems.empty()) {
+    throw UsageError(listing("MpiPool", options.name, problems));
   }
 }
 

@@ -163,9 +163,37 @@ std::vector<std::shared_ptr<Executor>> Engine::take_finished_locked() {
   return finished;
 }
 
+namespace {
+std::mutex mpi_maker_mutex;
+detail::MpiPoolMaker mpi_maker;  // guarded by mpi_maker_mutex
+}  // namespace
+
+void detail::set_mpi_pool_maker(MpiPoolMaker maker) {
+  std::lock_guard lock(mpi_maker_mutex);
+  mpi_maker = std::move(maker);
+}
+
 // Called with the mutex held. The host loads the plugins only for thread
 // pools, which run them in this process.
 std::shared_ptr<Executor> Engine::make_pool_locked(const PoolOptions& options) {
+  if (const auto* mpi = std::get_if<MpiPoolOptions>(&options)) {
+    detail::MpiPoolMaker maker;
+    {
+      std::lock_guard lock(mpi_maker_mutex);
+      maker = mpi_maker;
+    }
+    if (!maker) {
+      throw UsageError("pool '" + mpi->name +
+                       "' is of kind mpi, which needs troupe::mpi: link it (find_package(troupe COMPONENTS mpi)), "
+                       "start a troupe::mpi::Environment, and run the program under mpirun (troupe run does the "
+                       "first two itself)");
+    }
+    std::vector<std::filesystem::path> plugins;
+    for (const auto& plugin : state_->spec.plugins) {
+      plugins.push_back(plugin.path);
+    }
+    return maker(std::move(plugins), *mpi);
+  }
   if (const auto* thread = std::get_if<ThreadPoolOptions>(&options)) {
     if (!state_->plugins_loaded) {
       for (const auto& plugin : state_->spec.plugins) {

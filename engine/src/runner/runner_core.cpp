@@ -175,8 +175,8 @@ class RunState {
         sink_(sink),
         aborted_(aborted),
         describe_(describe),
-        process_(dynamic_cast<ProcessPool*>(&executor)),
-        timed_threads_(options.timeout.has_value() && process_ == nullptr),
+        timed_(dynamic_cast<TimedSubmit*>(&executor)),
+        timed_threads_(options.timeout.has_value() && timed_ == nullptr),
         max_batch_(timed_threads_
                        ? 1
                        : std::max<std::size_t>(1, window / (2 * std::max<std::size_t>(1, executor.max_workers())))),
@@ -388,8 +388,8 @@ class RunState {
         }
       });
     } else if (b.slots.size() == 1) {
-      if (process_ != nullptr && options_.timeout) {
-        b.future = process_->submit_call(first.call(), *options_.timeout);
+      if (timed_ != nullptr && options_.timeout) {
+        b.future = timed_->submit_call(first.call(), *options_.timeout);
       } else {
         b.future = executor_.submit_call(first.call());
       }
@@ -399,8 +399,8 @@ class RunState {
       for (const auto& slot : b.slots) {
         items.push_back(slot.work.call().args);
       }
-      if (process_ != nullptr && options_.timeout) {
-        b.future = process_->submit_chunk(first.call().task, std::move(items), *options_.timeout);
+      if (timed_ != nullptr && options_.timeout) {
+        b.future = timed_->submit_chunk(first.call().task, std::move(items), *options_.timeout);
       } else {
         b.future = executor_.submit_chunk(first.call().task, std::move(items));
       }
@@ -587,8 +587,8 @@ class RunState {
   const RunnerCore::Sink& sink_;
   const RunnerCore::Aborted& aborted_;
   const RunnerCore::Describe& describe_;
-  ProcessPool* process_;  // null for other executors
-  bool timed_threads_;    // a timeout the runner enforces itself (not a ProcessPool)
+  TimedSubmit* timed_;  // null for executors that take no time limit with a submission
+  bool timed_threads_;  // a timeout the runner enforces itself (not a ProcessPool)
   std::size_t max_batch_;
   std::size_t batch_size_;
   std::mt19937_64 random_;
@@ -625,9 +625,10 @@ RunnerCore::RunnerCore(Executor& executor, RunnerOptions options)
     throw ArgumentError("Runner options: " + problems.substr(2));
   }
   if (options_.timeout && dynamic_cast<ThreadPool*>(&executor) == nullptr &&
-      dynamic_cast<ProcessPool*>(&executor) == nullptr) {
+      dynamic_cast<TimedSubmit*>(&executor) == nullptr) {
     throw UsageError(
-        "Runner: a timeout is enforced on a ThreadPool or a ProcessPool only; this executor cannot stop an item");
+        "Runner: a timeout is enforced on a ThreadPool, a ProcessPool or an MpiPool only (an executor that "
+        "implements troupe::TimedSubmit); this executor cannot stop an item");
   }
   window_ =
       options_.window != 0 ? options_.window : kWindowPerWorker * std::max<std::size_t>(1, executor.max_workers());
