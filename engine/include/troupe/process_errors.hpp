@@ -33,6 +33,7 @@ struct WorkerExit {
   std::optional<std::uint64_t> last_rss;  // bytes, the last resident set size it reported
   bool starting = false;                  // it died before reporting ready
   std::string killed_for;                 // why the pool itself killed it (a broken frame protocol); empty if not
+  std::string place;                      // where it ran when not on this host ("rank 2 (node7)"); empty if here
 };
 
 // "SIGKILL", "SIGSEGV", ... ("signal 42" when unnamed).

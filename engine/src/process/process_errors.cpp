@@ -29,6 +29,9 @@ std::string signal_name(int signal) {
 
 std::string WorkerCrashedError::describe(const WorkerExit& exit) {
   std::string text = "worker " + std::to_string(exit.worker_id) + " (pid " + std::to_string(exit.pid) + ")";
+  if (!exit.place.empty()) {
+    text += " on " + exit.place;
+  }
   if (exit.signal != 0) {
     text += " was killed by " + signal_name(exit.signal);
     if (const char* what = strsignal(exit.signal)) {
@@ -215,6 +218,12 @@ void collect(std::exception_ptr error, std::vector<Link>& links) {
     std::exception_ptr next;
     try {
       std::rethrow_exception(error);
+    } catch (const RemoteError& e) {
+      // Carried on again (an MPI rank's process pool): the remote link as it was.
+      links.push_back({e.remote_type(), e.remote_message()});
+      if (const auto* nested = dynamic_cast<const std::nested_exception*>(&e)) {
+        next = nested->nested_ptr();
+      }
     } catch (const std::exception& e) {
       links.push_back({current_type(), e.what()});
       if (const auto* nested = dynamic_cast<const std::nested_exception*>(&e)) {

@@ -1,0 +1,25 @@
+// What the one troupe::mpi::Environment of the process knows, for MpiPool
+// and serve().
+#pragma once
+
+#include <atomic>
+#include <cstddef>
+#include <string>
+
+namespace troupe::mpi::detail {
+
+struct EnvironmentState {
+  bool started = false;
+  int rank = 0;
+  int size = 1;
+  std::size_t node_ranks = 1;
+  std::string host;
+  std::atomic<bool> pool_open{false};  // an MpiPool lives (rank 0)
+};
+
+EnvironmentState& environment_state() noexcept;
+
+// "rank 2 (node7)".
+std::string rank_place(int rank, const std::string& host);
+
+}  // namespace troupe::mpi::detail
