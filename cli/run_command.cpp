@@ -16,6 +16,9 @@
 #include "troupe/errors.hpp"
 #include "troupe/interrupt.hpp"
 #include "troupe/pipeline.hpp"
+#if TROUPE_CLI_HAS_MPI
+#include "troupe/mpi.hpp"
+#endif
 
 namespace troupe::cli {
 namespace {
@@ -110,12 +113,76 @@ std::string resume_command(const RunOptions& options) {
   return command + " --resume";
 }
 
+// The file's pools of kind mpi, named as the Engine names them.
+std::vector<MpiPoolOptions> mpi_pools(const EngineSpec& spec) {
+  std::vector<MpiPoolOptions> pools;
+  for (const PoolSpec& pool : spec.pools) {
+    if (const auto* mpi = std::get_if<MpiPoolOptions>(&pool.options)) {
+      pools.push_back(*mpi);
+      pools.back().name = pool.name;
+    }
+  }
+  return pools;
+}
+
+// Why the jobs to run cannot use their pools of kind mpi here, or "".
+std::string mpi_refusal(const EngineSpec& spec, const RunOptions& options) {
+  std::string used;
+  for (const JobSpec& job : spec.jobs) {
+    if (!options.job.empty() && job.name != options.job) {
+      continue;
+    }
+    for (const PoolSpec& pool : spec.pools) {
+      if (pool.name == job.pool && std::holds_alternative<MpiPoolOptions>(pool.options)) {
+        used = pool.name;
+      }
+    }
+  }
+  if (used.empty()) {
+    return {};
+  }
+#if TROUPE_CLI_HAS_MPI
+  if (!mpi::launched_by_mpi()) {
+    return "pool '" + used + "' is of kind mpi: start the run under MPI, e.g. `mpirun -np 3 troupe run " +
+           shell_word(options.file) + "` (rank 0 runs the jobs, the other ranks serve the pool)";
+  }
+  return {};
+#else
+  return "pool '" + used + "' is of kind mpi, and this troupe was built without troupe::mpi (Open MPI was not found "
+         "when it was built)";
+#endif
+}
+
 }  // namespace
 
 int run_run(const RunOptions& options) {
   EngineSpec spec;
   try {
     spec = config::load_file(options.file, {.overrides = options.sets});
+  } catch (const ConfigError& e) {
+    return report_config_error(e);
+  }
+  if (auto why = mpi_refusal(spec, options); !why.empty()) {
+    print_error(options.file + ": " + why);
+    return kUsageError;
+  }
+#if TROUPE_CLI_HAS_MPI
+  // Under mpirun every rank runs this command: rank 0 runs the jobs, the
+  // others serve the file's pools of kind mpi until rank 0 is done.
+  std::optional<mpi::Environment> environment;
+  if (mpi::launched_by_mpi()) {
+    environment.emplace();
+    if (environment->rank() != 0) {
+      std::vector<std::filesystem::path> plugins;
+      for (const auto& plugin : spec.plugins) {
+        plugins.push_back(plugin.path);
+      }
+      mpi::serve(plugins, mpi_pools(spec));
+      return kOk;
+    }
+  }
+#endif
+  try {
     config::check(spec, options.file);
   } catch (const ConfigError& e) {
     return report_config_error(e);

@@ -7,6 +7,7 @@
 
 #include <mpi.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdint>
 #include <deque>
@@ -45,22 +46,38 @@ class Channel {
   std::deque<Send> sends_;
 };
 
-// How long a thread with nothing to do sleeps before it polls again:
-// doubling from 2 us to 1 ms, back to the start on any progress. A poll
-// every millisecond costs no core (MPI's own blocking receive spins one).
+// How long a thread with nothing to do sleeps before it polls MPI again:
+// doubling from 2 us up to a cap, back to the start on any progress. The cap
+// follows how often messages have been arriving (half the smoothed gap, 10 us
+// to 1 ms): a stream of results is read within a fraction of its pace, and a
+// long wait polls once a millisecond, which costs no core (MPI's own
+// blocking receive spins one).
 class Backoff {
  public:
   void reset() noexcept { next_ = kFirst; }
+  // A message arrived at `now_ns`.
+  void arrived(std::int64_t now_ns) noexcept {
+    if (last_ns_ != 0) {
+      const double gap = static_cast<double>(now_ns - last_ns_);
+      gap_ns_ = gap_ns_ <= 0 ? gap : 0.8 * gap_ns_ + 0.2 * gap;
+    }
+    last_ns_ = now_ns;
+  }
   std::chrono::nanoseconds next() noexcept {
-    const auto now = next_;
-    next_ = std::min(next_ * 2, kLast);
+    const auto cap = std::chrono::nanoseconds(static_cast<std::int64_t>(
+        std::clamp(gap_ns_ / 2, static_cast<double>(kLeast.count()), static_cast<double>(kMost.count()))));
+    const auto now = std::min(next_, cap);
+    next_ = std::min(next_ * 2, cap);
     return now;
   }
 
  private:
   static constexpr std::chrono::nanoseconds kFirst = std::chrono::microseconds(2);
-  static constexpr std::chrono::nanoseconds kLast = std::chrono::milliseconds(1);
+  static constexpr std::chrono::nanoseconds kLeast = std::chrono::microseconds(10);
+  static constexpr std::chrono::nanoseconds kMost = std::chrono::milliseconds(1);
   std::chrono::nanoseconds next_ = kFirst;
+  std::int64_t last_ns_ = 0;
+  double gap_ns_ = 1e6;  // until messages have come: the longest cap
 };
 
 // Throws troupe::Error naming `what` when an MPI call failed (MPI's default

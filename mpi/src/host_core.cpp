@@ -320,6 +320,7 @@ void HostCore::loop() noexcept {
       bool progressed = false;
       while (channel_.poll(message)) {
         progressed = true;
+        backoff.arrived(now_ns());
         handle(message);
       }
       run_commands();
@@ -339,7 +340,12 @@ void HostCore::loop() noexcept {
           backoff.reset();
           continue;
         }
-        wake_.wait_for(lock, backoff.next(), [&] { return poked_; });
+        if (flights_.empty() && queue_.empty() && commands_.empty() && !channel_.sending()) {
+          // Nothing can arrive: no rank holds work. Sleep until a submission.
+          wake_.wait(lock, [&] { return poked_; });
+        } else {
+          wake_.wait_for(lock, backoff.next(), [&] { return poked_; });
+        }
         if (poked_) {
           poked_ = false;
           backoff.reset();

@@ -82,6 +82,7 @@ class Session {
       bool progressed = false;
       while (channel_.poll(message, 0)) {
         progressed = true;
+        backoff.arrived(troupe::detail::now_ns());
         switch (message.tag) {
           case Tag::work:
             start_work(message);
