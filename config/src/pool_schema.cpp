@@ -406,11 +406,8 @@ std::optional<SharedDeclarations> read_shared(const PoolPlace& place, ValueReade
     return declared;
   }
   if (const TreeNode* kind = place.node.find("kind"); kind != nullptr && is_mpi_kind(*kind)) {
-    const std::size_t before = r.problems().size();
     refuse_shared(place.node, place.path, r);
-    if (r.problems().size() != before) {
-      return std::nullopt;
-    }
+    return std::nullopt;
   }
   const std::string path = join_path(place.path, "shared");
   if (!r.expect_map(*node, path, "a map {counters: [NAME...], dicts: {NAME: {capacity: SIZE}}}")) {

@@ -351,6 +351,11 @@ TEST(MpiPoolConfig, SecondMpiPoolMadeByAnOverrideIsRefusedThere) {
   EXPECT_EQ(problems[0].to_string(),
             "--set pools.io.kind=mpi: error: pools.io.kind: only one pool of kind mpi per file (first: 'cluster' at "
             "3:3): every rank but 0 serves that one");
+  const auto both_set = problems_of("version: 1\n", {"pools.a.kind=mpi", "pools.b.kind=mpi"});
+  ASSERT_EQ(both_set.size(), 1u);
+  EXPECT_EQ(both_set[0].to_string(),
+            "--set pools.b.kind=mpi: error: pools.b.kind: only one pool of kind mpi per file (first: 'a' at --set "
+            "pools.a.kind=mpi): every rank but 0 serves that one");
 }
 
 TEST(MpiPoolConfig, ResolvedConfigOfAThreadLocalPoolReloadsToAnEqualSpec) {
