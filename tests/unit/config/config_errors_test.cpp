@@ -221,6 +221,19 @@ TEST(ConfigErrors, AliasBombIsRefusedNotExpanded) {
   EXPECT_THAT(problems[0].message, HasSubstr("refusing to expand it"));
 }
 
+// yaml-cpp builds a node that contains itself; following it for ever
+// overflowed the stack (a crash, not a ConfigError).
+TEST(ConfigErrors, AliasInsideTheNodeItNamesIsRefusedNotACrash) {
+  for (const char* yaml :
+       {"version: 1\npools: &c\n  a: *c\n", "version: 1\npools:\n  cluster: &c\n    kind: mpi\n    local: *c\n",
+        "version: 1\npools:\n  io:\n    kind: thread\n    initializer: &i {task: a.b, args: [*i]}\n"}) {
+    const auto problems = problems_of(yaml);
+    ASSERT_EQ(problems.size(), 1u) << yaml;
+    EXPECT_THAT(problems[0].message, HasSubstr("nests deeper than 2500 levels through aliases")) << yaml;
+    EXPECT_LE(problems[0].path.size(), 103u) << yaml;
+  }
+}
+
 TEST(ConfigErrors, MissingFileIsAConfigError) {
   try {
     troupe::config::load_file("/nonexistent/troupe.yaml");
