@@ -337,6 +337,17 @@ TEST(MpiPoolConfig, OverridesCanMakeAnMpiPoolAndChangeItsLocalKind) {
   EXPECT_EQ(local.spin_before_sleep, 1ms);
 }
 
+TEST(MpiPoolConfig, OverrideThatMakesALocalPoolNeedsItsKind) {
+  const auto problems = problems_of(kMpiPool, {"pools.cluster.local.workers=4"});
+  ASSERT_EQ(problems.size(), 1u);
+  EXPECT_EQ(problems[0].to_string(),
+            "--set pools.cluster.local.workers=4: error: pools.cluster.local.kind: missing key 'kind' (thread or "
+            "process: the pool each rank runs)");
+  const EngineSpec spec = load_string(
+      kMpiPool, kOrigin, {.overrides = {"pools.cluster.local.workers=4", "pools.cluster.local.kind=process"}});
+  EXPECT_EQ(std::get<ProcessPoolOptions>(mpi_pool(spec, "cluster").local).max_workers, 4u);
+}
+
 TEST(MpiPoolConfig, OverrideProblemsUnderLocalNameTheSetArgument) {
   const auto problems = problems_of(kMpiPool + "    local: {kind: process}\n", {"pools.cluster.local.workers=lots"});
   ASSERT_EQ(problems.size(), 1u);
