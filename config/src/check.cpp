@@ -3,8 +3,10 @@
 // plugins loaded there, not here). No initializer, finalizer or task runs:
 // hooks and jobs are checked against their signatures.
 #include <algorithm>
+#include <array>
 #include <chrono>
 #include <exception>
+#include <variant>
 
 #include "hook_binding.hpp"
 #include "troupe/config.hpp"
@@ -111,23 +113,31 @@ std::vector<ConfigProblem> plugin_problems(const EngineSpec& spec, const std::st
   return problems;
 }
 
+std::array<std::optional<Call>, 2> hook_calls(const ThreadPoolOptions& options) {
+  return {options.initializer.plugin_call(), options.finalizer.plugin_call()};
+}
+
+std::array<std::optional<Call>, 2> hook_calls(const ProcessPoolOptions& options) {
+  return {options.initializer, options.finalizer};
+}
+
+// An mpi pool's hooks are its local pool's, which every serving rank runs
+// on the file's plugins.
+std::array<std::optional<Call>, 2> hook_calls(const MpiPoolOptions& options) {
+  return std::visit([](const auto& local) { return hook_calls(local); }, options.local);
+}
+
 void check_pool_hooks(const PoolSpec& pool, const std::vector<Signature>& table, const Placer& placer,
                       std::vector<ConfigProblem>& problems) {
-  std::optional<Call> hooks[2];
-  if (const auto* process = std::get_if<ProcessPoolOptions>(&pool.options)) {
-    hooks[0] = process->initializer;
-    hooks[1] = process->finalizer;
-  } else {
-    const auto& thread = std::get<ThreadPoolOptions>(pool.options);
-    hooks[0] = thread.initializer.plugin_call();
-    hooks[1] = thread.finalizer.plugin_call();
-  }
-  for (int i = 0; i < 2; ++i) {
+  const auto hooks = std::visit([](const auto& options) { return hook_calls(options); }, pool.options);
+  const std::string pool_path =
+      "pools." + pool.name + (std::holds_alternative<MpiPoolOptions>(pool.options) ? ".local" : "");
+  for (std::size_t i = 0; i < hooks.size(); ++i) {
     if (!hooks[i]) {
       continue;
     }
     const std::string kind = i == 0 ? "initializer" : "finalizer";
-    const std::string path = "pools." + pool.name + "." + kind;
+    const std::string path = pool_path + "." + kind;
     for (auto& found : detail::check_hook(*hooks[i], kind, table)) {
       problems.push_back(
           placer.problem(found.where.empty() ? path : path + "." + found.where, std::move(found.message)));

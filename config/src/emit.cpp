@@ -5,6 +5,7 @@
 #include <yaml-cpp/yaml.h>
 
 #include <cstdint>
+#include <variant>
 
 #include "troupe/config.hpp"
 
@@ -186,17 +187,40 @@ void emit_shared_state(YAML::Emitter& out, const SharedDeclarations& shared) {
   out << YAML::EndMap;
 }
 
+// A pool's kind and every option of it; an mpi pool's local pool nested
+// under local: as a pool of its own.
+void emit_kind_and_options(YAML::Emitter& out, const std::string& pool, const ThreadPoolOptions& o) {
+  out << YAML::Key << "kind" << YAML::Value << "thread";
+  emit_shared(out, pool, o);
+  out << YAML::Key << "spin_before_sleep" << YAML::Value << duration_text(o.spin_before_sleep);
+}
+
+void emit_kind_and_options(YAML::Emitter& out, const std::string& pool, const ProcessPoolOptions& o) {
+  out << YAML::Key << "kind" << YAML::Value << "process";
+  emit_shared(out, pool, o);
+  emit_process(out, o);
+}
+
+void emit_kind_and_options(YAML::Emitter& out, const std::string& pool, const MpiPoolOptions& o) {
+  out << YAML::Key << "kind" << YAML::Value << "mpi";
+  out << YAML::Key << "local" << YAML::Value << YAML::BeginMap;
+  std::visit([&](const auto& local) { emit_kind_and_options(out, pool, local); }, o.local);
+  out << YAML::EndMap;
+  out << YAML::Key << "frames_per_worker" << YAML::Value << o.frames_per_worker;
+  emit_limit(out, "queue_limit", o.queue_limit);
+  out << YAML::Key << "queue_full_policy" << YAML::Value << policy_text(o.queue_full_policy);
+  out << YAML::Key << "startup_timeout" << YAML::Value << duration_text(o.startup_timeout);
+}
+
 void emit_pool(YAML::Emitter& out, const PoolSpec& pool) {
   out << YAML::Key;
   quoted(out, pool.name);
-  out << YAML::Value << YAML::BeginMap << YAML::Key << "kind" << YAML::Value << kind_name(pool.options);
-  if (const auto* thread = std::get_if<ThreadPoolOptions>(&pool.options)) {
-    emit_shared(out, pool.name, *thread);
-    out << YAML::Key << "spin_before_sleep" << YAML::Value << duration_text(thread->spin_before_sleep);
-  } else {
-    const auto& process = std::get<ProcessPoolOptions>(pool.options);
-    emit_shared(out, pool.name, process);
-    emit_process(out, process);
+  out << YAML::Value << YAML::BeginMap;
+  std::visit([&](const auto& options) { emit_kind_and_options(out, pool.name, options); }, pool.options);
+  if (std::holds_alternative<MpiPoolOptions>(pool.options) && !pool.shared.empty()) {
+    // A file that says so would not load: shared state lives in one machine's memory.
+    throw UsageError("pool '" + pool.name + "' is of kind mpi and declares shared counters or dicts, which a " +
+                     "configuration file cannot hold");
   }
   emit_shared_state(out, pool.shared);
   out << YAML::EndMap;

@@ -116,6 +116,31 @@ void read_plugins(const TreeNode& node, EngineSpec& spec, ValueReader& r) {
   }
 }
 
+// "3:5", or the --set argument for a place that is not in the file.
+std::string place_text(const detail::Location& where) {
+  const std::string origin = where.origin ? *where.origin : std::string();
+  return where.line > 0 ? std::to_string(where.line) + ":" + std::to_string(where.column) : origin;
+}
+
+// Every rank but 0 serves the file's one pool of kind mpi, so a second one
+// could never get a rank: refused at its kind, naming the first.
+void refuse_second_mpi_pool(const TreeNode& pools, ValueReader& r) {
+  const TreeNode* first = nullptr;
+  for (const auto& [key, value] : pools.entries) {
+    const TreeNode* kind = value.kind == TreeNode::Kind::map ? value.find("kind") : nullptr;
+    if (kind == nullptr || kind->kind != TreeNode::Kind::scalar || kind->scalar != "mpi") {
+      continue;
+    }
+    if (first == nullptr) {
+      first = &key;
+      continue;
+    }
+    r.problems().add(kind->where, join_path(join_path("pools", key.scalar), "kind"),
+                     "only one pool of kind mpi per file (first: '" + first->scalar + "' at " +
+                         place_text(first->where) + "): every rank but 0 serves that one");
+  }
+}
+
 void read_pools(const TreeNode& node, EngineSpec& spec, ValueReader& r) {
   if (node.kind == TreeNode::Kind::null) {
     return;
@@ -137,6 +162,7 @@ void read_pools(const TreeNode& node, EngineSpec& spec, ValueReader& r) {
       spec.pools.push_back(PoolSpec{key.scalar, std::move(*options), std::move(*shared)});
     }
   }
+  refuse_second_mpi_pool(node, r);
 }
 
 // The names written under pools:, read or not (a job naming a pool whose

@@ -38,6 +38,15 @@ void record_hook(const TreeNode& key, const TreeNode& hook, const std::string& p
   }
 }
 
+// A pool map's initializer and finalizer.
+void record_hooks(const TreeNode& pool, const std::string& pool_path, EngineSpec& spec) {
+  for (const auto& [key, value] : pool.entries) {
+    if ((key.scalar == "initializer" || key.scalar == "finalizer") && !is_none(value)) {
+      record_hook(key, value, join_path(pool_path, key.scalar), spec);
+    }
+  }
+}
+
 void record_list(EngineSpec& spec, const std::string& path, const TreeNode& list) {
   record(spec, path, list.where);
   for (std::size_t i = 0; i < list.items.size(); ++i) {
@@ -91,9 +100,11 @@ void record_sources(const TreeNode& root, EngineSpec& spec) {
   for (const auto& [name, pool] : pools->entries) {
     const std::string pool_path = join_path("pools", name.scalar);
     record(spec, pool_path, name.where);
+    record_hooks(pool, pool_path, spec);
     for (const auto& [key, value] : pool.entries) {
-      if ((key.scalar == "initializer" || key.scalar == "finalizer") && !is_none(value)) {
-        record_hook(key, value, join_path(pool_path, key.scalar), spec);
+      if (key.scalar == "local") {  // an mpi pool's: its hooks run on every rank
+        record(spec, join_path(pool_path, "local"), key.where);
+        record_hooks(value, join_path(pool_path, "local"), spec);
       }
     }
   }

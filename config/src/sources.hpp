@@ -11,7 +11,8 @@ namespace troupe::config::detail {
 
 // Records the places of `plugins[i]`, `plugins[i].path` and every pool's
 // initializer and finalizer (`pools.NAME.initializer` at its key, `.task`,
-// `.args`, `.args[i]`, `.kwargs`, `.kwargs.KEY` at the key) read from `root`,
+// `.args`, `.args[i]`, `.kwargs`, `.kwargs.KEY` at the key; an mpi pool's
+// under `pools.NAME.local`) read from `root`,
 // and every job's keys (`jobs[i]`, `jobs[i].task`, `jobs[i].args[k]`,
 // `jobs[i].kwargs.KEY`, `jobs[i].inputs.range`, ...).
 void record_sources(const TreeNode& root, EngineSpec& spec);

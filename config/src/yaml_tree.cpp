@@ -16,6 +16,11 @@ namespace {
 // Aliases share nodes, so a small file can name a huge tree; past this many
 // nodes the document is refused instead of expanded.
 constexpr std::size_t kMaxNodes = 1'000'000;
+// Deeper trees are refused: an alias inside the node it names (`a: &x
+// {b: *x}`) would never end, and following it (or the parser's own limit of
+// 2000 levels) would overflow the stack of a sanitizer build long before
+// kMaxNodes. No configuration comes near it.
+constexpr std::size_t kMaxDepth = 512;
 
 bool is_variable_name(std::string_view name) {
   if (name.empty() || std::isdigit(static_cast<unsigned char>(name.front()))) {
@@ -29,6 +34,18 @@ bool is_variable_name(std::string_view name) {
   return true;
 }
 
+// Counts one node being converted, for as long as it is.
+class DepthScope {
+ public:
+  explicit DepthScope(std::size_t& depth) : depth_(++depth) {}
+  ~DepthScope() { --depth_; }
+  DepthScope(const DepthScope&) = delete;
+  DepthScope& operator=(const DepthScope&) = delete;
+
+ private:
+  std::size_t& depth_;
+};
+
 class Converter {
  public:
   Converter(std::shared_ptr<const std::string> origin, const Environment& environment, Problems& problems)
@@ -37,15 +54,21 @@ class Converter {
   TreeNode convert(const YAML::Node& node, const Location& fallback, const std::string& path) {
     TreeNode out;
     out.where = located(node, fallback);
-    if (++nodes_ > kMaxNodes) {
+    if (++nodes_ > kMaxNodes || depth_ >= kMaxDepth) {
       if (!too_large_reported_) {
         too_large_reported_ = true;
-        problems_.add(out.where, path,
-                      "the document expands to more than " + std::to_string(kMaxNodes) +
-                          " nodes (aliases repeating aliases?); refusing to expand it");
+        // A path through a cycle repeats itself thousands of times: its start says where.
+        constexpr std::size_t kShownPath = 100;
+        problems_.add(out.where, path.size() > kShownPath ? path.substr(0, kShownPath) + "..." : path,
+                      depth_ >= kMaxDepth ? "the document nests deeper than " + std::to_string(kMaxDepth) +
+                                                " levels (an alias inside the node it names?); "
+                                                "refusing to expand it"
+                                          : "the document expands to more than " + std::to_string(kMaxNodes) +
+                                                " nodes (aliases repeating aliases?); refusing to expand it");
       }
       return out;
     }
+    const DepthScope level(depth_);
     switch (node.Type()) {
       case YAML::NodeType::Scalar:
         out.kind = TreeNode::Kind::scalar;
@@ -156,6 +179,7 @@ class Converter {
   const Environment& environment_;
   Problems& problems_;
   std::size_t nodes_ = 0;
+  std::size_t depth_ = 0;  // nodes being converted, this one's ancestors included
   bool too_large_reported_ = false;
 };
 

@@ -48,5 +48,9 @@ std::vector<std::string> troupe_fuzz_seeds() {
       "    on_worker_crash: break\n    queue_limit: 10\n    queue_full_policy: fail\n",
       "version: 1\nplugins: []\npools: {}\n",
       "version: 1\npools:\n  a: &x {kind: thread}\n  b: *x\n",
+      "version: 1\npools:\n  c:\n    kind: mpi\n    local: {kind: process, workers: auto, task_timeout: 5s}\n"
+      "    frames_per_worker: 4\n    queue_limit: 100\n    queue_full_policy: fail\n    startup_timeout: 2m\n",
+      "version: 1\npools:\n  c:\n    kind: mpi\n    local:\n      kind: thread\n      spin_before_sleep: 0s\n"
+      "      initializer: {task: a.b, args: [1]}\n",
   };
 }

@@ -69,7 +69,7 @@ TEST_F(CliConfig, ValidateReportsEveryProblemWithExitTwo) {
   auto file = write("version: 1\npools:\n  cpu:\n    kind: proces\n  io:\n    kind: thread\n    worker: 2\n");
   auto r = run_troupe({"validate", file});
   EXPECT_EQ(r.exit_code, 2);
-  EXPECT_THAT(r.err, HasSubstr(file + ":4:11: error: pools.cpu.kind: expected thread or process, found 'proces'; "
+  EXPECT_THAT(r.err, HasSubstr(file + ":4:11: error: pools.cpu.kind: expected thread, process or mpi, found 'proces'; "
                                       "did you mean 'process'?"));
   EXPECT_THAT(r.err, HasSubstr(file + ":7:5: error: pools.io.worker: unknown key 'worker'; did you mean 'workers'?"));
   EXPECT_THAT(r.err, HasSubstr("troupe: error: 2 problems in the configuration"));

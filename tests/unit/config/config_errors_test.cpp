@@ -221,6 +221,36 @@ TEST(ConfigErrors, AliasBombIsRefusedNotExpanded) {
   EXPECT_THAT(problems[0].message, HasSubstr("refusing to expand it"));
 }
 
+// yaml-cpp builds a node that contains itself; following it for ever
+// overflowed the stack (a crash, not a ConfigError).
+TEST(ConfigErrors, AliasInsideTheNodeItNamesIsRefusedNotACrash) {
+  for (const char* yaml :
+       {"version: 1\npools: &c\n  a: *c\n", "version: 1\npools:\n  cluster: &c\n    kind: mpi\n    local: *c\n",
+        "version: 1\npools:\n  io:\n    kind: thread\n    initializer: &i {task: a.b, args: [*i]}\n"}) {
+    const auto problems = problems_of(yaml);
+    ASSERT_EQ(problems.size(), 1u) << yaml;
+    EXPECT_THAT(problems[0].message, HasSubstr("nests deeper than 512 levels (an alias inside the node it names?)"))
+        << yaml;
+    EXPECT_LE(problems[0].path.size(), 103u) << yaml;
+  }
+}
+
+// The parser refuses about 500 levels written out; an alias of a deep node
+// placed deep goes further without any cycle.
+TEST(ConfigErrors, DeepAliasOfADeepNodeIsRefusedNotACrash) {
+  const auto nested = [](int levels, const std::string& inside) {
+    return std::string(levels, '[') + inside + std::string(levels, ']');
+  };
+  const auto args = [&](int levels) {
+    return "version: 1\npools:\n  io:\n    kind: thread\n    initializer: {task: a.b, args: [&a " + nested(levels, "") +
+           ", " + nested(levels, "*a") + "]}\n";
+  };
+  EXPECT_TRUE(problems_of(args(200)).empty());
+  const auto problems = problems_of(args(300));
+  ASSERT_EQ(problems.size(), 1u);
+  EXPECT_THAT(problems[0].message, HasSubstr("nests deeper than 512 levels"));
+}
+
 TEST(ConfigErrors, MissingFileIsAConfigError) {
   try {
     troupe::config::load_file("/nonexistent/troupe.yaml");
