@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <cstdlib>
 #include <cstring>
 #include <iostream>
 #include <optional>
@@ -155,15 +156,31 @@ std::string mpi_refusal(const EngineSpec& spec, const RunOptions& options) {
 
 }  // namespace
 
+// Under an MPI launcher, this process's rank as the launcher set it (before
+// MPI starts); 0 otherwise.
+int launcher_rank() {
+  for (const char* variable : {"OMPI_COMM_WORLD_RANK", "PMIX_RANK", "PMI_RANK"}) {
+    if (const char* value = std::getenv(variable)) {
+      return std::atoi(value);
+    }
+  }
+  return 0;
+}
+
 int run_run(const RunOptions& options) {
   EngineSpec spec;
   try {
     spec = config::load_file(options.file, {.overrides = options.sets});
   } catch (const ConfigError& e) {
+    if (launcher_rank() != 0) {
+      return kUsageError;  // rank 0 reads the same file and reports it once
+    }
     return report_config_error(e);
   }
   if (auto why = mpi_refusal(spec, options); !why.empty()) {
-    print_error(options.file + ": " + why);
+    if (launcher_rank() == 0) {
+      print_error(options.file + ": " + why);
+    }
     return kUsageError;
   }
 #if TROUPE_CLI_HAS_MPI
