@@ -149,7 +149,8 @@ std::string mpi_refusal(const EngineSpec& spec, const RunOptions& options) {
   }
   return {};
 #else
-  return "pool '" + used + "' is of kind mpi, and this troupe was built without troupe::mpi (Open MPI was not found "
+  return "pool '" + used +
+         "' is of kind mpi, and this troupe was built without troupe::mpi (Open MPI was not found "
          "when it was built)";
 #endif
 }

@@ -35,7 +35,8 @@ troupe::MpiPoolOptions options_from(const std::string& kind, std::size_t workers
 int main(int argc, char** argv) {
   troupe::mpi::Environment mpi(argc, argv);
   if (argc < 6) {
-    std::fprintf(stderr, "usage: mpirun -np N troupe-mpi-map ITEMS CHUNK thread|process WORKERS double|spin [ROUNDS]\n");
+    std::fprintf(stderr,
+                 "usage: mpirun -np N troupe-mpi-map ITEMS CHUNK thread|process WORKERS double|spin [ROUNDS]\n");
     return 2;
   }
   const std::size_t items = std::strtoull(argv[1], nullptr, 10);
@@ -56,8 +57,8 @@ int main(int argc, char** argv) {
   }
   const std::string name = task == "spin" ? "testing.spin" : "testing.double";
   // Warm: every rank's workers started, the plugin's pages touched.
-  for (const auto& v : troupe::map(pool, name, std::vector<std::int64_t>(4 * pool.max_workers(), task == "spin" ? 1 : 0),
-                                   {.chunk_size = 1})) {
+  for (const auto& v : troupe::map(
+           pool, name, std::vector<std::int64_t>(4 * pool.max_workers(), task == "spin" ? 1 : 0), {.chunk_size = 1})) {
     static_cast<void>(v);
   }
   const auto start = std::chrono::steady_clock::now();
