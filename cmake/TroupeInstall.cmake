@@ -24,6 +24,16 @@ if(TARGET troupe_worker)
 endif()
 install(DIRECTORY sdk/include/ engine/include/ config/include/ DESTINATION ${CMAKE_INSTALL_INCLUDEDIR}
         COMPONENT development)
+# troupe::mpi (component mpi of the CMake package), where Open MPI was found:
+# the library goes with the engine's (the troupe command links it to serve
+# pools of kind mpi under mpirun).
+if(TARGET troupe_mpi)
+  install(TARGETS troupe_mpi
+          EXPORT troupeMpiTargets
+          LIBRARY DESTINATION ${CMAKE_INSTALL_LIBDIR} COMPONENT runtime NAMELINK_COMPONENT development)
+  install(DIRECTORY mpi/include/ DESTINATION ${CMAKE_INSTALL_INCLUDEDIR} COMPONENT development)
+  install(EXPORT troupeMpiTargets NAMESPACE troupe:: DESTINATION ${TROUPE_INSTALL_CMAKEDIR} COMPONENT development)
+endif()
 install(TARGETS troupe_text LIBRARY DESTINATION ${TROUPE_INSTALL_PLUGINDIR} COMPONENT cli)
 
 install(EXPORT troupeSdkTargets NAMESPACE troupe:: DESTINATION ${TROUPE_INSTALL_CMAKEDIR} COMPONENT development)

@@ -8,6 +8,7 @@ packages=(
   libyaml-cpp-dev nlohmann-json3-dev libfmt-dev libspdlog-dev libcli11-dev
   libssl-dev libgtest-dev libgmock-dev libbenchmark-dev libconcurrentqueue-dev
   python3 python3-joblib clang-format parallel
+  libopenmpi-dev openmpi-bin python3-mpi4py
   file lintian
 )
 
