@@ -1,7 +1,7 @@
 # Docs.ApiReferenceListsEveryPublicHeader: docs/api.md has an entry for every
 # public header and none for a header that does not exist.
 #   cmake -DSOURCE_DIR=<repository root> -P api_reference_test.cmake
-# A public header (sdk/, engine/ and config/ include folders, outside
+# A public header (sdk/, engine/, config/ and mpi/ include folders, outside
 # troupe/detail/) needs a heading "### `<troupe/x.hpp>`"; a troupe/detail/
 # header needs a mention "`<troupe/detail/x.hpp>`" (the "Not API" section).
 # Every "<troupe/x.hpp>" the page names must exist, except under a heading
@@ -18,7 +18,7 @@ if(NOT EXISTS ${page})
 endif()
 
 set(headers "")
-foreach(part IN ITEMS sdk engine config)
+foreach(part IN ITEMS sdk engine config mpi)
   file(GLOB_RECURSE found LIST_DIRECTORIES false RELATIVE ${SOURCE_DIR}/${part}/include
        ${SOURCE_DIR}/${part}/include/troupe/*.hpp)
   list(APPEND headers ${found})
