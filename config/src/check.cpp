@@ -157,6 +157,25 @@ void check_job(const JobSpec& job, std::size_t index, const std::vector<Signatur
   }
 }
 
+// A job's timeout needs a pool that can stop a task: not an mpi pool whose
+// ranks run thread pools.
+void check_job_timeout(const EngineSpec& spec, std::size_t index, const Placer& placer,
+                       std::vector<ConfigProblem>& problems) {
+  const JobSpec& job = spec.jobs[index];
+  if (!job.timeout) {
+    return;
+  }
+  for (const auto& pool : spec.pools) {
+    const auto* mpi = std::get_if<MpiPoolOptions>(&pool.options);
+    if (pool.name == job.pool && mpi != nullptr && std::holds_alternative<ThreadPoolOptions>(mpi->local)) {
+      problems.push_back(placer.problem("jobs[" + std::to_string(index) + "].timeout",
+                                        "job '" + job.name + "': a timeout on pool '" + pool.name +
+                                            "' (kind mpi) needs its local pool to be of kind process: a thread "
+                                            "on a rank cannot be stopped"));
+    }
+  }
+}
+
 }  // namespace
 
 void check(const EngineSpec& spec, const std::string& origin) {
@@ -176,6 +195,7 @@ void check(const EngineSpec& spec, const std::string& origin) {
   }
   for (std::size_t i = 0; i < spec.jobs.size(); ++i) {
     check_job(spec.jobs[i], i, table.signatures, placer, problems);
+    check_job_timeout(spec, i, placer, problems);
   }
   if (!problems.empty()) {
     throw ConfigError(std::move(problems));

@@ -23,6 +23,10 @@ Future<std::vector<Outcome<Value>>> MpiPool::submit_chunk(std::string task, std:
   return core_->submit_chunk(std::move(task), std::move(items), timeout);
 }
 
+bool MpiPool::takes_time_limits() const noexcept {
+  return std::holds_alternative<ProcessPoolOptions>(core_->options().local);
+}
+
 void MpiPool::shutdown(const ShutdownOptions& options) {
   core_->shutdown(options);
 }

@@ -363,6 +363,22 @@ TEST(MpiPool, TheRunnerRecordsEveryKeyOnceWithRetriesOfCrashes) {
   }
 }
 
+TEST(MpiPool, ARunnerTimeoutKillsTheItemOnProcessRanksAndIsRefusedOnThreadRanks) {
+  {
+    MpiPool pool(plugins(), thread_pool());
+    EXPECT_FALSE(pool.takes_time_limits());
+    EXPECT_THROW(Runner<int>(pool, {.timeout = 1s}), UsageError);
+  }
+  MpiPool pool(plugins(), process_pool());
+  EXPECT_TRUE(pool.takes_time_limits());
+  Runner<int> runner(pool, {.timeout = 300ms});
+  runner.add(0, Call{"testing.hang", {}, {}});
+  runner.add(1, Call{"testing.double", {4}, {}});
+  auto report = runner.run();
+  caught<TaskTimeoutError>(report.outcomes.at(0).error);
+  EXPECT_EQ(report.outcomes.at(1).value, 8);
+}
+
 TEST(MpiPool, AnEngineMakesAPoolOfKindMpi) {
   Engine engine(EngineSpec{.plugins = {{.path = test::plugin_path("testing")}}, .pools = {{"cluster", engine_pool()}}});
   auto pool = engine.pool("cluster");

@@ -149,6 +149,9 @@ class TimedSubmit {
   virtual Future<Value> submit_call(Call call, std::chrono::nanoseconds timeout) = 0;
   virtual Future<std::vector<Outcome<Value>>> submit_chunk(std::string task, std::vector<Args> items,
                                                            std::chrono::nanoseconds timeout) = 0;
+  // False when this instance cannot stop a task after all (an MpiPool whose
+  // ranks run thread pools): the time-limited submits then throw UsageError.
+  virtual bool takes_time_limits() const noexcept { return true; }
 
  protected:
   TimedSubmit() = default;

@@ -624,11 +624,12 @@ RunnerCore::RunnerCore(Executor& executor, RunnerOptions options)
   if (!problems.empty()) {
     throw ArgumentError("Runner options: " + problems.substr(2));
   }
+  const auto* timed = dynamic_cast<TimedSubmit*>(&executor);
   if (options_.timeout && dynamic_cast<ThreadPool*>(&executor) == nullptr &&
-      dynamic_cast<TimedSubmit*>(&executor) == nullptr) {
+      (timed == nullptr || !timed->takes_time_limits())) {
     throw UsageError(
-        "Runner: a timeout is enforced on a ThreadPool, a ProcessPool or an MpiPool only (an executor that "
-        "implements troupe::TimedSubmit); this executor cannot stop an item");
+        "Runner: a timeout is enforced on a ThreadPool, a ProcessPool or an MpiPool whose ranks run process pools "
+        "only (an executor that implements troupe::TimedSubmit); this executor cannot stop an item");
   }
   window_ =
       options_.window != 0 ? options_.window : kWindowPerWorker * std::max<std::size_t>(1, executor.max_workers());

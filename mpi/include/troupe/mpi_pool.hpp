@@ -74,6 +74,8 @@ class MpiPool final : public Executor, public TimedSubmit {
   Future<Value> submit_call(Call call, std::chrono::nanoseconds timeout) override;
   Future<std::vector<Outcome<Value>>> submit_chunk(std::string task, std::vector<Args> items,
                                                    std::chrono::nanoseconds timeout) override;
+  // True when `local` is a process pool (a thread cannot be stopped).
+  bool takes_time_limits() const noexcept override;
 
   // Waits (wait = true) for what was accepted to end, then every rank shuts
   // its local pool down (finalizers run) and goes back to waiting in serve().

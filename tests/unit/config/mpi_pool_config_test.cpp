@@ -469,4 +469,21 @@ TEST(MpiPoolConfig, CheckRefusesAnUnknownTaskOfAJobOnAnMpiPoolAtItsLine) {
                                          "did you mean 'text.upper'?");
 }
 
+TEST(MpiPoolConfig, CheckRefusesAJobTimeoutOnAnMpiPoolWhoseRanksRunThreads) {
+  const auto problems = check_problems(kChecked +
+                                       "    local: {kind: thread}\n"
+                                       "jobs:\n  - name: up\n    pool: cluster\n    task: text.upper\n"
+                                       "    inputs: {items: [a]}\n    timeout: 10s\n");
+  ASSERT_EQ(problems.size(), 1u);
+  EXPECT_EQ(problems[0].line, 13);
+  EXPECT_EQ(problems[0].column, 14);
+  EXPECT_EQ(problems[0].path, "jobs[0].timeout");
+  EXPECT_THAT(problems[0].message, HasSubstr("needs its local pool to be of kind process"));
+  // The same job on process ranks is fine.
+  EXPECT_TRUE(check_problems(kChecked + "    local: {kind: process}\n"
+                                        "jobs:\n  - name: up\n    pool: cluster\n    task: text.upper\n"
+                                        "    inputs: {items: [a]}\n    timeout: 10s\n")
+                  .empty());
+}
+
 }  // namespace
