@@ -386,18 +386,17 @@ bool HostCore::handle(Received& message) {
   }
 }
 
-template <class P>
-void HostCore::complete(P& promise, Outcome<Value> outcome, std::size_t& completed, std::size_t& failed) {
-  if (outcome.ok()) {
-    ++completed;
-    promise.set_value(std::move(outcome).value());
-    return;
-  }
-  ++failed;
-  promise.set_exception(outcome.error());
-}
-
+// Reads a results message, then counts its items and only then completes
+// their futures (stats() already counts a result its future shows), and
+// marks them ended for join() last.
 void HostCore::on_results(Rank& rank, Received& message) {
+  struct Ended {
+    AnyPromise promise;
+    Outcome<Value> outcome;             // a call's, or a chunk's failure as a whole
+    std::vector<Outcome<Value>> items;  // a chunk's
+    bool chunk_ran = false;             // items holds the chunk's outcomes
+    bool cancelled = false;
+  };
   MsgpackReader r(message.body.data(), message.body.data() + message.body.size());
   PoolStats reported = read_stats(r);
   const std::string where = place(rank.rank);
@@ -405,13 +404,22 @@ void HostCore::on_results(Rank& rank, Received& message) {
   std::size_t failed = 0;
   std::size_t cancelled = 0;
   std::exception_ptr broke;
-  const auto note_broken = [&](const std::exception_ptr& error) {
+  std::vector<CancelledTask> revoked;
+  std::vector<Ended> ended;
+  const auto note = [&](const Outcome<Value>& outcome, bool& was_cancelled) {
+    if (outcome.ok()) {
+      ++completed;
+      return;
+    }
     try {
-      std::rethrow_exception(error);
+      std::rethrow_exception(outcome.error());
     } catch (const BrokenPoolError&) {
-      broke = broke ? broke : error;
+      broke = broke ? broke : outcome.error();
+    } catch (const CancelledError&) {
+      was_cancelled = true;
     } catch (...) {
     }
+    ++(was_cancelled ? cancelled : failed);
   };
   for (std::size_t n = r.uinteger(); n > 0; --n) {
     const std::uint64_t id = r.uinteger();
@@ -422,42 +430,28 @@ void HostCore::on_results(Rank& rank, Received& message) {
     Flight flight = std::move(it->second);
     flights_.erase(it);
     --rank.outstanding;
-    if (auto* call = std::get_if<Promise<Value>>(&flight.promise)) {
-      Outcome<Value> outcome = read_outcome(r, id, where);
-      if (!outcome.ok()) {
-        note_broken(outcome.error());
-        try {
-          std::rethrow_exception(outcome.error());
-        } catch (const BrokenPoolError&) {
-        } catch (const CancelledError&) {
-          ++cancelled;
-          call->set_cancelled(outcome.error());
-          continue;
-        } catch (...) {
-        }
+    Ended e{std::move(flight.promise), Outcome<Value>(Value()), {}, false, false};
+    if (std::holds_alternative<Promise<Value>>(e.promise)) {
+      e.outcome = read_outcome(r, id, where);
+      note(e.outcome, e.cancelled);
+      if (e.cancelled && flight.revoked) {
+        revoked.push_back({id, flight.task});  // revoked before it started there
       }
-      complete(*call, std::move(outcome), completed, failed);
-      continue;
-    }
-    auto& chunk = std::get<ChunkPromise>(flight.promise);
-    if (r.small_uinteger() == 0) {
-      std::vector<Outcome<Value>> outcomes(r.uinteger());
-      for (auto& outcome : outcomes) {
+    } else if (r.small_uinteger() == 0) {
+      e.chunk_ran = true;
+      e.items.resize(r.uinteger());
+      for (auto& outcome : e.items) {
         outcome = read_outcome(r, id, where);
-        if (outcome.ok()) {
-          ++completed;
-        } else {
-          ++failed;
-          note_broken(outcome.error());
-        }
+        bool item_cancelled = false;
+        note(outcome, item_cancelled);
       }
-      chunk.set_value(std::move(outcomes));
-      continue;
+    } else {
+      e.outcome = read_outcome(r, id, where);
+      note(e.outcome, e.cancelled);
+      // note() counted one item; the chunk's every item ended that way.
+      (e.cancelled ? cancelled : failed) += flight.items > 0 ? flight.items - 1 : 0;
     }
-    Outcome<Value> whole = read_outcome(r, id, where);
-    failed += flight.items;
-    note_broken(whole.error());
-    chunk.set_exception(whole.error());
+    ended.push_back(std::move(e));
   }
   {
     std::lock_guard lock(mutex_);
@@ -465,6 +459,30 @@ void HostCore::on_results(Rank& rank, Received& message) {
     counters_.completed += completed;
     counters_.failed += failed;
     counters_.cancelled += cancelled;
+    cancelled_tasks_.insert(cancelled_tasks_.end(), revoked.begin(), revoked.end());
+  }
+  for (Ended& e : ended) {
+    if (auto* call = std::get_if<Promise<Value>>(&e.promise)) {
+      if (e.outcome.ok()) {
+        call->set_value(std::move(e.outcome).value());
+      } else if (e.cancelled) {
+        call->set_cancelled(e.outcome.error());
+      } else {
+        call->set_exception(e.outcome.error());
+      }
+      continue;
+    }
+    auto& chunk = std::get<ChunkPromise>(e.promise);
+    if (e.chunk_ran) {
+      chunk.set_value(std::move(e.items));
+    } else if (e.cancelled) {
+      chunk.set_cancelled(e.outcome.error());
+    } else {
+      chunk.set_exception(e.outcome.error());
+    }
+  }
+  {
+    std::lock_guard lock(mutex_);
     in_flight_ = flights_.size();
   }
   idle_.notify_all();

@@ -90,8 +90,6 @@ class HostCore {
   void close_ranks();
   void break_pool(std::exception_ptr cause);
   void drop_queue_locked(std::deque<Queued>& dropped);
-  template <class P>
-  void complete(P& promise, Outcome<Value> outcome, std::size_t& completed, std::size_t& failed);
   Rank& rank_of(int rank);
   std::string place(int rank) const;
   std::exception_ptr refusal_locked() const;
