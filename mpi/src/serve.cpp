@@ -1,9 +1,12 @@
 // A serving rank: waits for rank 0 to open a pool, builds the local pool,
 // runs what it is sent there and sends the outcomes back as they end,
 // until rank 0 closes the pool; then waits for the next, or for `leave`.
+#include <mpi.h>
 #include <unistd.h>
+
 #include <algorithm>
 #include <condition_variable>
+#include <cstdio>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -403,29 +406,37 @@ void serve(const std::vector<std::filesystem::path>& plugins, const std::vector<
   if (env.rank == 0) {
     throw UsageError("troupe::mpi::serve: rank 0 is the host, which makes the MpiPool; serve() is for the others");
   }
-  detail::Channel channel;
-  detail::Backoff backoff;
-  detail::Received message;
-  for (;;) {
-    if (!channel.poll(message, 0)) {
-      channel.progress();
-      std::this_thread::sleep_for(backoff.next());
-      continue;
+  try {
+    detail::Channel channel;
+    detail::Backoff backoff;
+    detail::Received message;
+    for (;;) {
+      if (!channel.poll(message, 0)) {
+        channel.progress();
+        std::this_thread::sleep_for(backoff.next());
+        continue;
+      }
+      backoff.reset();
+      if (message.tag == detail::Tag::leave) {
+        channel.flush();
+        return;
+      }
+      if (message.tag != detail::Tag::open) {
+        throw Error("unexpected message " + std::to_string(message.tag) + " from rank 0 while no pool is open");
+      }
+      detail::Session session(plugins, pools, channel);
+      if (session.open(message) && !session.run()) {
+        channel.flush();
+        return;
+      }
     }
-    backoff.reset();
-    if (message.tag == detail::Tag::leave) {
-      channel.flush();
-      return;
-    }
-    if (message.tag != detail::Tag::open) {
-      throw Error("rank " + std::to_string(env.rank) + ": unexpected message " + std::to_string(message.tag) +
-                  " from rank 0 while no pool is open");
-    }
-    detail::Session session(plugins, pools, channel);
-    if (session.open(message) && !session.run()) {
-      channel.flush();
-      return;
-    }
+  } catch (...) {
+    // A serving rank that cannot go on must not leave quietly: rank 0 would
+    // wait for ever for the work it holds. It ends the job, as a rank that
+    // dies does (docs/scale_out.md, failure model).
+    std::fprintf(stderr, "troupe: error: rank %d (%s) cannot serve any more: %s; ending the MPI job\n", env.rank,
+                 env.host.c_str(), describe_exception(std::current_exception()).c_str());
+    MPI_Abort(MPI_COMM_WORLD, 70);
   }
 }
 
