@@ -67,7 +67,7 @@ function(check_host prefix)
                               -DCMAKE_DISABLE_FIND_PACKAGE_TBB=ON)
   expect_contains("${last_output}" "troupe::engine needs oneTBB (Debian: libtbb-dev)")
   configure_expecting_failure(${HOST_SOURCE_DIR} ${WORK_DIR}/host-bad-component ${host_args} -DTROUPE_COMPONENTS=gpu)
-  expect_contains("${last_output}" "troupe has no component 'gpu' (it has: sdk, engine, config)")
+  expect_contains("${last_output}" "troupe has no component 'gpu' (it has: sdk, engine, config, mpi)")
   message(STATUS "host application built against troupe::engine and run; missing TBB and unknown components refused")
 endfunction()
 
