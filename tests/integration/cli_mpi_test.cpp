@@ -1,7 +1,8 @@
 // `troupe run` under `mpirun -np 3`, as a user runs it: rank 0 runs the
 // jobs, ranks 1 and 2 serve the file's pool of kind mpi. The records equal a
 // one-machine run's; a crash on a serving rank fails only its item; a rank
-// killed from outside ends the run, and --resume finishes it; outside
+// or rank 0 killed from outside ends the run, a SIGINT stops it cleanly,
+// and --resume under mpirun finishes it; outside
 // mpirun a job on an mpi pool is refused; a configuration error is printed
 // once, not once per rank.
 #include <dirent.h>
@@ -75,6 +76,20 @@ std::optional<int> mpi_rank_of(pid_t pid) {
   return std::nullopt;
 }
 
+// A signal for one rank's troupe, and what the watch saw when it sent it.
+struct RankSignal {
+  RankSignal(int to_rank, int signal_number) : rank(to_rank), signal(signal_number) {}
+  int rank;
+  int signal;
+  std::optional<std::chrono::steady_clock::time_point> sent_at;
+  std::vector<pid_t> workers;  // the rank's children just before
+};
+
+constexpr int kSleepyItems = 300;
+
+const char* kMpiPool = "  cluster:\n    kind: mpi\n    local: {kind: process, workers: 2}\n";
+const char* kProcessPool = "  cluster: {kind: process, workers: 2}\n";
+
 // Whether `pid` still runs: a zombie has ended (nobody may reap it here).
 bool running(pid_t pid) {
   std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
@@ -84,6 +99,18 @@ bool running(pid_t pid) {
   }
   const auto close = text.rfind(')');
   return close != std::string::npos && close + 2 < text.size() && text[close + 2] != 'Z';
+}
+
+// Expects every one of `pids` to end; they learn of their parent's death at
+// once (PR_SET_PDEATHSIG, or mpirun's abort), so 30 s is only a bound.
+void expect_ended(const std::vector<pid_t>& pids, const std::string& what) {
+  for (const pid_t pid : pids) {
+    const auto deadline = std::chrono::steady_clock::now() + 30s;
+    while (running(pid) && std::chrono::steady_clock::now() < deadline) {
+      std::this_thread::sleep_for(10ms);
+    }
+    EXPECT_FALSE(running(pid)) << what << " " << pid << " outlived the run";
+  }
 }
 
 std::size_t count_of(const std::string& text, const std::string& part) {
@@ -163,11 +190,58 @@ class CliMpi : public ::testing::Test {
     return seen;
   }
 
+  // A job of kSleepyItems sleeps of 30 ms on the mpi pool: on 4 workers
+  // it outlasts a signal sent once its first records are out by seconds.
+  std::string write_sleepy_job() const {
+    {
+      std::ofstream items(dir_ / "items.jsonl");
+      for (int i = 0; i < kSleepyItems; ++i) {
+        items << "30\n";
+      }
+    }
+    return write_config(kMpiPool, R"(  - name: sleepy
+    pool: cluster
+    task: testing.sleep
+    chunk_size: 1
+    inputs: {jsonl: items.jsonl}
+    output: sleepy.jsonl
+)");
+  }
+
+  // A watch for mpirun_troupe: once sleepy.jsonl holds 10 records, sends
+  // shot.signal to rank shot.rank's troupe (a child of mpirun), once,
+  // noting its own children first.
+  std::function<void(pid_t)> signal_once_records_flow(RankSignal& shot) const {
+    return [this, &shot](pid_t mpirun) {
+      if (shot.sent_at || count_of(troupe::test::read_whole((dir_ / "sleepy.jsonl").string()), "\n") < 10) {
+        return;
+      }
+      for (const pid_t rank : children_of(mpirun)) {
+        if (mpi_rank_of(rank) == shot.rank) {
+          shot.workers = children_of(rank);
+          ASSERT_EQ(kill(rank, shot.signal), 0);
+          shot.sent_at = std::chrono::steady_clock::now();
+        }
+      }
+    };
+  }
+
+  void expect_every_sleepy_key_once_ok() const {
+    std::map<std::int64_t, int> seen;
+    for (const auto& record : records("sleepy.jsonl")) {
+      EXPECT_TRUE(record.at("ok").get<bool>()) << record.dump();
+      ++seen[record.at("key").get<std::int64_t>()];
+    }
+    EXPECT_EQ(seen.size(), static_cast<std::size_t>(kSleepyItems));
+    for (const auto& [key, count] : seen) {
+      EXPECT_EQ(count, 1) << "key " << key;
+      EXPECT_GE(key, 1);
+      EXPECT_LE(key, kSleepyItems);
+    }
+  }
+
   fs::path dir_;
 };
-
-const char* kMpiPool = "  cluster:\n    kind: mpi\n    local: {kind: process, workers: 2}\n";
-const char* kProcessPool = "  cluster: {kind: process, workers: 2}\n";
 
 // Chunks small enough that both serving ranks get some of each job.
 const char* kRangeAndJsonlJobs = R"(  - name: doubled
@@ -255,66 +329,65 @@ TEST_F(CliMpi, AWorkerCrashOnAServingRankFailsOnlyItsItemNamingTheRank) {
 }
 
 TEST_F(CliMpi, ASigkilledServingRankEndsTheRunAndResumeUnderMpirunFinishesIt) {
-  constexpr int kItems = 300;
-  {
-    std::ofstream items(dir_ / "items.jsonl");
-    for (int i = 0; i < kItems; ++i) {
-      items << "30\n";  // ms each: 300 on 4 workers outlast the kill by seconds
-    }
-  }
-  const std::string file = write_config(kMpiPool, R"(  - name: sleepy
-    pool: cluster
-    task: testing.sleep
-    chunk_size: 1
-    inputs: {jsonl: items.jsonl}
-    output: sleepy.jsonl
-)");
-  // Once records flow, SIGKILL rank 1's troupe (a child of mpirun), noting
-  // its own workers to check they go too.
-  std::optional<std::chrono::steady_clock::time_point> killed_at;
-  std::vector<pid_t> orphans;
-  const auto killed = mpirun_troupe({"run", file, "--progress", "never"}, [&](pid_t mpirun) {
-    if (killed_at || count_of(troupe::test::read_whole((dir_ / "sleepy.jsonl").string()), "\n") < 10) {
-      return;
-    }
-    for (const pid_t rank : children_of(mpirun)) {
-      if (mpi_rank_of(rank) == 1) {
-        orphans = children_of(rank);
-        ASSERT_EQ(kill(rank, SIGKILL), 0);
-        killed_at = std::chrono::steady_clock::now();
-      }
-    }
-  });
-  ASSERT_TRUE(killed_at) << "rank 1 was never found under mpirun; " << killed.err;
+  const std::string file = write_sleepy_job();
+  RankSignal shot(1, SIGKILL);
+  const auto killed = mpirun_troupe({"run", file, "--progress", "never"}, signal_once_records_flow(shot));
+  ASSERT_TRUE(shot.sent_at) << "rank 1 was never found under mpirun; " << killed.err;
   EXPECT_NE(killed.exit_code, 0) << killed.err;
   EXPECT_NE(killed.exit_code, -1) << "mpirun did not end after rank 1 was killed: " << killed.err;
-  EXPECT_LT(std::chrono::steady_clock::now() - *killed_at, 60s);
-  EXPECT_FALSE(orphans.empty()) << "rank 1 had no local workers to check";
-  for (const pid_t orphan : orphans) {
-    // A worker learns of its parent's death at once (PR_SET_PDEATHSIG); 30 s
-    // is only a bound.
-    const auto deadline = std::chrono::steady_clock::now() + 30s;
-    while (running(orphan) && std::chrono::steady_clock::now() < deadline) {
-      std::this_thread::sleep_for(10ms);
-    }
-    EXPECT_FALSE(running(orphan)) << "rank 1's worker " << orphan << " outlived it";
-  }
-  const auto before = records("sleepy.jsonl").size();
-  EXPECT_LT(before, static_cast<std::size_t>(kItems)) << "the job ended before the kill";
+  EXPECT_LT(std::chrono::steady_clock::now() - *shot.sent_at, 60s);
+  EXPECT_FALSE(shot.workers.empty()) << "rank 1 had no local workers to check";
+  expect_ended(shot.workers, "rank 1's worker");
+  EXPECT_LT(records("sleepy.jsonl").size(), static_cast<std::size_t>(kSleepyItems)) << "the job ended before the kill";
 
   const auto resumed = mpirun_troupe({"run", file, "--resume", "--progress", "never"});
   ASSERT_EQ(resumed.exit_code, 0) << resumed.err;
-  std::map<std::int64_t, int> seen;
-  for (const auto& record : records("sleepy.jsonl")) {
-    EXPECT_TRUE(record.at("ok").get<bool>()) << record.dump();
-    ++seen[record.at("key").get<std::int64_t>()];
+  expect_every_sleepy_key_once_ok();
+}
+
+TEST_F(CliMpi, ASigkilledRankZeroEndsTheRunLeavingNoRankAndResumeFinishesIt) {
+  const std::string file = write_sleepy_job();
+  RankSignal shot(0, SIGKILL);
+  std::set<pid_t> serving;  // ranks 1 and 2, as they appear (until the kill)
+  const auto killed =
+      mpirun_troupe({"run", file, "--progress", "never"}, [&, watch = signal_once_records_flow(shot)](pid_t mpirun) {
+        for (const pid_t rank : shot.sent_at ? std::vector<pid_t>{} : children_of(mpirun)) {
+          if (mpi_rank_of(rank).value_or(0) != 0) {
+            serving.insert(rank);
+          }
+        }
+        watch(mpirun);
+      });
+  ASSERT_TRUE(shot.sent_at) << "rank 0 was never found under mpirun; " << killed.err;
+  EXPECT_NE(killed.exit_code, 0) << killed.err;
+  EXPECT_NE(killed.exit_code, -1) << "mpirun did not end after rank 0 was killed: " << killed.err;
+  EXPECT_LT(std::chrono::steady_clock::now() - *shot.sent_at, 60s);
+  EXPECT_EQ(serving.size(), 2u);
+  expect_ended({serving.begin(), serving.end()}, "serving rank");
+
+  const auto resumed = mpirun_troupe({"run", file, "--resume", "--progress", "never"});
+  ASSERT_EQ(resumed.exit_code, 0) << resumed.err;
+  expect_every_sleepy_key_once_ok();
+}
+
+TEST_F(CliMpi, ASigintToRankZeroStopsCleanlyAndItsHintResumesUnderMpirun) {
+  const std::string file = write_sleepy_job();
+  RankSignal shot(0, SIGINT);
+  const auto stopped = mpirun_troupe({"run", file, "--progress", "never"}, signal_once_records_flow(shot));
+  ASSERT_TRUE(shot.sent_at) << "rank 0 was never found under mpirun; " << stopped.err;
+  EXPECT_EQ(stopped.exit_code, 130) << stopped.err;
+  EXPECT_THAT(stopped.err, HasSubstr("not finished"));
+  // Outside mpirun the resumed run would be refused (its pool is of kind mpi).
+  EXPECT_THAT(stopped.err, HasSubstr("to continue where it stopped: mpirun -np 3 troupe run "));
+  const auto before = records("sleepy.jsonl");
+  EXPECT_LT(before.size(), static_cast<std::size_t>(kSleepyItems));
+  for (const auto& record : before) {
+    EXPECT_TRUE(record.at("ok").get<bool>()) << "a clean stop fails nothing: " << record.dump();
   }
-  EXPECT_EQ(seen.size(), static_cast<std::size_t>(kItems));
-  for (const auto& [key, count] : seen) {
-    EXPECT_EQ(count, 1) << "key " << key;
-    EXPECT_GE(key, 1);
-    EXPECT_LE(key, kItems);
-  }
+
+  const auto resumed = mpirun_troupe({"run", file, "--resume", "--progress", "never"});
+  ASSERT_EQ(resumed.exit_code, 0) << resumed.err;
+  expect_every_sleepy_key_once_ok();
 }
 
 TEST_F(CliMpi, AJobOnAnMpiPoolOutsideMpirunExitsTwoNamingThePoolAndMpirun) {
