@@ -390,6 +390,55 @@ TEST_F(CliMpi, ASigintToRankZeroStopsCleanlyAndItsHintResumesUnderMpirun) {
   expect_every_sleepy_key_once_ok();
 }
 
+TEST_F(CliMpi, RepeatedSigintsToRankZeroInterruptTheItemsRunningOnTheRanks) {
+  {
+    std::ofstream items(dir_ / "items.jsonl");
+    for (int i = 0; i < 8; ++i) {
+      items << "20000\n";  // ms: far past the bound below, so only an interrupt ends them in time
+    }
+  }
+  const std::string file = write_config(kMpiPool, R"(  - name: endless
+    pool: cluster
+    task: testing.sleep
+    chunk_size: 1
+    inputs: {jsonl: items.jsonl}
+    output: endless.jsonl
+)");
+  // Once both serving ranks have their two workers, SIGINT rank 0 every
+  // 200 ms until it is gone: a second signal must interrupt, not wait.
+  std::map<pid_t, std::vector<pid_t>> workers;  // per serving rank
+  std::optional<std::chrono::steady_clock::time_point> first_signal;
+  std::chrono::steady_clock::time_point last_signal;
+  int signals = 0;
+  const auto stopped = mpirun_troupe({"run", file, "--progress", "never"}, [&](pid_t mpirun) {
+    const auto now = std::chrono::steady_clock::now();
+    for (const pid_t rank : children_of(mpirun)) {
+      const auto number = mpi_rank_of(rank);
+      if (!first_signal && number.value_or(0) != 0) {
+        workers[rank] = children_of(rank);
+      }
+      const bool ready =
+          workers.size() == 2 && workers.begin()->second.size() == 2 && workers.rbegin()->second.size() == 2;
+      if (number == 0 && ready && (!first_signal || now - last_signal > 200ms)) {
+        ASSERT_EQ(kill(rank, SIGINT), 0);
+        first_signal = first_signal.value_or(now);
+        last_signal = now;
+        ++signals;
+      }
+    }
+  });
+  ASSERT_TRUE(first_signal) << "the serving ranks' workers were never seen; " << stopped.err;
+  EXPECT_EQ(stopped.exit_code, 130) << stopped.err;
+  EXPECT_GE(signals, 2);
+  EXPECT_LT(std::chrono::steady_clock::now() - *first_signal, 15s) << stopped.err;
+  EXPECT_THAT(stopped.err, HasSubstr("job 'endless': 0 ok"));
+  EXPECT_THAT(stopped.err, HasSubstr("not finished"));
+  EXPECT_THAT(stopped.err, HasSubstr("mpirun -np 3 troupe run "));
+  for (const auto& [rank, its_workers] : workers) {
+    expect_ended(its_workers, "a worker of rank pid " + std::to_string(rank));
+  }
+}
+
 TEST_F(CliMpi, AJobOnAnMpiPoolOutsideMpirunExitsTwoNamingThePoolAndMpirun) {
   const std::string file = write_config(kMpiPool, R"(  - name: doubled
     pool: cluster
