@@ -1,10 +1,11 @@
 // `troupe run` under `mpirun -np 3`, as a user runs it: rank 0 runs the
-// jobs, ranks 1 and 2 serve the file's pool of kind mpi. The records equal a
-// one-machine run's; a crash on a serving rank fails only its item; a rank
-// or rank 0 killed from outside ends the run, a SIGINT stops it cleanly,
-// and --resume under mpirun finishes it; outside
-// mpirun a job on an mpi pool is refused; a configuration error is printed
-// once, not once per rank.
+// jobs, ranks 1 and 2 serve the file's pool of kind mpi. The records equal
+// a one-machine run's; a crash on a serving rank fails only its item; a
+// SIGKILL of any rank ends the run and leaves no process behind; SIGINTs to
+// rank 0 stop it cleanly or interrupt it; --resume under mpirun finishes
+// what was stopped; outside mpirun (or on one rank) a job on an mpi pool is
+// refused saying how to start it; a configuration error is printed once,
+// not once per rank.
 #include <dirent.h>
 #include <signal.h>
 #include <unistd.h>
@@ -38,8 +39,8 @@ using troupe::test::CliResult;
 using troupe::test::run_program;
 using troupe::test::run_troupe;
 
-// (key, ok, value): what a record says about its item, apart from where
-// and how long it ran.
+// (key, ok, value or error type): what a record says about its item, apart
+// from where and how long it ran.
 using Outcome = std::tuple<std::string, bool, std::string>;
 
 // The live children of `pid` (all its threads'), from /proc.
