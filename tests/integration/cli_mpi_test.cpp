@@ -510,6 +510,25 @@ TEST_F(CliMpi, AnMpiPoolOnOneRankFailsItsJobSayingToStartMoreRanks) {
   EXPECT_THAT(r.err, HasSubstr("mpirun -np N, N >= 2"));
 }
 
+TEST_F(CliMpi, ALocalPoolThatCannotStartOnTheRanksEndsTheRunNamingEachRank) {
+  const std::string file = write_config(R"(  cluster:
+    kind: mpi
+    local: {kind: process, workers: 2, initializer: {task: testing.crash_init}}
+)",
+                                        R"(  - name: doubled
+    pool: cluster
+    task: testing.double
+    inputs: {range: [0, 10]}
+)");
+  const auto r = mpirun_troupe({"run", file, "--progress", "never"});
+  EXPECT_EQ(r.exit_code, 2) << r.err;
+  EXPECT_THAT(r.err, HasSubstr("MpiPool 'cluster' did not start"));
+  EXPECT_THAT(r.err, HasSubstr("  rank 1 ("));
+  EXPECT_THAT(r.err, HasSubstr("  rank 2 ("));
+  EXPECT_THAT(r.err, HasSubstr("killed by SIGABRT"));
+  EXPECT_EQ(count_of(r.err, "did not start"), 1u) << r.err;
+}
+
 TEST_F(CliMpi, AnUnreadableConfigUnderMpirunIsReportedOnce) {
   const std::string file = write_config(std::string(kMpiPool) + "    frames_per_wroker: 2\n", R"(  - name: doubled
     pool: cluster
