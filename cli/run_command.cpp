@@ -102,9 +102,12 @@ std::string shell_word(const std::string& word) {
   return quoted + "'";
 }
 
-// The command that continues this run: the same file, job and overrides.
-std::string resume_command(const RunOptions& options) {
-  std::string command = "troupe run " + shell_word(options.file);
+// The command that continues this run: the same file, job and overrides,
+// under mpirun with as many ranks when `ranks` (0: not an MPI job), since
+// outside it a job on a pool of kind mpi is refused.
+std::string resume_command(const RunOptions& options, int ranks) {
+  std::string command = (ranks > 0 ? "mpirun -np " + std::to_string(ranks) + " " : std::string()) + "troupe run " +
+                        shell_word(options.file);
   if (!options.job.empty()) {
     command += " --job " + shell_word(options.job);
   }
@@ -184,12 +187,14 @@ int run_run(const RunOptions& options) {
     }
     return kUsageError;
   }
+  int ranks = 0;  // in the MPI job, if any
 #if TROUPE_CLI_HAS_MPI
   // Under mpirun every rank runs this command: rank 0 runs the jobs, the
   // others serve the file's pools of kind mpi until rank 0 is done.
   std::optional<mpi::Environment> environment;
   if (mpi::launched_by_mpi()) {
     environment.emplace();
+    ranks = environment->size();
     if (environment->rank() != 0) {
       std::vector<std::filesystem::path> plugins;
       for (const auto& plugin : spec.plugins) {
@@ -231,7 +236,7 @@ int run_run(const RunOptions& options) {
   }
   print_summary(report);
   if (report.interrupted) {
-    print_error("interrupted; to continue where it stopped: " + resume_command(options));
+    print_error("interrupted; to continue where it stopped: " + resume_command(options, ranks));
   }
   return exit_code(report);
 }
