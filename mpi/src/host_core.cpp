@@ -1,6 +1,8 @@
 #include "host_core.hpp"
 
 #include <algorithm>
+#include <optional>
+#include <type_traits>
 
 #include "common/nest.hpp"
 #include "environment_state.hpp"
@@ -37,6 +39,20 @@ void add(PoolStats& sum, const PoolStats& s) {
   sum.times_hit_max_workers += s.times_hit_max_workers;
   for (const auto& [cause, count] : s.crashes_by_cause) {
     sum.crashes_by_cause[cause] += count;
+  }
+}
+
+// A CancelledError that is not a broken pool's (BrokenPoolError derives
+// from it): the task was revoked or interrupted, not failed.
+bool is_plain_cancel(const std::exception_ptr& error) {
+  try {
+    std::rethrow_exception(error);
+  } catch (const BrokenPoolError&) {
+    return false;
+  } catch (const CancelledError&) {
+    return true;
+  } catch (...) {
+    return false;
   }
 }
 
@@ -93,7 +109,10 @@ HostCore::~HostCore() {
 
 // Opens the pool on every rank and waits for each hello.
 void HostCore::start_ranks() {
-  const int size = environment_state().size;
+  auto& env = environment_state();
+  const int size = env.size;
+  env.owed_hellos.resize(static_cast<std::size_t>(size - 1), 0);
+  env.owed_byes.resize(static_cast<std::size_t>(size - 1), 0);
   Bytes open;
   MsgpackWriter w(open);
   w.str(options_.name);
@@ -124,6 +143,10 @@ void HostCore::start_ranks() {
     }
     backoff.reset();
     Rank& rank = rank_of(m.source);
+    if (auto& owed = env.owed_hellos[static_cast<std::size_t>(m.source - 1)]; owed > 0) {
+      --owed;  // the late answer to a pool that did not start
+      continue;
+    }
     MsgpackReader r(m.body.data(), m.body.data() + m.body.size());
     rank.workers = r.uinteger();
     rank.host = std::string(r.str());
@@ -149,19 +172,28 @@ void HostCore::start_ranks() {
     }
     return;
   }
-  // Close what did start, so those ranks wait for the next pool.
+  // Close what did start, so those ranks wait for the next pool. A silent
+  // rank is closed too, without waiting: it still answers this open, then
+  // the close (with a bye, whether its pool started or not); the next pools
+  // skip both answers.
   std::size_t closing = 0;
   for (const Rank& rank : ranks_) {
-    if (rank.slots > 0) {
+    const auto at = static_cast<std::size_t>(rank.rank - 1);
+    if (!answered[at]) {
+      channel_.send(rank.rank, Tag::close, {});
+      ++env.owed_hellos[at];
+      ++env.owed_byes[at];
+    } else if (rank.slots > 0) {
       channel_.send(rank.rank, Tag::close, {});
       ++closing;
     }
   }
   while (closing > 0) {
-    if (channel_.poll(m, MPI_ANY_SOURCE, Tag::bye)) {
-      --closing;
-    } else {
+    if (!channel_.poll(m, MPI_ANY_SOURCE, Tag::bye)) {
+      channel_.progress();
       std::this_thread::sleep_for(std::chrono::microseconds(100));
+    } else if (!skip_owed_bye(m.source)) {
+      --closing;
     }
   }
   channel_.flush();
@@ -172,6 +204,15 @@ void HostCore::start_ranks() {
             " ms: is every rank but 0 in troupe::mpi::serve() (troupe run does that under mpirun)?";
   }
   throw Error(text + failures);
+}
+
+bool HostCore::skip_owed_bye(int rank) {
+  auto& owed = environment_state().owed_byes[static_cast<std::size_t>(rank - 1)];
+  if (owed == 0) {
+    return false;
+  }
+  --owed;
+  return true;
 }
 
 HostCore::Rank& HostCore::rank_of(int rank) {
@@ -381,26 +422,30 @@ bool HostCore::handle(Received& message) {
       return true;
     case Tag::tested:
       return false;  // read by test()'s own command
+    case Tag::bye:
+      if (skip_owed_bye(message.source)) {
+        return false;  // for a pool that did not start; it may come after this pool's hello
+      }
+      [[fallthrough]];
     default:
       throw Error("unexpected message " + std::to_string(message.tag) + " from " + place(message.source));
   }
-}
-
-template <class P>
-void HostCore::complete(P& promise, Outcome<Value> outcome, std::size_t& completed, std::size_t& failed) {
-  if (outcome.ok()) {
-    ++completed;
-    promise.set_value(std::move(outcome).value());
-    return;
-  }
-  ++failed;
-  promise.set_exception(outcome.error());
 }
 
 void HostCore::on_results(Rank& rank, Received& message) {
   MsgpackReader r(message.body.data(), message.body.data() + message.body.size());
   PoolStats reported = read_stats(r);
   const std::string where = place(rank.rank);
+  // How each frame ended, read in full before any future completes: the
+  // counters count an ending before its future shows it (as on one host),
+  // so stats() read after get() includes it.
+  struct Ending {
+    AnyPromise promise;
+    std::optional<Outcome<Value>> whole;               // a call's outcome, or a chunk's that failed as a whole
+    std::optional<std::vector<Outcome<Value>>> items;  // a chunk's items
+    bool cancelled = false;
+  };
+  std::vector<Ending> endings;
   std::size_t completed = 0;
   std::size_t failed = 0;
   std::size_t cancelled = 0;
@@ -419,29 +464,13 @@ void HostCore::on_results(Rank& rank, Received& message) {
     if (it == flights_.end()) {
       throw Error("a result for task " + std::to_string(id) + " from " + where + ", which holds no such task");
     }
-    Flight flight = std::move(it->second);
+    Ending& ending = endings.emplace_back(Ending{std::move(it->second.promise), {}, {}, false});
+    const std::size_t items = it->second.items;
     flights_.erase(it);
     --rank.outstanding;
-    if (auto* call = std::get_if<Promise<Value>>(&flight.promise)) {
-      Outcome<Value> outcome = read_outcome(r, id, where);
-      if (!outcome.ok()) {
-        note_broken(outcome.error());
-        try {
-          std::rethrow_exception(outcome.error());
-        } catch (const BrokenPoolError&) {
-        } catch (const CancelledError&) {
-          ++cancelled;
-          call->set_cancelled(outcome.error());
-          continue;
-        } catch (...) {
-        }
-      }
-      complete(*call, std::move(outcome), completed, failed);
-      continue;
-    }
-    auto& chunk = std::get<ChunkPromise>(flight.promise);
-    if (r.small_uinteger() == 0) {
-      std::vector<Outcome<Value>> outcomes(r.uinteger());
+    const bool is_chunk = std::holds_alternative<ChunkPromise>(ending.promise);
+    if (is_chunk && r.small_uinteger() == 0) {
+      auto& outcomes = ending.items.emplace(r.uinteger());
       for (auto& outcome : outcomes) {
         outcome = read_outcome(r, id, where);
         if (outcome.ok()) {
@@ -451,13 +480,23 @@ void HostCore::on_results(Rank& rank, Received& message) {
           note_broken(outcome.error());
         }
       }
-      chunk.set_value(std::move(outcomes));
       continue;
     }
-    Outcome<Value> whole = read_outcome(r, id, where);
-    failed += flight.items;
-    note_broken(whole.error());
-    chunk.set_exception(whole.error());
+    // A call's outcome, or a chunk that failed as a whole (every item).
+    const Outcome<Value>& outcome = ending.whole.emplace(read_outcome(r, id, where));
+    const std::size_t count = is_chunk ? items : 1;
+    if (outcome.ok()) {
+      if (is_chunk) {
+        throw Error("a chunk result for task " + std::to_string(id) + " from " + where +
+                    " that says it failed as a whole but carries a value");
+      }
+      completed += count;
+      continue;
+    }
+    note_broken(outcome.error());
+    // Revoked before it started there (or interrupted): it ends cancelled.
+    ending.cancelled = is_plain_cancel(outcome.error());
+    (ending.cancelled ? cancelled : failed) += count;
   }
   {
     std::lock_guard lock(mutex_);
@@ -465,7 +504,29 @@ void HostCore::on_results(Rank& rank, Received& message) {
     counters_.completed += completed;
     counters_.failed += failed;
     counters_.cancelled += cancelled;
-    in_flight_ = flights_.size();
+  }
+  for (Ending& ending : endings) {
+    std::visit(
+        [&](auto& promise) {
+          if (ending.items) {
+            if constexpr (std::is_same_v<std::decay_t<decltype(promise)>, ChunkPromise>) {
+              promise.set_value(std::move(*ending.items));
+            }
+          } else if (ending.whole->ok()) {
+            if constexpr (std::is_same_v<std::decay_t<decltype(promise)>, Promise<Value>>) {
+              promise.set_value(std::move(*ending.whole).value());
+            }
+          } else if (ending.cancelled) {
+            promise.set_cancelled(ending.whole->error());
+          } else {
+            promise.set_exception(ending.whole->error());
+          }
+        },
+        ending.promise);
+  }
+  {
+    std::lock_guard lock(mutex_);
+    in_flight_ = flights_.size();  // after the futures: join() returns once they are done
   }
   idle_.notify_all();
   if (broke) {
@@ -606,8 +667,8 @@ void HostCore::close_ranks() {
       on_results(rank, m);
       continue;
     }
-    if (m.tag != Tag::bye) {
-      continue;  // a late tested answer
+    if (m.tag != Tag::bye || skip_owed_bye(m.source)) {
+      continue;  // a late tested answer, or the bye for a pool that did not start
     }
     MsgpackReader r(m.body.data(), m.body.data() + m.body.size());
     PoolStats final_stats = read_stats(r);

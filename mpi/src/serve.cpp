@@ -95,7 +95,12 @@ class Session {
             break;
           case Tag::spawn: {
             MsgpackReader r(message.body.data(), message.body.data() + message.body.size());
-            pool_->spawn_workers(r.uinteger());
+            try {
+              pool_->spawn_workers(r.uinteger());
+            } catch (const Error&) {
+              // A local pool that broke since rank 0 asked starts nothing;
+              // rank 0 learns it broke from the results of its work.
+            }
             break;
           }
           case Tag::test:
@@ -230,21 +235,33 @@ class Session {
         skip_frame(r, kind);
         continue;
       }
+      // The local pool may refuse a submission (it broke since rank 0 sent
+      // this, or its own queue_limit with the fail policy): that fails this
+      // frame on rank 0, never the serving loop (which would end the job).
       if (kind == FrameKind::call) {
         Call call{std::move(task), {}, {}};
         r.args_into(call.args);
         r.kwargs_into(call.kwargs);
-        Future<Value> f = timeout_ns != 0 && timed_ != nullptr ? timed_->submit_call(std::move(call), timeout)
-                                                               : pool_->submit_call(std::move(call));
+        Future<Value> f;
+        try {
+          f = timeout_ns != 0 && timed_ != nullptr ? timed_->submit_call(std::move(call), timeout)
+                                                   : pool_->submit_call(std::move(call));
+        } catch (...) {
+          f = make_failed_future<Value>(std::current_exception());
+        }
         watch(id, std::move(f));
       } else {
         std::vector<Args> items(r.uinteger());
         for (auto& item : items) {
           r.args_into(item);
         }
-        ChunkFuture f = timeout_ns != 0 && timed_ != nullptr
-                            ? timed_->submit_chunk(std::move(task), std::move(items), timeout)
-                            : pool_->submit_chunk(std::move(task), std::move(items));
+        ChunkFuture f;
+        try {
+          f = timeout_ns != 0 && timed_ != nullptr ? timed_->submit_chunk(std::move(task), std::move(items), timeout)
+                                                   : pool_->submit_chunk(std::move(task), std::move(items));
+        } catch (...) {
+          f = make_failed_future<std::vector<Outcome<Value>>>(std::current_exception());
+        }
         watch(id, std::move(f));
       }
     }
@@ -416,6 +433,16 @@ void serve(const std::vector<std::filesystem::path>& plugins, const std::vector<
     if (message.tag == detail::Tag::leave) {
       channel.flush();
       return;
+    }
+    if (message.tag == detail::Tag::close) {
+      // Rank 0 gave up on a pool whose open this rank answered late and
+      // whose local pool did not start: the bye it waits for all the same.
+      detail::Bytes out;
+      detail::MsgpackWriter w(out);
+      detail::write_stats(w, PoolStats{});
+      w.nil();
+      channel.send(0, detail::Tag::bye, std::move(out));
+      continue;
     }
     if (message.tag != detail::Tag::open) {
       throw Error("rank " + std::to_string(env.rank) + ": unexpected message " + std::to_string(message.tag) +
