@@ -254,6 +254,15 @@ void write_frame_head(MsgpackWriter& w, std::uint64_t id, FrameKind kind, const 
   w.uinteger(timeout ? static_cast<std::uint64_t>(timeout->count()) : 0);
 }
 
+// Sent, it would stop the MPI thread (and break the pool) when the message
+// is refused; it fails its own future instead.
+std::exception_ptr too_large(const std::string& task, std::size_t size) {
+  return std::make_exception_ptr(ArgumentError("the arguments of '" + task + "' encode to " +
+                                               troupe::detail::process::format_bytes(size) +
+                                               ", over what one MPI message carries (2 GiB); pass less (or a path "
+                                               "to a file the ranks can read)"));
+}
+
 }  // namespace
 
 Future<Value> HostCore::submit_call(Call call, std::optional<std::chrono::nanoseconds> timeout) {
@@ -275,6 +284,9 @@ Future<Value> HostCore::submit_call(Call call, std::optional<std::chrono::nanose
   } catch (const std::exception& e) {
     return make_failed_future<Value>(std::make_exception_ptr(
         ArgumentError("the arguments of '" + call.task + "' cannot be sent to another rank: " + e.what())));
+  }
+  if (q.frame.size() > kMaxFrame) {
+    return make_failed_future<Value>(too_large(call.task, q.frame.size()));
   }
   q.promise = std::move(promise);
   accept(std::move(q), 1);
@@ -304,6 +316,9 @@ Future<std::vector<Outcome<Value>>> HostCore::submit_chunk(std::string task, std
   } catch (const std::exception& e) {
     return make_failed_future<std::vector<Outcome<Value>>>(std::make_exception_ptr(
         ArgumentError("the arguments of '" + task + "' cannot be sent to another rank: " + e.what())));
+  }
+  if (q.frame.size() > kMaxFrame) {
+    return make_failed_future<std::vector<Outcome<Value>>>(too_large(task, q.frame.size()));
   }
   q.promise = std::move(promise);
   accept(std::move(q), n);
@@ -572,6 +587,19 @@ bool HostCore::dispatch() {
     taken += batch.size();
     Bytes message;
     std::size_t frames = 0;
+    const auto send = [&, rank = rank] {
+      if (frames == 0) {
+        return;
+      }
+      Bytes header;
+      MsgpackWriter(header).uinteger(frames);
+      message.insert(message.begin(), header.begin(), header.end());
+      rank->outstanding += frames;
+      channel_.send(rank->rank, Tag::work, std::move(message));
+      message = Bytes();
+      frames = 0;
+      sent = true;
+    };
     for (Queued& q : batch) {
       // A cancelled entry was already counted out by its cancel hook.
       const bool started =
@@ -580,19 +608,14 @@ bool HostCore::dispatch() {
         --taken;
         continue;
       }
+      if (message.size() + q.frame.size() > kMaxFrame) {
+        send();  // frames that fit one message together travel together
+      }
       frames += 1;
       message.insert(message.end(), q.frame.begin(), q.frame.end());
       flights_.emplace(q.id, Flight{rank->rank, std::move(q.task), q.items, std::move(q.promise)});
     }
-    if (frames == 0) {
-      continue;
-    }
-    Bytes header;
-    MsgpackWriter(header).uinteger(frames);
-    message.insert(message.begin(), header.begin(), header.end());
-    rank->outstanding += frames;
-    channel_.send(rank->rank, Tag::work, std::move(message));
-    sent = true;
+    send();
   }
   {
     std::lock_guard lock(mutex_);

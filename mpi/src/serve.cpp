@@ -304,7 +304,8 @@ class Session {
     }
   }
 
-  // One results message for every local future that ended; false if none.
+  // Results messages for the local futures that ended (as few as fit the
+  // message size); false if none ended.
   bool send_results() {
     {
       std::lock_guard lock(done_->mutex);
@@ -313,23 +314,71 @@ class Session {
     if (ended_.empty()) {
       return false;
     }
-    Bytes out;
-    MsgpackWriter w(out);
-    write_stats(w, pool_->stats());
-    w.uinteger(ended_.size());
+    Bytes stats;
+    MsgpackWriter stats_writer(stats);
+    write_stats(stats_writer, pool_->stats());
+    Bytes results;
+    std::size_t count = 0;
+    const auto send = [&] {
+      if (count == 0) {
+        return;
+      }
+      Bytes out = stats;
+      MsgpackWriter(out).uinteger(count);
+      out.insert(out.end(), results.begin(), results.end());
+      channel_.send(0, Tag::results, std::move(out));
+      results.clear();
+      count = 0;
+    };
     for (const std::uint64_t id : ended_) {
       auto it = inflight_.find(id);
-      w.uinteger(id);
-      if (auto* call = std::get_if<Future<Value>>(&it->second.future)) {
-        write_outcome(w, outcome_of(*call));
-      } else {
-        write_chunk(w, std::get<ChunkFuture>(it->second.future));
-      }
+      Bytes one = encode_result(id, it->second);
       inflight_.erase(it);
+      if (results.size() + one.size() > kMaxFrame) {
+        send();
+      }
+      results.insert(results.end(), one.begin(), one.end());
+      ++count;
     }
+    send();
     ended_.clear();
-    channel_.send(0, Tag::results, std::move(out));
     return true;
+  }
+
+  // One result: its id and outcome. A result that cannot travel (nested
+  // too deeply, or over one message) fails its own future on rank 0; the
+  // serving loop, whose end would end the job, goes on.
+  static Bytes encode_result(std::uint64_t id, const Local& local) {
+    const bool is_call = std::holds_alternative<Future<Value>>(local.future);
+    std::exception_ptr error;
+    Bytes one;
+    try {
+      MsgpackWriter w(one);
+      w.uinteger(id);
+      if (is_call) {
+        write_outcome(w, outcome_of(std::get<Future<Value>>(local.future)));
+      } else {
+        write_chunk(w, std::get<ChunkFuture>(local.future));
+      }
+      if (one.size() <= kMaxFrame) {
+        return one;
+      }
+      error = std::make_exception_ptr(Error("the result of task " + std::to_string(id) + " encodes to " +
+                                            troupe::detail::process::format_bytes(one.size()) +
+                                            ", over what one MPI message carries (2 GiB); return less (or write "
+                                            "it to a file and return its path)"));
+    } catch (const std::exception& e) {
+      error = std::make_exception_ptr(
+          Error("the result of task " + std::to_string(id) + " cannot be sent to rank 0: " + e.what()));
+    }
+    one = Bytes();
+    MsgpackWriter w(one);
+    w.uinteger(id);
+    if (!is_call) {
+      w.fixint(1);  // the chunk fails as a whole
+    }
+    write_outcome(w, Outcome<Value>(error));
+    return one;
   }
 
   static Outcome<Value> outcome_of(const Future<Value>& f) {

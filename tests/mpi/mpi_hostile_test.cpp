@@ -250,6 +250,30 @@ TEST(MpiPoolHostile, AHundredMebibyteArgumentAndResultCrossTheRanks) {
   expect_balanced(pool.stats());
 }
 
+// Over what one MPI message carries: the rank's send threw out of serve()
+// and ended the job. (About 6 GB of memory on one serving rank.)
+TEST(MpiPoolHostile, AResultOverTwoGibibytesFailsItsOwnCallAndTheRankServesOn) {
+  MpiPool pool(plugins(), thread_pool());
+  auto f = pool.call("testing.big_result", (std::int64_t{1} << 31) + 1);
+  ASSERT_TRUE(f.wait(120s));
+  ASSERT_EQ(f.state(), FutureState::failed);
+  EXPECT_THAT(describe_exception(f.exception()), HasSubstr("over what one MPI message carries"));
+  EXPECT_EQ(pool.call("testing.echo", 3).get(30s), 3);
+  expect_balanced(pool.stats());
+}
+
+// Rank 0's send of it threw on the MPI thread: the whole pool broke and the
+// ranks were left inside the pool. (About 5 GB of memory on rank 0.)
+TEST(MpiPoolHostile, ArgumentsOverTwoGibibytesFailTheirOwnCall) {
+  MpiPool pool(plugins(), thread_pool());
+  auto f = pool.submit_call(Call{"testing.echo", {Value(std::string((std::size_t{1} << 31) + 1, 'a'))}, {}});
+  ASSERT_EQ(f.state(), FutureState::failed);
+  EXPECT_THROW(f.get(), ArgumentError);
+  EXPECT_THAT(describe_exception(f.exception()), HasSubstr("over what one MPI message carries"));
+  EXPECT_EQ(pool.call("testing.echo", 4).get(30s), 4);
+  pool.check();
+}
+
 TEST(MpiPoolHostile, AnEmptyChunkAndAChunkOfAHundredThousandItems) {
   MpiPool pool(plugins(), thread_pool());
   EXPECT_TRUE(pool.submit_chunk("testing.double", {}).get(30s).empty());
