@@ -461,6 +461,7 @@ void HostCore::on_results(Rank& rank, Received& message) {
     bool cancelled = false;
   };
   std::vector<Ending> endings;
+  std::vector<CancelledTask> revoked_unstarted;
   std::size_t completed = 0;
   std::size_t failed = 0;
   std::size_t cancelled = 0;
@@ -481,6 +482,8 @@ void HostCore::on_results(Rank& rank, Received& message) {
     }
     Ending& ending = endings.emplace_back(Ending{std::move(it->second.promise), {}, {}, false});
     const std::size_t items = it->second.items;
+    const bool revoked = it->second.revoked;
+    std::string task = std::move(it->second.task);
     flights_.erase(it);
     --rank.outstanding;
     const bool is_chunk = std::holds_alternative<ChunkPromise>(ending.promise);
@@ -512,6 +515,10 @@ void HostCore::on_results(Rank& rank, Received& message) {
     // Revoked before it started there (or interrupted): it ends cancelled.
     ending.cancelled = is_plain_cancel(outcome.error());
     (ending.cancelled ? cancelled : failed) += count;
+    if (ending.cancelled && revoked) {
+      // Revoked before it started there (what an interrupt ends ran).
+      revoked_unstarted.push_back({id, std::move(task)});
+    }
   }
   {
     std::lock_guard lock(mutex_);
@@ -519,6 +526,7 @@ void HostCore::on_results(Rank& rank, Received& message) {
     counters_.completed += completed;
     counters_.failed += failed;
     counters_.cancelled += cancelled;
+    cancelled_tasks_.insert(cancelled_tasks_.end(), revoked_unstarted.begin(), revoked_unstarted.end());
   }
   for (Ending& ending : endings) {
     std::visit(
