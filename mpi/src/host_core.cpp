@@ -842,14 +842,19 @@ void HostCore::test() {
   if (std::this_thread::get_id() == thread_id_) {
     throw UsageError(pool_label(options_) + ": test() from a done callback would wait for its own thread");
   }
-  std::promise<std::exception_ptr> answer;
-  auto result = answer.get_future();
+  // The answer, set by the command on the MPI thread; shared, so that a
+  // command that never runs (the MPI thread failed first) dangles nothing.
+  struct Answer {
+    bool given = false;
+    std::exception_ptr error;
+  };
+  auto answer = std::make_shared<Answer>();
   {
     std::lock_guard lock(mutex_);
     if (auto refusal = refusal_locked()) {
       std::rethrow_exception(refusal);
     }
-    commands_.push_back([this, &answer] {
+    commands_.push_back([this, answer] {
       std::exception_ptr first;
       try {
         for (const Rank& rank : ranks_) {
@@ -877,14 +882,29 @@ void HostCore::test() {
       } catch (...) {
         first = std::current_exception();
       }
-      answer.set_value(first);
+      {
+        std::lock_guard answered(mutex_);
+        answer->given = true;
+        answer->error = first;
+      }
+      idle_.notify_all();
     });
     poked_ = true;
   }
   wake_.notify_one();
-  if (auto error = result.get()) {
-    std::rethrow_exception(error);
+  std::unique_lock lock(mutex_);
+  // finished_ without an answer: the MPI thread failed before it ran the
+  // command, and never will; without this test() would wait for ever.
+  idle_.wait(lock, [&] { return answer->given || finished_; });
+  if (answer->given) {
+    if (answer->error) {
+      std::rethrow_exception(answer->error);
+    }
+    return;
   }
+  std::rethrow_exception(
+      broken_ ? broken_
+              : std::make_exception_ptr(Error(pool_label(options_) + ": test() was not run: the pool ended first")));
 }
 
 PoolGauges HostCore::gauges() const {
