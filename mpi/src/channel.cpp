@@ -25,7 +25,7 @@ Channel::~Channel() {
 }
 
 void Channel::send(int rank, int tag, std::vector<std::uint8_t> body) {
-  if (body.size() > static_cast<std::size_t>(INT32_MAX)) {
+  if (body.size() > kMaxMessage) {
     throw Error("a message of " + std::to_string(body.size()) + " bytes for rank " + std::to_string(rank) +
                 " is over MPI's 2 GiB limit");
   }

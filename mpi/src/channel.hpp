@@ -9,11 +9,18 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstddef>
 #include <cstdint>
 #include <deque>
 #include <vector>
 
 namespace troupe::mpi::detail {
+
+// The most bytes one message carries: MPI counts them in an int.
+inline constexpr std::size_t kMaxMessage = 0x7fffffff;
+// What a frame or a result may take so that it fits a message with its
+// header (stats, counts).
+inline constexpr std::size_t kMaxFrame = kMaxMessage - 4096;
 
 struct Received {
   int source = 0;

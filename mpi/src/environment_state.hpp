@@ -5,6 +5,7 @@
 #include <atomic>
 #include <cstddef>
 #include <string>
+#include <vector>
 
 namespace troupe::mpi::detail {
 
@@ -15,6 +16,11 @@ struct EnvironmentState {
   std::size_t node_ranks = 1;
   std::string host;
   std::atomic<bool> pool_open{false};  // an MpiPool lives (rank 0)
+  // Rank 0: per serving rank (index r - 1), the hellos and byes it still owes
+  // for a pool that did not start because it answered too late; the next
+  // pools skip them. Used by one pool at a time (pool_open).
+  std::vector<std::size_t> owed_hellos;
+  std::vector<std::size_t> owed_byes;
 };
 
 EnvironmentState& environment_state() noexcept;

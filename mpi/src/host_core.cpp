@@ -1,6 +1,8 @@
 #include "host_core.hpp"
 
 #include <algorithm>
+#include <optional>
+#include <type_traits>
 
 #include "common/nest.hpp"
 #include "environment_state.hpp"
@@ -37,6 +39,20 @@ void add(PoolStats& sum, const PoolStats& s) {
   sum.times_hit_max_workers += s.times_hit_max_workers;
   for (const auto& [cause, count] : s.crashes_by_cause) {
     sum.crashes_by_cause[cause] += count;
+  }
+}
+
+// A CancelledError that is not a broken pool's (BrokenPoolError derives
+// from it): the task was revoked or interrupted, not failed.
+bool is_plain_cancel(const std::exception_ptr& error) {
+  try {
+    std::rethrow_exception(error);
+  } catch (const BrokenPoolError&) {
+    return false;
+  } catch (const CancelledError&) {
+    return true;
+  } catch (...) {
+    return false;
   }
 }
 
@@ -93,7 +109,10 @@ HostCore::~HostCore() {
 
 // Opens the pool on every rank and waits for each hello.
 void HostCore::start_ranks() {
-  const int size = environment_state().size;
+  auto& env = environment_state();
+  const int size = env.size;
+  env.owed_hellos.resize(static_cast<std::size_t>(size - 1), 0);
+  env.owed_byes.resize(static_cast<std::size_t>(size - 1), 0);
   Bytes open;
   MsgpackWriter w(open);
   w.str(options_.name);
@@ -124,6 +143,10 @@ void HostCore::start_ranks() {
     }
     backoff.reset();
     Rank& rank = rank_of(m.source);
+    if (auto& owed = env.owed_hellos[static_cast<std::size_t>(m.source - 1)]; owed > 0) {
+      --owed;  // the late answer to a pool that did not start
+      continue;
+    }
     MsgpackReader r(m.body.data(), m.body.data() + m.body.size());
     rank.workers = r.uinteger();
     rank.host = std::string(r.str());
@@ -149,19 +172,28 @@ void HostCore::start_ranks() {
     }
     return;
   }
-  // Close what did start, so those ranks wait for the next pool.
+  // Close what did start, so those ranks wait for the next pool. A silent
+  // rank is closed too, without waiting: it still answers this open, then
+  // the close (with a bye, whether its pool started or not); the next pools
+  // skip both answers.
   std::size_t closing = 0;
   for (const Rank& rank : ranks_) {
-    if (rank.slots > 0) {
+    const auto at = static_cast<std::size_t>(rank.rank - 1);
+    if (!answered[at]) {
+      channel_.send(rank.rank, Tag::close, {});
+      ++env.owed_hellos[at];
+      ++env.owed_byes[at];
+    } else if (rank.slots > 0) {
       channel_.send(rank.rank, Tag::close, {});
       ++closing;
     }
   }
   while (closing > 0) {
-    if (channel_.poll(m, MPI_ANY_SOURCE, Tag::bye)) {
-      --closing;
-    } else {
+    if (!channel_.poll(m, MPI_ANY_SOURCE, Tag::bye)) {
+      channel_.progress();
       std::this_thread::sleep_for(std::chrono::microseconds(100));
+    } else if (!skip_owed_bye(m.source)) {
+      --closing;
     }
   }
   channel_.flush();
@@ -172,6 +204,15 @@ void HostCore::start_ranks() {
             " ms: is every rank but 0 in troupe::mpi::serve() (troupe run does that under mpirun)?";
   }
   throw Error(text + failures);
+}
+
+bool HostCore::skip_owed_bye(int rank) {
+  auto& owed = environment_state().owed_byes[static_cast<std::size_t>(rank - 1)];
+  if (owed == 0) {
+    return false;
+  }
+  --owed;
+  return true;
 }
 
 HostCore::Rank& HostCore::rank_of(int rank) {
@@ -213,6 +254,15 @@ void write_frame_head(MsgpackWriter& w, std::uint64_t id, FrameKind kind, const 
   w.uinteger(timeout ? static_cast<std::uint64_t>(timeout->count()) : 0);
 }
 
+// Sent, it would stop the MPI thread (and break the pool) when the message
+// is refused; it fails its own future instead.
+std::exception_ptr too_large(const std::string& task, std::size_t size) {
+  return std::make_exception_ptr(ArgumentError("the arguments of '" + task + "' encode to " +
+                                               troupe::detail::process::format_bytes(size) +
+                                               ", over what one MPI message carries (2 GiB); pass less (or a path "
+                                               "to a file the ranks can read)"));
+}
+
 }  // namespace
 
 Future<Value> HostCore::submit_call(Call call, std::optional<std::chrono::nanoseconds> timeout) {
@@ -234,6 +284,9 @@ Future<Value> HostCore::submit_call(Call call, std::optional<std::chrono::nanose
   } catch (const std::exception& e) {
     return make_failed_future<Value>(std::make_exception_ptr(
         ArgumentError("the arguments of '" + call.task + "' cannot be sent to another rank: " + e.what())));
+  }
+  if (q.frame.size() > kMaxFrame) {
+    return make_failed_future<Value>(too_large(call.task, q.frame.size()));
   }
   q.promise = std::move(promise);
   accept(std::move(q), 1);
@@ -263,6 +316,9 @@ Future<std::vector<Outcome<Value>>> HostCore::submit_chunk(std::string task, std
   } catch (const std::exception& e) {
     return make_failed_future<std::vector<Outcome<Value>>>(std::make_exception_ptr(
         ArgumentError("the arguments of '" + task + "' cannot be sent to another rank: " + e.what())));
+  }
+  if (q.frame.size() > kMaxFrame) {
+    return make_failed_future<std::vector<Outcome<Value>>>(too_large(task, q.frame.size()));
   }
   q.promise = std::move(promise);
   accept(std::move(q), n);
@@ -381,45 +437,42 @@ bool HostCore::handle(Received& message) {
       return true;
     case Tag::tested:
       return false;  // read by test()'s own command
+    case Tag::bye:
+      if (skip_owed_bye(message.source)) {
+        return false;  // for a pool that did not start; it may come after this pool's hello
+      }
+      [[fallthrough]];
     default:
       throw Error("unexpected message " + std::to_string(message.tag) + " from " + place(message.source));
   }
 }
 
-// Reads a results message, then counts its items and only then completes
-// their futures (stats() already counts a result its future shows), and
-// marks them ended for join() last.
 void HostCore::on_results(Rank& rank, Received& message) {
-  struct Ended {
-    AnyPromise promise;
-    Outcome<Value> outcome;             // a call's, or a chunk's failure as a whole
-    std::vector<Outcome<Value>> items;  // a chunk's
-    bool chunk_ran = false;             // items holds the chunk's outcomes
-    bool cancelled = false;
-  };
   MsgpackReader r(message.body.data(), message.body.data() + message.body.size());
   PoolStats reported = read_stats(r);
   const std::string where = place(rank.rank);
+  // How each frame ended, read in full before any future completes: the
+  // counters count an ending before its future shows it (as on one host),
+  // so stats() read after get() includes it.
+  struct Ending {
+    AnyPromise promise;
+    std::optional<Outcome<Value>> whole;               // a call's outcome, or a chunk's that failed as a whole
+    std::optional<std::vector<Outcome<Value>>> items;  // a chunk's items
+    bool cancelled = false;
+  };
+  std::vector<Ending> endings;
+  std::vector<CancelledTask> revoked_unstarted;
   std::size_t completed = 0;
   std::size_t failed = 0;
   std::size_t cancelled = 0;
   std::exception_ptr broke;
-  std::vector<CancelledTask> revoked;
-  std::vector<Ended> ended;
-  const auto note = [&](const Outcome<Value>& outcome, bool& was_cancelled) {
-    if (outcome.ok()) {
-      ++completed;
-      return;
-    }
+  const auto note_broken = [&](const std::exception_ptr& error) {
     try {
-      std::rethrow_exception(outcome.error());
+      std::rethrow_exception(error);
     } catch (const BrokenPoolError&) {
-      broke = broke ? broke : outcome.error();
-    } catch (const CancelledError&) {
-      was_cancelled = true;
+      broke = broke ? broke : error;
     } catch (...) {
     }
-    ++(was_cancelled ? cancelled : failed);
   };
   for (std::size_t n = r.uinteger(); n > 0; --n) {
     const std::uint64_t id = r.uinteger();
@@ -427,31 +480,45 @@ void HostCore::on_results(Rank& rank, Received& message) {
     if (it == flights_.end()) {
       throw Error("a result for task " + std::to_string(id) + " from " + where + ", which holds no such task");
     }
-    Flight flight = std::move(it->second);
+    Ending& ending = endings.emplace_back(Ending{std::move(it->second.promise), {}, {}, false});
+    const std::size_t items = it->second.items;
+    const bool revoked = it->second.revoked;
+    std::string task = std::move(it->second.task);
     flights_.erase(it);
     --rank.outstanding;
-    Ended e{std::move(flight.promise), Outcome<Value>(Value()), {}, false, false};
-    if (std::holds_alternative<Promise<Value>>(e.promise)) {
-      e.outcome = read_outcome(r, id, where);
-      note(e.outcome, e.cancelled);
-      if (e.cancelled && flight.revoked) {
-        revoked.push_back({id, flight.task});  // revoked before it started there
-      }
-    } else if (r.small_uinteger() == 0) {
-      e.chunk_ran = true;
-      e.items.resize(r.uinteger());
-      for (auto& outcome : e.items) {
+    const bool is_chunk = std::holds_alternative<ChunkPromise>(ending.promise);
+    if (is_chunk && r.small_uinteger() == 0) {
+      auto& outcomes = ending.items.emplace(r.uinteger());
+      for (auto& outcome : outcomes) {
         outcome = read_outcome(r, id, where);
-        bool item_cancelled = false;
-        note(outcome, item_cancelled);
+        if (outcome.ok()) {
+          ++completed;
+        } else {
+          ++failed;
+          note_broken(outcome.error());
+        }
       }
-    } else {
-      e.outcome = read_outcome(r, id, where);
-      note(e.outcome, e.cancelled);
-      // note() counted one item; the chunk's every item ended that way.
-      (e.cancelled ? cancelled : failed) += flight.items > 0 ? flight.items - 1 : 0;
+      continue;
     }
-    ended.push_back(std::move(e));
+    // A call's outcome, or a chunk that failed as a whole (every item).
+    const Outcome<Value>& outcome = ending.whole.emplace(read_outcome(r, id, where));
+    const std::size_t count = is_chunk ? items : 1;
+    if (outcome.ok()) {
+      if (is_chunk) {
+        throw Error("a chunk result for task " + std::to_string(id) + " from " + where +
+                    " that says it failed as a whole but carries a value");
+      }
+      completed += count;
+      continue;
+    }
+    note_broken(outcome.error());
+    // Revoked before it started there (or interrupted): it ends cancelled.
+    ending.cancelled = is_plain_cancel(outcome.error());
+    (ending.cancelled ? cancelled : failed) += count;
+    if (ending.cancelled && revoked) {
+      // Revoked before it started there (what an interrupt ends ran).
+      revoked_unstarted.push_back({id, std::move(task)});
+    }
   }
   {
     std::lock_guard lock(mutex_);
@@ -459,31 +526,30 @@ void HostCore::on_results(Rank& rank, Received& message) {
     counters_.completed += completed;
     counters_.failed += failed;
     counters_.cancelled += cancelled;
-    cancelled_tasks_.insert(cancelled_tasks_.end(), revoked.begin(), revoked.end());
+    cancelled_tasks_.insert(cancelled_tasks_.end(), revoked_unstarted.begin(), revoked_unstarted.end());
   }
-  for (Ended& e : ended) {
-    if (auto* call = std::get_if<Promise<Value>>(&e.promise)) {
-      if (e.outcome.ok()) {
-        call->set_value(std::move(e.outcome).value());
-      } else if (e.cancelled) {
-        call->set_cancelled(e.outcome.error());
-      } else {
-        call->set_exception(e.outcome.error());
-      }
-      continue;
-    }
-    auto& chunk = std::get<ChunkPromise>(e.promise);
-    if (e.chunk_ran) {
-      chunk.set_value(std::move(e.items));
-    } else if (e.cancelled) {
-      chunk.set_cancelled(e.outcome.error());
-    } else {
-      chunk.set_exception(e.outcome.error());
-    }
+  for (Ending& ending : endings) {
+    std::visit(
+        [&](auto& promise) {
+          if (ending.items) {
+            if constexpr (std::is_same_v<std::decay_t<decltype(promise)>, ChunkPromise>) {
+              promise.set_value(std::move(*ending.items));
+            }
+          } else if (ending.whole->ok()) {
+            if constexpr (std::is_same_v<std::decay_t<decltype(promise)>, Promise<Value>>) {
+              promise.set_value(std::move(*ending.whole).value());
+            }
+          } else if (ending.cancelled) {
+            promise.set_cancelled(ending.whole->error());
+          } else {
+            promise.set_exception(ending.whole->error());
+          }
+        },
+        ending.promise);
   }
   {
     std::lock_guard lock(mutex_);
-    in_flight_ = flights_.size();
+    in_flight_ = flights_.size();  // after the futures: join() returns once they are done
   }
   idle_.notify_all();
   if (broke) {
@@ -529,6 +595,19 @@ bool HostCore::dispatch() {
     taken += batch.size();
     Bytes message;
     std::size_t frames = 0;
+    const auto send = [&, rank = rank] {
+      if (frames == 0) {
+        return;
+      }
+      Bytes header;
+      MsgpackWriter(header).uinteger(frames);
+      message.insert(message.begin(), header.begin(), header.end());
+      rank->outstanding += frames;
+      channel_.send(rank->rank, Tag::work, std::move(message));
+      message = Bytes();
+      frames = 0;
+      sent = true;
+    };
     for (Queued& q : batch) {
       // A cancelled entry was already counted out by its cancel hook.
       const bool started =
@@ -537,19 +616,14 @@ bool HostCore::dispatch() {
         --taken;
         continue;
       }
+      if (message.size() + q.frame.size() > kMaxFrame) {
+        send();  // frames that fit one message together travel together
+      }
       frames += 1;
       message.insert(message.end(), q.frame.begin(), q.frame.end());
       flights_.emplace(q.id, Flight{rank->rank, std::move(q.task), q.items, std::move(q.promise)});
     }
-    if (frames == 0) {
-      continue;
-    }
-    Bytes header;
-    MsgpackWriter(header).uinteger(frames);
-    message.insert(message.begin(), header.begin(), header.end());
-    rank->outstanding += frames;
-    channel_.send(rank->rank, Tag::work, std::move(message));
-    sent = true;
+    send();
   }
   {
     std::lock_guard lock(mutex_);
@@ -624,8 +698,8 @@ void HostCore::close_ranks() {
       on_results(rank, m);
       continue;
     }
-    if (m.tag != Tag::bye) {
-      continue;  // a late tested answer
+    if (m.tag != Tag::bye || skip_owed_bye(m.source)) {
+      continue;  // a late tested answer, or the bye for a pool that did not start
     }
     MsgpackReader r(m.body.data(), m.body.data() + m.body.size());
     PoolStats final_stats = read_stats(r);
@@ -768,14 +842,19 @@ void HostCore::test() {
   if (std::this_thread::get_id() == thread_id_) {
     throw UsageError(pool_label(options_) + ": test() from a done callback would wait for its own thread");
   }
-  std::promise<std::exception_ptr> answer;
-  auto result = answer.get_future();
+  // The answer, set by the command on the MPI thread; shared, so that a
+  // command that never runs (the MPI thread failed first) dangles nothing.
+  struct Answer {
+    bool given = false;
+    std::exception_ptr error;
+  };
+  auto answer = std::make_shared<Answer>();
   {
     std::lock_guard lock(mutex_);
     if (auto refusal = refusal_locked()) {
       std::rethrow_exception(refusal);
     }
-    commands_.push_back([this, &answer] {
+    commands_.push_back([this, answer] {
       std::exception_ptr first;
       try {
         for (const Rank& rank : ranks_) {
@@ -803,14 +882,29 @@ void HostCore::test() {
       } catch (...) {
         first = std::current_exception();
       }
-      answer.set_value(first);
+      {
+        std::lock_guard answered(mutex_);
+        answer->given = true;
+        answer->error = first;
+      }
+      idle_.notify_all();
     });
     poked_ = true;
   }
   wake_.notify_one();
-  if (auto error = result.get()) {
-    std::rethrow_exception(error);
+  std::unique_lock lock(mutex_);
+  // finished_ without an answer: the MPI thread failed before it ran the
+  // command, and never will; without this test() would wait for ever.
+  idle_.wait(lock, [&] { return answer->given || finished_; });
+  if (answer->given) {
+    if (answer->error) {
+      std::rethrow_exception(answer->error);
+    }
+    return;
   }
+  std::rethrow_exception(
+      broken_ ? broken_
+              : std::make_exception_ptr(Error(pool_label(options_) + ": test() was not run: the pool ended first")));
 }
 
 PoolGauges HostCore::gauges() const {

@@ -10,7 +10,6 @@
 #include <exception>
 #include <filesystem>
 #include <functional>
-#include <future>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -90,6 +89,8 @@ class HostCore {
   void close_ranks();
   void break_pool(std::exception_ptr cause);
   void drop_queue_locked(std::deque<Queued>& dropped);
+  // True (and counted) when `rank` owed a bye to a pool that did not start.
+  static bool skip_owed_bye(int rank);
   Rank& rank_of(int rank);
   std::string place(int rank) const;
   std::exception_ptr refusal_locked() const;

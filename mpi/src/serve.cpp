@@ -98,7 +98,12 @@ class Session {
             break;
           case Tag::spawn: {
             MsgpackReader r(message.body.data(), message.body.data() + message.body.size());
-            pool_->spawn_workers(r.uinteger());
+            try {
+              pool_->spawn_workers(r.uinteger());
+            } catch (const Error&) {
+              // A local pool that broke since rank 0 asked starts nothing;
+              // rank 0 learns it broke from the results of its work.
+            }
             break;
           }
           case Tag::test:
@@ -233,21 +238,33 @@ class Session {
         skip_frame(r, kind);
         continue;
       }
+      // The local pool may refuse a submission (it broke since rank 0 sent
+      // this, or its own queue_limit with the fail policy): that fails this
+      // frame on rank 0, never the serving loop (which would end the job).
       if (kind == FrameKind::call) {
         Call call{std::move(task), {}, {}};
         r.args_into(call.args);
         r.kwargs_into(call.kwargs);
-        Future<Value> f = timeout_ns != 0 && timed_ != nullptr ? timed_->submit_call(std::move(call), timeout)
-                                                               : pool_->submit_call(std::move(call));
+        Future<Value> f;
+        try {
+          f = timeout_ns != 0 && timed_ != nullptr ? timed_->submit_call(std::move(call), timeout)
+                                                   : pool_->submit_call(std::move(call));
+        } catch (...) {
+          f = make_failed_future<Value>(std::current_exception());
+        }
         watch(id, std::move(f));
       } else {
         std::vector<Args> items(r.uinteger());
         for (auto& item : items) {
           r.args_into(item);
         }
-        ChunkFuture f = timeout_ns != 0 && timed_ != nullptr
-                            ? timed_->submit_chunk(std::move(task), std::move(items), timeout)
-                            : pool_->submit_chunk(std::move(task), std::move(items));
+        ChunkFuture f;
+        try {
+          f = timeout_ns != 0 && timed_ != nullptr ? timed_->submit_chunk(std::move(task), std::move(items), timeout)
+                                                   : pool_->submit_chunk(std::move(task), std::move(items));
+        } catch (...) {
+          f = make_failed_future<std::vector<Outcome<Value>>>(std::current_exception());
+        }
         watch(id, std::move(f));
       }
     }
@@ -290,7 +307,8 @@ class Session {
     }
   }
 
-  // One results message for every local future that ended; false if none.
+  // Results messages for the local futures that ended (as few as fit the
+  // message size); false if none ended.
   bool send_results() {
     {
       std::lock_guard lock(done_->mutex);
@@ -299,23 +317,71 @@ class Session {
     if (ended_.empty()) {
       return false;
     }
-    Bytes out;
-    MsgpackWriter w(out);
-    write_stats(w, pool_->stats());
-    w.uinteger(ended_.size());
+    Bytes stats;
+    MsgpackWriter stats_writer(stats);
+    write_stats(stats_writer, pool_->stats());
+    Bytes results;
+    std::size_t count = 0;
+    const auto send = [&] {
+      if (count == 0) {
+        return;
+      }
+      Bytes out = stats;
+      MsgpackWriter(out).uinteger(count);
+      out.insert(out.end(), results.begin(), results.end());
+      channel_.send(0, Tag::results, std::move(out));
+      results.clear();
+      count = 0;
+    };
     for (const std::uint64_t id : ended_) {
       auto it = inflight_.find(id);
-      w.uinteger(id);
-      if (auto* call = std::get_if<Future<Value>>(&it->second.future)) {
-        write_outcome(w, outcome_of(*call));
-      } else {
-        write_chunk(w, std::get<ChunkFuture>(it->second.future));
-      }
+      Bytes one = encode_result(id, it->second);
       inflight_.erase(it);
+      if (results.size() + one.size() > kMaxFrame) {
+        send();
+      }
+      results.insert(results.end(), one.begin(), one.end());
+      ++count;
     }
+    send();
     ended_.clear();
-    channel_.send(0, Tag::results, std::move(out));
     return true;
+  }
+
+  // One result: its id and outcome. A result that cannot travel (nested
+  // too deeply, or over one message) fails its own future on rank 0; the
+  // serving loop, whose end would end the job, goes on.
+  static Bytes encode_result(std::uint64_t id, const Local& local) {
+    const bool is_call = std::holds_alternative<Future<Value>>(local.future);
+    std::exception_ptr error;
+    Bytes one;
+    try {
+      MsgpackWriter w(one);
+      w.uinteger(id);
+      if (is_call) {
+        write_outcome(w, outcome_of(std::get<Future<Value>>(local.future)));
+      } else {
+        write_chunk(w, std::get<ChunkFuture>(local.future));
+      }
+      if (one.size() <= kMaxFrame) {
+        return one;
+      }
+      error = std::make_exception_ptr(Error("the result of task " + std::to_string(id) + " encodes to " +
+                                            troupe::detail::process::format_bytes(one.size()) +
+                                            ", over what one MPI message carries (2 GiB); return less (or write "
+                                            "it to a file and return its path)"));
+    } catch (const std::exception& e) {
+      error = std::make_exception_ptr(
+          Error("the result of task " + std::to_string(id) + " cannot be sent to rank 0: " + e.what()));
+    }
+    one = Bytes();
+    MsgpackWriter w(one);
+    w.uinteger(id);
+    if (!is_call) {
+      w.fixint(1);  // the chunk fails as a whole
+    }
+    write_outcome(w, Outcome<Value>(error));
+    return one;
   }
 
   static Outcome<Value> outcome_of(const Future<Value>& f) {
@@ -420,6 +486,16 @@ void serve(const std::vector<std::filesystem::path>& plugins, const std::vector<
       if (message.tag == detail::Tag::leave) {
         channel.flush();
         return;
+      }
+      if (message.tag == detail::Tag::close) {
+        // Rank 0 gave up on a pool whose open this rank answered late and
+        // whose local pool did not start: the bye it waits for all the same.
+        detail::Bytes out;
+        detail::MsgpackWriter w(out);
+        detail::write_stats(w, PoolStats{});
+        w.nil();
+        channel.send(0, detail::Tag::bye, std::move(out));
+        continue;
       }
       if (message.tag != detail::Tag::open) {
         throw Error("unexpected message " + std::to_string(message.tag) + " from rank 0 while no pool is open");
