@@ -25,7 +25,11 @@
 // of one rank.
 // Thread safety: every member may be called from any thread.
 // Hazards: the constructor blocks until every rank reported ready (up to
-// startup_timeout). Done callbacks run on the pool's MPI thread: keep them
+// startup_timeout); the destructor waits for the work it accepted (a task
+// hung on a rank's thread pool keeps it waiting: give such work a time limit
+// on process ranks). A refusal of a rank's local pool that has no MPI-wide
+// meaning (its own queue_limit with the fail policy) arrives as a
+// RemoteError naming it. Done callbacks run on the pool's MPI thread: keep them
 // short. One MpiPool at a time per job; the serving ranks build a fresh
 // local pool for each.
 #pragma once
