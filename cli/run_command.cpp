@@ -117,6 +117,7 @@ std::string resume_command(const RunOptions& options, int ranks) {
   return command + " --resume";
 }
 
+#if TROUPE_CLI_HAS_MPI
 // The file's pools of kind mpi, named as the Engine names them.
 std::vector<MpiPoolOptions> mpi_pools(const EngineSpec& spec) {
   std::vector<MpiPoolOptions> pools;
@@ -128,6 +129,7 @@ std::vector<MpiPoolOptions> mpi_pools(const EngineSpec& spec) {
   }
   return pools;
 }
+#endif
 
 // Why the jobs to run cannot use their pools of kind mpi here, or "".
 std::string mpi_refusal(const EngineSpec& spec, const RunOptions& options) {
