@@ -15,12 +15,6 @@ namespace {
 
 using troupe::detail::now_ns;
 
-constexpr std::int64_t kRevokeScanNs = 20'000'000;  // cancel() of sent work reaches its rank within ~20 ms
-
-std::string pool_label(const MpiPoolOptions& options) {
-  return "MpiPool '" + options.name + "'";
-}
-
 const char* local_kind(const MpiPoolOptions& options) {
   return std::holds_alternative<ThreadPoolOptions>(options.local) ? "thread" : "process";
 }
@@ -42,20 +36,6 @@ void add(PoolStats& sum, const PoolStats& s) {
   }
 }
 
-// A CancelledError that is not a broken pool's (BrokenPoolError derives
-// from it): the task was revoked or interrupted, not failed.
-bool is_plain_cancel(const std::exception_ptr& error) {
-  try {
-    std::rethrow_exception(error);
-  } catch (const BrokenPoolError&) {
-    return false;
-  } catch (const CancelledError&) {
-    return true;
-  } catch (...) {
-    return false;
-  }
-}
-
 }  // namespace
 
 HostCore::HostCore(std::vector<std::filesystem::path> plugins, MpiPoolOptions options)
@@ -63,19 +43,19 @@ HostCore::HostCore(std::vector<std::filesystem::path> plugins, MpiPoolOptions op
   throw_if_invalid(options_);
   auto& env = environment_state();
   if (!env.started) {
-    throw UsageError(pool_label(options_) + ": no troupe::mpi::Environment is started in this process");
+    throw UsageError(label() + ": no troupe::mpi::Environment is started in this process");
   }
   if (env.rank != 0) {
-    throw UsageError(pool_label(options_) + ": made on rank " + std::to_string(env.rank) +
+    throw UsageError(label() + ": made on rank " + std::to_string(env.rank) +
                      "; rank 0 is the host, the other ranks call troupe::mpi::serve()");
   }
   if (env.size < 2) {
-    throw UsageError(pool_label(options_) +
+    throw UsageError(label() +
                      ": this MPI job has one rank, so no rank serves the pool; start it with mpirun -np N, N >= 2 "
                      "(rank 0 hands out the work, ranks 1..N-1 run it)");
   }
   if (env.pool_open.exchange(true)) {
-    throw UsageError(pool_label(options_) +
+    throw UsageError(label() +
                      ": another MpiPool of this job is still alive (one at a time: every "
                      "serving rank serves one pool)");
   }
@@ -197,7 +177,7 @@ void HostCore::start_ranks() {
     }
   }
   channel_.flush();
-  std::string text = pool_label(options_) + " did not start:";
+  std::string text = label() + " did not start:";
   if (!silent.empty()) {
     text += "\n  rank(s) " + silent + " did not report ready within " +
             std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(options_.startup_timeout).count()) +
@@ -213,6 +193,10 @@ bool HostCore::skip_owed_bye(int rank) {
   }
   --owed;
   return true;
+}
+
+std::string HostCore::label() const {
+  return "MpiPool '" + options_.name + "'";
 }
 
 HostCore::Rank& HostCore::rank_of(int rank) {
@@ -232,7 +216,7 @@ std::exception_ptr HostCore::refusal_locked() const {
     return broken_;
   }
   if (closed_) {
-    return std::make_exception_ptr(UsageError(pool_label(options_) + " is shut down; it takes no more work"));
+    return std::make_exception_ptr(UsageError(label() + " is shut down; it takes no more work"));
   }
   return nullptr;
 }
@@ -267,11 +251,11 @@ std::exception_ptr too_large(const std::string& task, std::size_t size) {
 
 Future<Value> HostCore::submit_call(Call call, std::optional<std::chrono::nanoseconds> timeout) {
   if (timeout && std::holds_alternative<ThreadPoolOptions>(options_.local)) {
-    throw UsageError(pool_label(options_) + ": a time limit for '" + call.task +
+    throw UsageError(label() + ": a time limit for '" + call.task +
                      "' needs a local pool of kind process (a thread cannot be stopped); this pool's is thread");
   }
   if (timeout && timeout->count() <= 0) {
-    throw ArgumentError(pool_label(options_) + ": the time limit for '" + call.task + "' must be positive");
+    throw ArgumentError(label() + ": the time limit for '" + call.task + "' must be positive");
   }
   const std::uint64_t id = next_id_.fetch_add(1, std::memory_order_relaxed);
   auto [future, promise] = make_future_pair<Value>(id);
@@ -296,11 +280,11 @@ Future<Value> HostCore::submit_call(Call call, std::optional<std::chrono::nanose
 Future<std::vector<Outcome<Value>>> HostCore::submit_chunk(std::string task, std::vector<Args> items,
                                                            std::optional<std::chrono::nanoseconds> timeout) {
   if (timeout && std::holds_alternative<ThreadPoolOptions>(options_.local)) {
-    throw UsageError(pool_label(options_) + ": a time limit for '" + task +
+    throw UsageError(label() + ": a time limit for '" + task +
                      "' needs a local pool of kind process (a thread cannot be stopped); this pool's is thread");
   }
   if (timeout && timeout->count() <= 0) {
-    throw ArgumentError(pool_label(options_) + ": the time limit for '" + task + "' must be positive");
+    throw ArgumentError(label() + ": the time limit for '" + task + "' must be positive");
   }
   const std::uint64_t id = next_id_.fetch_add(1, std::memory_order_relaxed);
   auto [future, promise] = make_future_pair<std::vector<Outcome<Value>>>(id);
@@ -349,8 +333,7 @@ void HostCore::accept(Queued queued, std::size_t items) {
   std::unique_lock lock(mutex_);
   if (options_.queue_limit && queued_ >= *options_.queue_limit && std::this_thread::get_id() != thread_id_) {
     if (options_.queue_full_policy == QueueFullPolicy::fail) {
-      throw QueueFullError(pool_label(options_) + ": queue_limit " + std::to_string(*options_.queue_limit) +
-                           " reached");
+      throw QueueFullError(label() + ": queue_limit " + std::to_string(*options_.queue_limit) + " reached");
     }
     room_.wait(lock, [&] { return queued_ < *options_.queue_limit || refusal_locked() != nullptr; });
   }
@@ -366,363 +349,6 @@ void HostCore::accept(Queued queued, std::size_t items) {
   poked_ = true;
   lock.unlock();
   wake_.notify_one();
-}
-
-void HostCore::loop() noexcept {
-  try {
-    Backoff backoff;
-    Received message;
-    for (;;) {
-      bool progressed = false;
-      while (channel_.poll(message)) {
-        progressed = true;
-        backoff.arrived(now_ns());
-        handle(message);
-      }
-      run_commands();
-      progressed = dispatch() || progressed;
-      if (now_ns() - last_revoke_scan_ns_ > kRevokeScanNs) {
-        scan_revokes();
-      }
-      channel_.progress();
-      {
-        std::unique_lock lock(mutex_);
-        if (closed_ && queued_ == 0 && flights_.empty() && commands_.empty()) {
-          lock.unlock();
-          close_ranks();
-          return;
-        }
-        if (progressed) {
-          backoff.reset();
-          continue;
-        }
-        if (flights_.empty() && queue_.empty() && commands_.empty() && !channel_.sending()) {
-          // Nothing can arrive: no rank holds work. Sleep until a submission.
-          wake_.wait(lock, [&] { return poked_; });
-        } else {
-          wake_.wait_for(lock, backoff.next(), [&] { return poked_; });
-        }
-        if (poked_) {
-          poked_ = false;
-          backoff.reset();
-        }
-      }
-    }
-  } catch (...) {
-    // MPI or a rank broke the protocol: nothing sent can be trusted now.
-    const auto error = std::current_exception();
-    break_pool(troupe::detail::nest(
-        error, BrokenPoolError(pool_label(options_) + ": its MPI thread failed: " + describe_exception(error))));
-    std::exception_ptr broken;
-    {
-      std::lock_guard lock(mutex_);
-      broken = broken_;
-    }
-    for (auto& [id, flight] : flights_) {
-      std::visit([&](auto& p) { p.set_exception(broken); }, flight.promise);
-    }
-    flights_.clear();
-    std::lock_guard lock(mutex_);
-    in_flight_ = 0;
-    finished_ = true;
-    idle_.notify_all();
-  }
-}
-
-bool HostCore::handle(Received& message) {
-  Rank& rank = rank_of(message.source);
-  switch (message.tag) {
-    case Tag::results:
-      on_results(rank, message);
-      return true;
-    case Tag::tested:
-      return false;  // read by test()'s own command
-    case Tag::bye:
-      if (skip_owed_bye(message.source)) {
-        return false;  // for a pool that did not start; it may come after this pool's hello
-      }
-      [[fallthrough]];
-    default:
-      throw Error("unexpected message " + std::to_string(message.tag) + " from " + place(message.source));
-  }
-}
-
-void HostCore::on_results(Rank& rank, Received& message) {
-  MsgpackReader r(message.body.data(), message.body.data() + message.body.size());
-  PoolStats reported = read_stats(r);
-  const std::string where = place(rank.rank);
-  // How each frame ended, read in full before any future completes: the
-  // counters count an ending before its future shows it (as on one host),
-  // so stats() read after get() includes it.
-  struct Ending {
-    AnyPromise promise;
-    std::optional<Outcome<Value>> whole;               // a call's outcome, or a chunk's that failed as a whole
-    std::optional<std::vector<Outcome<Value>>> items;  // a chunk's items
-    bool cancelled = false;
-  };
-  std::vector<Ending> endings;
-  std::vector<CancelledTask> revoked_unstarted;
-  std::size_t completed = 0;
-  std::size_t failed = 0;
-  std::size_t cancelled = 0;
-  std::exception_ptr broke;
-  const auto note_broken = [&](const std::exception_ptr& error) {
-    try {
-      std::rethrow_exception(error);
-    } catch (const BrokenPoolError&) {
-      broke = broke ? broke : error;
-    } catch (...) {
-    }
-  };
-  for (std::size_t n = r.uinteger(); n > 0; --n) {
-    const std::uint64_t id = r.uinteger();
-    auto it = flights_.find(id);
-    if (it == flights_.end()) {
-      throw Error("a result for task " + std::to_string(id) + " from " + where + ", which holds no such task");
-    }
-    Ending& ending = endings.emplace_back(Ending{std::move(it->second.promise), {}, {}, false});
-    const std::size_t items = it->second.items;
-    const bool revoked = it->second.revoked;
-    std::string task = std::move(it->second.task);
-    flights_.erase(it);
-    --rank.outstanding;
-    const bool is_chunk = std::holds_alternative<ChunkPromise>(ending.promise);
-    if (is_chunk && r.small_uinteger() == 0) {
-      auto& outcomes = ending.items.emplace(r.uinteger());
-      for (auto& outcome : outcomes) {
-        outcome = read_outcome(r, id, where);
-        if (outcome.ok()) {
-          ++completed;
-        } else {
-          ++failed;
-          note_broken(outcome.error());
-        }
-      }
-      continue;
-    }
-    // A call's outcome, or a chunk that failed as a whole (every item).
-    const Outcome<Value>& outcome = ending.whole.emplace(read_outcome(r, id, where));
-    const std::size_t count = is_chunk ? items : 1;
-    if (outcome.ok()) {
-      if (is_chunk) {
-        throw Error("a chunk result for task " + std::to_string(id) + " from " + where +
-                    " that says it failed as a whole but carries a value");
-      }
-      completed += count;
-      continue;
-    }
-    note_broken(outcome.error());
-    // Revoked before it started there (or interrupted): it ends cancelled.
-    ending.cancelled = is_plain_cancel(outcome.error());
-    (ending.cancelled ? cancelled : failed) += count;
-    if (ending.cancelled && revoked) {
-      // Revoked before it started there (what an interrupt ends ran).
-      revoked_unstarted.push_back({id, std::move(task)});
-    }
-  }
-  {
-    std::lock_guard lock(mutex_);
-    rank.stats = std::move(reported);
-    counters_.completed += completed;
-    counters_.failed += failed;
-    counters_.cancelled += cancelled;
-    cancelled_tasks_.insert(cancelled_tasks_.end(), revoked_unstarted.begin(), revoked_unstarted.end());
-  }
-  for (Ending& ending : endings) {
-    std::visit(
-        [&](auto& promise) {
-          if (ending.items) {
-            if constexpr (std::is_same_v<std::decay_t<decltype(promise)>, ChunkPromise>) {
-              promise.set_value(std::move(*ending.items));
-            }
-          } else if (ending.whole->ok()) {
-            if constexpr (std::is_same_v<std::decay_t<decltype(promise)>, Promise<Value>>) {
-              promise.set_value(std::move(*ending.whole).value());
-            }
-          } else if (ending.cancelled) {
-            promise.set_cancelled(ending.whole->error());
-          } else {
-            promise.set_exception(ending.whole->error());
-          }
-        },
-        ending.promise);
-  }
-  {
-    std::lock_guard lock(mutex_);
-    in_flight_ = flights_.size();  // after the futures: join() returns once they are done
-  }
-  idle_.notify_all();
-  if (broke) {
-    break_pool(troupe::detail::nest(
-        broke, BrokenPoolError(pool_label(options_) + " is broken: the local pool of " + where + " broke")));
-  }
-}
-
-// Sends queued frames to the ranks with room, each rank at most its room,
-// taking turns so that work spreads evenly when there is little of it.
-bool HostCore::dispatch() {
-  std::vector<std::pair<Rank*, std::vector<Queued>>> batches;
-  {
-    std::lock_guard lock(mutex_);
-    if (queue_.empty()) {
-      return false;
-    }
-    // One frame per rank with room in turn: a few frames spread over every
-    // rank instead of filling the first.
-    std::vector<std::vector<Queued>> per_rank(ranks_.size());
-    bool room = true;
-    while (room && !queue_.empty()) {
-      room = false;
-      for (std::size_t turn = 0; turn < ranks_.size() && !queue_.empty(); ++turn) {
-        const std::size_t at = (next_rank_ + turn) % ranks_.size();
-        if (ranks_[at].outstanding + per_rank[at].size() < ranks_[at].slots) {
-          per_rank[at].push_back(std::move(queue_.front()));
-          queue_.pop_front();
-          room = true;
-        }
-      }
-    }
-    for (std::size_t at = 0; at < ranks_.size(); ++at) {
-      if (!per_rank[at].empty()) {
-        batches.emplace_back(&ranks_[at], std::move(per_rank[at]));
-      }
-    }
-    next_rank_ = (next_rank_ + 1) % ranks_.size();
-  }
-  bool sent = false;
-  std::size_t taken = 0;
-  for (auto& [rank, batch] : batches) {
-    taken += batch.size();
-    Bytes message;
-    std::size_t frames = 0;
-    const auto send = [&, rank = rank] {
-      if (frames == 0) {
-        return;
-      }
-      Bytes header;
-      MsgpackWriter(header).uinteger(frames);
-      message.insert(message.begin(), header.begin(), header.end());
-      rank->outstanding += frames;
-      channel_.send(rank->rank, Tag::work, std::move(message));
-      message = Bytes();
-      frames = 0;
-      sent = true;
-    };
-    for (Queued& q : batch) {
-      // A cancelled entry was already counted out by its cancel hook.
-      const bool started =
-          std::visit([&](auto& p) { return p.try_start(static_cast<std::size_t>(rank->rank)); }, q.promise);
-      if (!started) {
-        --taken;
-        continue;
-      }
-      if (message.size() + q.frame.size() > kMaxFrame) {
-        send();  // frames that fit one message together travel together
-      }
-      frames += 1;
-      message.insert(message.end(), q.frame.begin(), q.frame.end());
-      flights_.emplace(q.id, Flight{rank->rank, std::move(q.task), q.items, std::move(q.promise)});
-    }
-    send();
-  }
-  {
-    std::lock_guard lock(mutex_);
-    queued_ -= taken;
-    in_flight_ = flights_.size();
-  }
-  room_.notify_all();
-  return sent || taken > 0;
-}
-
-// Work already sent whose future was asked to cancel (or, after
-// shutdown(cancel_pending), all of it) is revoked on its rank.
-void HostCore::scan_revokes() {
-  last_revoke_scan_ns_ = now_ns();
-  bool all = false;
-  {
-    std::lock_guard lock(mutex_);
-    all = revoke_all_;
-  }
-  std::unordered_map<int, std::vector<std::uint64_t>> revokes;
-  for (auto& [id, flight] : flights_) {
-    if (flight.revoked) {
-      continue;
-    }
-    const bool asked = all || std::visit([](auto& p) { return p.future().cancel_requested(); }, flight.promise);
-    if (asked) {
-      flight.revoked = true;
-      revokes[flight.rank].push_back(id);
-    }
-  }
-  for (auto& [rank, ids] : revokes) {
-    Bytes message;
-    MsgpackWriter w(message);
-    w.uinteger(ids.size());
-    for (const auto id : ids) {
-      w.uinteger(id);
-    }
-    channel_.send(rank, Tag::revoke, std::move(message));
-  }
-}
-
-void HostCore::run_commands() {
-  std::vector<std::function<void()>> commands;
-  {
-    std::lock_guard lock(mutex_);
-    commands.swap(commands_);
-  }
-  for (auto& command : commands) {
-    command();
-  }
-}
-
-// Every rank shuts its local pool down; their last results and byes are read.
-void HostCore::close_ranks() {
-  for (const Rank& rank : ranks_) {
-    channel_.send(rank.rank, Tag::close, {});
-  }
-  std::size_t open = ranks_.size();
-  std::string finalizer_failures;
-  std::exception_ptr first_failure;
-  Backoff backoff;
-  Received m;
-  while (open > 0) {
-    if (!channel_.poll(m)) {
-      channel_.progress();
-      std::this_thread::sleep_for(backoff.next());
-      continue;
-    }
-    backoff.reset();
-    Rank& rank = rank_of(m.source);
-    if (m.tag == Tag::results) {
-      on_results(rank, m);
-      continue;
-    }
-    if (m.tag != Tag::bye || skip_owed_bye(m.source)) {
-      continue;  // a late tested answer, or the bye for a pool that did not start
-    }
-    MsgpackReader r(m.body.data(), m.body.data() + m.body.size());
-    PoolStats final_stats = read_stats(r);
-    Value error = r.value();
-    {
-      std::lock_guard lock(mutex_);
-      rank.stats = std::move(final_stats);
-    }
-    if (!error.is_null()) {
-      auto cause = decode_error(error, 0, place(rank.rank));
-      first_failure = first_failure ? first_failure : cause;
-      finalizer_failures += "; " + place(rank.rank) + ": " + describe_exception(cause);
-    }
-    --open;
-  }
-  channel_.flush();
-  std::lock_guard lock(mutex_);
-  if (first_failure && !broken_) {
-    broken_ = troupe::detail::nest(first_failure,
-                                   FinalizerError(pool_label(options_) + ": a finalizer failed" + finalizer_failures));
-  }
-  finished_ = true;
-  idle_.notify_all();
 }
 
 void HostCore::break_pool(std::exception_ptr cause) {
@@ -779,7 +405,7 @@ void HostCore::shutdown(const ShutdownOptions& how) {
     return;
   }
   if (std::this_thread::get_id() == thread_id_) {
-    throw UsageError(pool_label(options_) +
+    throw UsageError(label() +
                      ": shutdown({.wait = true}) from a done callback, which runs on the pool's own MPI thread, "
                      "would wait for itself");
   }
@@ -789,7 +415,7 @@ void HostCore::shutdown(const ShutdownOptions& how) {
 
 bool HostCore::join(Timeout timeout) {
   if (std::this_thread::get_id() == thread_id_) {
-    throw DeadlockError(pool_label(options_) + ": join() from a done callback would wait for its own thread");
+    throw DeadlockError(label() + ": join() from a done callback would wait for its own thread");
   }
   std::unique_lock lock(mutex_);
   const auto done = [&] {
@@ -840,7 +466,7 @@ void HostCore::spawn_workers(std::size_t n) {
 // answers (results keep flowing meanwhile).
 void HostCore::test() {
   if (std::this_thread::get_id() == thread_id_) {
-    throw UsageError(pool_label(options_) + ": test() from a done callback would wait for its own thread");
+    throw UsageError(label() + ": test() from a done callback would wait for its own thread");
   }
   // The answer, set by the command on the MPI thread; shared, so that a
   // command that never runs (the MPI thread failed first) dangles nothing.
@@ -903,8 +529,7 @@ void HostCore::test() {
     return;
   }
   std::rethrow_exception(
-      broken_ ? broken_
-              : std::make_exception_ptr(Error(pool_label(options_) + ": test() was not run: the pool ended first")));
+      broken_ ? broken_ : std::make_exception_ptr(Error(label() + ": test() was not run: the pool ended first")));
 }
 
 PoolGauges HostCore::gauges() const {

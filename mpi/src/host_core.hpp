@@ -91,6 +91,7 @@ class HostCore {
   void drop_queue_locked(std::deque<Queued>& dropped);
   // True (and counted) when `rank` owed a bye to a pool that did not start.
   static bool skip_owed_bye(int rank);
+  std::string label() const;  // "MpiPool 'NAME'", for messages
   Rank& rank_of(int rank);
   std::string place(int rank) const;
   std::exception_ptr refusal_locked() const;
