@@ -28,6 +28,7 @@
 // crash in such a task fails its unfinished items (each an attempt).
 #pragma once
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <functional>
@@ -100,26 +101,26 @@ class Runner {
       throw UsageError("Runner::add: the runner has run; make a new one for more work");
     }
     core_->check(work);
-    auto [it, fresh] = index_.try_emplace(key, keys_.size());
+    // try_emplace leaves `key` as it was when the key is there already.
+    auto [it, fresh] = outcomes_.try_emplace(std::move(key));
     if (!fresh) {
-      throw UsageError("Runner::add: duplicate " + detail::describe_key(key, keys_.size()) + ": item " +
-                       std::to_string(keys_.size()) + " has the key of item " + std::to_string(it->second));
+      const auto first = std::find(items_.begin(), items_.end(), &*it) - items_.begin();
+      throw UsageError("Runner::add: duplicate " + detail::describe_key(it->first, items_.size()) + ": item " +
+                       std::to_string(items_.size()) + " has the key of item " + std::to_string(first));
     }
-    keys_.push_back(std::move(key));
+    items_.push_back(&*it);
     works_.push_back(std::move(work));
   }
-  std::size_t size() const noexcept { return keys_.size(); }
+  std::size_t size() const noexcept { return items_.size(); }
 
   // Runs every added item; returns once each has an outcome or is aborted.
   // Rethrows what a sink or source threw (after the items in flight ended).
   RunReport<Key, Hash> run() {
     begin();
-    RunReport<Key, Hash> report;
-    const std::size_t n = keys_.size();
-    {
-      std::lock_guard lock(mutex_);
-      partial_.resize(n);
-    }
+    const std::size_t n = items_.size();
+    std::vector<bool> landed(n);
+    // Each outcome lands in its key's node of outcomes_, which then becomes
+    // the report: one hash insert per key in all (at add()).
     RunSummary summary = core_->run(
         [&](std::uint64_t i) -> std::optional<RunWork> {
           if (i >= n) {
@@ -129,21 +130,24 @@ class Runner {
         },
         [&](std::uint64_t i, RunOutcome&& outcome) {
           std::lock_guard lock(mutex_);
-          partial_[i] = std::move(outcome);
+          items_[i]->second = std::move(outcome);
+          landed[i] = true;
         },
         [](std::uint64_t /*aborted: no outcome*/) {},
-        [&](std::uint64_t i) { return detail::describe_key(keys_[i], i); }, n);
+        [&](std::uint64_t i) { return detail::describe_key(items_[i]->first, i); }, n);
     works_.clear();
+    RunReport<Key, Hash> report;
     std::lock_guard lock(mutex_);
-    report.outcomes.reserve(summary.done);
+    // Aborted, or never pulled because the run stopped first.
     for (std::size_t i = 0; i < n; ++i) {
-      if (partial_[i]) {
-        report.outcomes.emplace(keys_[i], std::move(*partial_[i]));
-      } else {
-        report.aborted.push_back(keys_[i]);
+      if (!landed[i]) {
+        auto node = outcomes_.extract(items_[i]->first);
+        report.aborted.push_back(std::move(node.key()));
       }
     }
-    partial_.clear();
+    items_.clear();
+    report.outcomes = std::move(outcomes_);
+    outcomes_.clear();
     fill(report, summary);
     return report;
   }
@@ -186,12 +190,13 @@ class Runner {
   // A key's outcome once it has one, while run() runs (a copy); nullopt
   // before, and after run() returned (read the report then).
   std::optional<RunOutcome> outcome(const Key& key) const {
-    auto it = index_.find(key);
     std::lock_guard lock(mutex_);
-    if (it == index_.end() || it->second >= partial_.size()) {
+    auto it = outcomes_.find(key);
+    // Every finished outcome has an attempt or an error; one still running has neither.
+    if (it == outcomes_.end() || (it->second.attempts == 0 && !it->second.error)) {
       return std::nullopt;
     }
-    return partial_[it->second];
+    return it->second;
   }
   // Counts so far (also without a Progress).
   ProgressSnapshot progress() const { return core_->snapshot(); }
@@ -214,11 +219,13 @@ class Runner {
   }
 
   std::unique_ptr<detail::RunnerCore> core_;
-  std::vector<Key> keys_;
+  using Outcomes = std::unordered_map<Key, RunOutcome, Hash>;
+  // By key: the duplicate check at add(), the outcomes as they land during
+  // run() (guarded by mutex_ from then on), and at the end the report's.
+  Outcomes outcomes_;
+  std::vector<typename Outcomes::value_type*> items_;  // by item: its node in outcomes_
   std::vector<RunWork> works_;
-  std::unordered_map<Key, std::size_t, Hash> index_;
   mutable std::mutex mutex_;
-  std::vector<std::optional<RunOutcome>> partial_;  // by item, during run()
   bool started_ = false;
 };
 

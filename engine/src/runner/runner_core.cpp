@@ -279,7 +279,7 @@ class RunState {
       ItemResult result;
       result.error =
           std::make_exception_ptr(TaskTimeoutError(task, future_id, *options_.timeout, worker.value_or(0), -1));
-      settle(std::move(slot), std::move(result), worker, running);
+      settle(slot, std::move(result), worker, running);
     }
   }
 
@@ -308,19 +308,20 @@ class RunState {
         break;
       }
       in_flight_.fetch_add(1, std::memory_order_relaxed);
-      Slot slot{next_index_++, std::move(*work), {}};
+      const std::uint64_t index = next_index_++;
       try {
-        core_.check(slot.work);
+        core_.check(*work);
       } catch (...) {
-        slot.outcome.error = std::current_exception();
-        finish(std::move(slot));
+        Slot refused{index, std::move(*work), {}};
+        refused.outcome.error = std::current_exception();
+        finish(refused);
         continue;
       }
-      if (!pending_.empty() && !batchable(pending_.front().work, slot.work)) {
+      if (!pending_.empty() && !batchable(pending_.front().work, *work)) {
         submit(std::move(pending_));
         pending_.clear();
       }
-      pending_.push_back(std::move(slot));
+      pending_.emplace_back(index, std::move(*work));
       if (pending_.size() >= batch_size_) {
         submit(std::move(pending_));
         pending_.clear();
@@ -353,7 +354,7 @@ class RunState {
       for (auto& slot : b.slots) {
         ItemResult r;
         r.error = error;
-        settle(std::move(slot), std::move(r), std::nullopt, {});
+        settle(slot, std::move(r), std::nullopt, {});
       }
       return;
     }
@@ -456,7 +457,7 @@ class RunState {
     const auto each = running / static_cast<std::int64_t>(n);
     adapt(n, running, results);
     for (std::size_t i = 0; i < n; ++i) {
-      settle(std::move(batch->slots[i]), std::move(results[i]), worker, each);
+      settle(batch->slots[i], std::move(results[i]), worker, each);
     }
   }
 
@@ -473,10 +474,10 @@ class RunState {
   // The stop in force: a failed source or sink stops the run like stop().
   int level() const noexcept { return std::max(core_.stop_level(), failure_ ? 1 : 0); }
 
-  void settle(Slot slot, ItemResult result, std::optional<std::size_t> worker, std::chrono::nanoseconds each) {
+  void settle(Slot& slot, ItemResult&& result, std::optional<std::size_t> worker, std::chrono::nanoseconds each) {
     const int level = this->level();
     if (result.cancelled && level >= 1) {
-      abort(std::move(slot));
+      abort(slot);
       return;
     }
     RunOutcome& out = slot.outcome;
@@ -486,13 +487,13 @@ class RunState {
     if (!result.error) {
       out.value = std::move(result.value);
       out.error = nullptr;
-      finish(std::move(slot));
+      finish(slot);
       return;
     }
     if (level >= 2 || (level >= 1 && is<CancelledError>(result.error))) {
       // Running at the second interrupt and not finished ok, or an item of a
       // chunk that the stop kept from starting.
-      abort(std::move(slot));
+      abort(slot);
       return;
     }
     out.attempt_errors.push_back(result.error);
@@ -505,7 +506,7 @@ class RunState {
       std::push_heap(retries_.begin(), retries_.end(), later);
       return;
     }
-    finish(std::move(slot));
+    finish(slot);
   }
 
   std::chrono::nanoseconds delay(std::size_t retry) {
@@ -519,7 +520,7 @@ class RunState {
     return std::chrono::nanoseconds(static_cast<std::int64_t>(std::max(0.0, ms) * 1e6));
   }
 
-  void finish(Slot slot) {
+  void finish(Slot& slot) {
     in_flight_.fetch_sub(1, std::memory_order_relaxed);
     ++summary_.done;
     if (slot.outcome.ok()) {
@@ -537,7 +538,7 @@ class RunState {
     call([&] { sink_(slot.index, std::move(slot.outcome)); });
   }
 
-  void abort(Slot slot) {
+  void abort(const Slot& slot) {
     in_flight_.fetch_sub(1, std::memory_order_relaxed);
     ++summary_.aborted;
     call([&] { aborted_(slot.index); });
@@ -559,7 +560,7 @@ class RunState {
   void on_stop(int from, int to) {
     if (from < 1 && to >= 1) {
       for (auto& due : retries_) {
-        abort(std::move(due.slot));
+        abort(due.slot);
       }
       retries_.clear();
       // Collected first: a pending future's cancel() runs its callback here.
@@ -606,7 +607,10 @@ class RunState {
 };
 
 RunnerCore::RunnerCore(Executor& executor, RunnerOptions options)
-    : executor_(executor), options_(std::move(options)), loop_(std::make_shared<Loop>()) {
+    : executor_(executor),
+      options_(std::move(options)),
+      thread_pool_(dynamic_cast<ThreadPool*>(&executor) != nullptr),
+      loop_(std::make_shared<Loop>()) {
   const Backoff& b = options_.retries.backoff;
   std::string problems;
   if (b.initial.count() < 0 || b.max.count() < 0) {
@@ -638,7 +642,7 @@ RunnerCore::RunnerCore(Executor& executor, RunnerOptions options)
 RunnerCore::~RunnerCore() = default;
 
 void RunnerCore::check(const RunWork& work) const {
-  if (!work.is_call() && dynamic_cast<ThreadPool*>(&executor_) == nullptr) {
+  if (!work.is_call() && !thread_pool_) {
     throw UsageError("Runner: a C++ callable runs only on a ThreadPool; give this executor a troupe::Call");
   }
   if (!work.is_call() && !work.callable()) {

@@ -64,6 +64,7 @@ class RunnerCore {
 
   Executor& executor_;
   RunnerOptions options_;
+  bool thread_pool_;  // C++ callables run only there
   std::size_t window_;
   std::atomic<int> stop_level_{0};
   std::atomic<std::size_t> in_flight_{0};
