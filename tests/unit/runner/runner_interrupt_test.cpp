@@ -102,6 +102,31 @@ TYPED_TEST(RunnerInterrupt, ConcurrentStopCallsAreOneStop) {
   EXPECT_TRUE(report.interrupted);
 }
 
+// outcome() answers for a key that finished (a failure too), never for one
+// still running, and only while run() runs: the report has them after.
+TYPED_TEST(RunnerInterrupt, AFailedKeysOutcomeIsReadableOnlyWhileItRuns) {
+  auto pool = this->make(1);
+  Runner<std::string> runner(*pool);
+  Marker started;
+  runner.add("bad", Call{"testing.fail", {"no", ""}, {}});
+  runner.add("slow", Call{"testing.announce_then_cancellable_sleep", {started.path(), 60'000}, {}});
+  EXPECT_FALSE(runner.outcome("bad").has_value());
+  std::jthread reader([&] {
+    EXPECT_TRUE(eventually([&] { return runner.outcome("bad").has_value(); }, kPatience));
+    const auto bad = runner.outcome("bad");
+    EXPECT_FALSE(bad->ok());
+    EXPECT_EQ(bad->attempts, 1u);
+    EXPECT_FALSE(runner.outcome("slow").has_value());
+    EXPECT_FALSE(runner.outcome("never added").has_value());
+    runner.stop_running();
+  });
+  auto report = runner.run();
+  reader.join();
+  EXPECT_FALSE(runner.outcome("bad").has_value());
+  EXPECT_FALSE(report.outcomes.at("bad").ok());
+  troupe::test::expect_each_key_once(report, {"bad", "slow"});
+}
+
 TYPED_TEST(RunnerInterrupt, PartialOutcomesAreReadableWhileItRuns) {
   auto pool = this->make(1);
   Runner<std::string> runner(*pool);

@@ -174,6 +174,23 @@ TYPED_TEST(RunnerTest, DuplicateKeyIsRefusedNamingBoth) {
   EXPECT_EQ(runner.run().outcomes.at("d1").get(), Value(1));
 }
 
+TYPED_TEST(RunnerTest, ADuplicateOfALaterItemNamesThatItem) {
+  auto pool = this->make();
+  Runner<int> runner(*pool);
+  for (int i = 0; i < 1000; ++i) {
+    runner.add(i, Call{"testing.echo", {i}, {}});
+  }
+  try {
+    runner.add(737, Call{"testing.echo", {0}, {}});
+    FAIL() << "a duplicate key was accepted";
+  } catch (const UsageError& e) {
+    EXPECT_THAT(e.what(), HasSubstr("key 737: item 1000 has the key of item 737"));
+  }
+  auto report = runner.run();
+  EXPECT_EQ(report.outcomes.size(), 1000u);
+  EXPECT_EQ(report.outcomes.at(737).get(), Value(737));
+}
+
 TYPED_TEST(RunnerTest, RunTwiceIsAUsageError) {
   auto pool = this->make();
   Runner<int> runner(*pool);
