@@ -101,6 +101,12 @@ class Runner {
       throw UsageError("Runner::add: the runner has run; make a new one for more work");
     }
     core_->check(work);
+    // Room first, so that an allocation failing leaves the key unadded and
+    // the three in step (the pushes below cannot throw then).
+    if (items_.size() == items_.capacity()) {
+      items_.reserve(std::max<std::size_t>(64, 2 * items_.size()));
+      works_.reserve(items_.capacity());
+    }
     // try_emplace leaves `key` as it was when the key is there already.
     auto [it, fresh] = outcomes_.try_emplace(std::move(key));
     if (!fresh) {
