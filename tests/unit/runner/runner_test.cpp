@@ -191,6 +191,35 @@ TYPED_TEST(RunnerTest, ADuplicateOfALaterItemNamesThatItem) {
   EXPECT_EQ(report.outcomes.at(737).get(), Value(737));
 }
 
+// A hash that throws for one key: that add() throws and adds nothing; the
+// runner goes on with the others as if it had never been called.
+struct HashRefusingSeven {
+  std::size_t operator()(int key) const {
+    if (key == 7) {
+      throw std::runtime_error("no hash for 7");
+    }
+    return std::hash<int>{}(key);
+  }
+};
+
+TYPED_TEST(RunnerTest, AnAddThatThrowsLeavesTheRunnerAsItWas) {
+  auto pool = this->make();
+  Runner<int, HashRefusingSeven> runner(*pool);
+  for (int i = 0; i < 10; ++i) {
+    if (i == 7) {
+      EXPECT_THROW(runner.add(i, Call{"testing.echo", {i}, {}}), std::runtime_error);
+    } else {
+      runner.add(i, Call{"testing.echo", {i}, {}});
+    }
+  }
+  EXPECT_EQ(runner.size(), 9u);
+  auto report = runner.run();
+  EXPECT_EQ(report.outcomes.size(), 9u);
+  EXPECT_EQ(report.ok, 9u);
+  EXPECT_TRUE(report.aborted.empty());
+  EXPECT_EQ(report.outcomes.at(9).get(), Value(9));
+}
+
 TYPED_TEST(RunnerTest, RunTwiceIsAUsageError) {
   auto pool = this->make();
   Runner<int> runner(*pool);
