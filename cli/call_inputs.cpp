@@ -44,7 +44,7 @@ void collect_call_arguments(CLI::App& command, CallOptions& options) {
   for (std::string& extra : command.remaining()) {
     // JSON starts with '-' only in a negative number: anything else is an unknown option.
     if (extra.starts_with('-') && (extra.size() == 1 || extra[1] < '0' || extra[1] > '9')) {
-      throw UsageError("unknown option '" + shown(extra) + "' for call (see troupe call --help)");
+      throw UsageError("call: unknown option '" + shown(extra) + "' (see troupe call --help)");
     }
     options.args.push_back(std::move(extra));
   }

@@ -3,6 +3,7 @@
 #include <iostream>
 
 #include "commands.hpp"
+#include "parse_errors.hpp"
 #include "troupe/errors.hpp"
 #include "troupe/sdk/config.hpp"
 
@@ -60,8 +61,7 @@ int main(int argc, char** argv) {
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
-    int code = app.exit(e);
-    return code == 0 ? kOk : kUsageError;
+    return report_parse_error(app, e);
   }
 
   try {

@@ -326,7 +326,85 @@ TEST(Cli, NegativeNumberIsAnArgumentAndUnknownOptionIsRefused) {
   EXPECT_EQ(r.out, "-42\n");
   r = troupe({"call", plugin_path("testing").string(), "double", "--bogus", "2"});
   EXPECT_EQ(r.exit_code, 2);
-  EXPECT_THAT(r.err, HasSubstr("unknown option '--bogus'"));
+  EXPECT_EQ(r.err, "troupe: error: call: unknown option '--bogus' (see troupe call --help)\n");
+}
+
+TEST(Cli, AMissingArgumentNamesItAndTheSubcommandsHelp) {
+  auto r = troupe({"run"});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_EQ(r.err,
+            "troupe: error: run: the FILE argument (the YAML configuration file) is missing (see troupe run --help)\n");
+  r = troupe({"inspect"});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_THAT(r.err, HasSubstr("troupe: error: inspect: the PLUGIN argument"));
+  EXPECT_THAT(r.err, HasSubstr("(see troupe inspect --help)"));
+}
+
+TEST(Cli, AnUnknownOptionOfASubcommandIsNamedWithTheSubcommand) {
+  auto r = troupe({"run", "--bogus", "x.yaml"});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_EQ(r.err, "troupe: error: run: unknown option '--bogus' (see troupe run --help)\n");
+  r = troupe({"run", "x.yaml", "--resum"});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_THAT(r.err, HasSubstr("run: unknown option '--resum'; did you mean '--resume'?"));
+  r = troupe({"run", "a.yaml", "b.yaml"});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_EQ(r.err, "troupe: error: run: unexpected argument 'b.yaml' (see troupe run --help)\n");
+}
+
+TEST(Cli, AnUnknownCommandIsNamedWithTheCommandsThereAre) {
+  auto r = troupe({"frob"});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_EQ(r.err,
+            "troupe: error: unknown command 'frob'; the commands are inspect, call, validate, config, run "
+            "(see troupe --help)\n");
+  r = troupe({"rnu", "x.yaml"});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_THAT(r.err, HasSubstr("unknown command 'rnu'; the commands are "));
+  EXPECT_THAT(r.err, HasSubstr("did you mean 'run'?"));
+  r = troupe({});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_THAT(r.err, HasSubstr("troupe: error: no command given; the commands are inspect, call"));
+}
+
+TEST(Cli, ABadOptionValueSaysWhatItTakes) {
+  auto r = troupe({"run", "x.yaml", "--progress", "sometimes"});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_EQ(r.err,
+            "troupe: error: run: --progress 'sometimes' must be one of auto, always, never "
+            "(see troupe run --help)\n");
+  r = troupe({"run", "x.yaml", "--job"});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_EQ(r.err, "troupe: error: run: --job needs a value (see troupe run --help)\n");
+  r = troupe({"run", "x.yaml", "--resume", "--overwrite"});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_THAT(r.err, HasSubstr("run: --resume and --overwrite exclude each other"));
+  r = troupe({"run", "x.yaml", "--fsync=maybe"});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_THAT(r.err, HasSubstr("troupe: error: run: --fsync takes no value"));
+}
+
+TEST(Cli, EveryParseErrorHasTheHousePrefixAndHelpStillExitsZero) {
+  for (const std::vector<std::string>& args : std::vector<std::vector<std::string>>{{"run"},
+                                                                                    {"frob"},
+                                                                                    {"--bogus"},
+                                                                                    {"validate"},
+                                                                                    {"config", "a", "b"},
+                                                                                    {"call"},
+                                                                                    {"inspect", "--json"},
+                                                                                    {"run", "x.yaml", "--set"},
+                                                                                    {"run", "x.yaml", "--progress"}}) {
+    const auto r = troupe(args);
+    EXPECT_EQ(r.exit_code, 2) << args.front();
+    EXPECT_TRUE(r.err.starts_with("troupe: error: ")) << r.err;
+    EXPECT_THAT(r.err, HasSubstr("--help)\n")) << r.err;
+    EXPECT_EQ(r.out, "") << args.front();
+  }
+  for (const char* verb : {"run", "validate", "config"}) {
+    const auto r = troupe({verb, "--help"});
+    EXPECT_EQ(r.exit_code, 0) << verb;
+    EXPECT_THAT(r.out, HasSubstr("Usage")) << verb;
+  }
 }
 
 TEST(Cli, TimeoutWithoutIsolatedIsAUsageError) {
