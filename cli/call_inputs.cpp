@@ -3,6 +3,7 @@
 #include <CLI/CLI.hpp>
 
 #include "troupe/config/units.hpp"
+#include "troupe/detail/json_integers.hpp"
 #include "troupe/sdk/errors.hpp"
 #include "troupe/sdk/names.hpp"
 
@@ -60,7 +61,12 @@ Value parse_json_argument(const std::string& text, const std::string& where) {
     return true;
   };
   try {
-    return Value::parse(text, depth_guard);
+    Value value = Value::parse(text, depth_guard);
+    // The parser reads such an integer as a float, its low digits lost: refused rather than changed.
+    if (auto wide = detail::find_wide_integer(text)) {
+      throw ArgumentError(where + " '" + shown(text) + "': " + detail::wide_integer_message(wide->literal));
+    }
+    return value;
   } catch (const TooDeep&) {
     throw ArgumentError(where + " nests deeper than " + std::to_string(kMaxJsonDepth) +
                         " levels of arrays and objects; pass such data in a file");

@@ -7,6 +7,7 @@
 #include <limits>
 
 #include "troupe/config/units.hpp"
+#include "troupe/detail/json_integers.hpp"
 #include "troupe/detail/spelling.hpp"
 
 namespace troupe::config::detail {
@@ -15,6 +16,11 @@ namespace {
 bool all_digits(std::string_view s) {
   return !s.empty() &&
          std::all_of(s.begin(), s.end(), [](char c) { return std::isdigit(static_cast<unsigned char>(c)); });
+}
+
+// [-+]digits: what YAML 1.2's core schema reads as an integer.
+bool integer_shaped(std::string_view s) {
+  return !s.empty() && all_digits((s[0] == '-' || s[0] == '+') ? s.substr(1) : s);
 }
 
 // A plain scalar as YAML 1.2's core schema reads it: null, bool, integer,
@@ -195,6 +201,11 @@ std::optional<Value> ValueReader::value(const TreeNode& node, const std::string&
     case TreeNode::Kind::null:
       return Value(nullptr);
     case TreeNode::Kind::scalar:
+      if (node.plain && integer_shaped(node.scalar) && !troupe::detail::integer_fits(node.scalar)) {
+        // plain_scalar would read it as a float, its low digits lost: refused rather than changed.
+        problems_.add(node.where, path, troupe::detail::wide_integer_message(node.scalar));
+        return std::nullopt;
+      }
       return node.plain ? plain_scalar(node.scalar) : Value(node.scalar);
     case TreeNode::Kind::sequence: {
       Value out = Value::array();

@@ -13,6 +13,7 @@
 #include <chrono>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <set>
 #include <string>
 #include <thread>
@@ -222,6 +223,55 @@ TEST_F(CliRun, SigintStopsExitsOneThirtyAndSaysHowToResume) {
   const auto resumed = run_troupe({"run", file, "--resume", "--progress", "never"});
   EXPECT_EQ(resumed.exit_code, 0) << resumed.err;
   EXPECT_EQ(keys(records("slow.jsonl")).size(), 200u);
+}
+
+TEST_F(CliRun, AJsonlLineWithAnIntegerPastSixtyFourBitsIsThatItemsErrorNotAFloat) {
+  std::ofstream(dir_ / "in.jsonl") << "18446744073709551616\n1e30\n{\"n\": [1, 99999999999999999999]}\n5\n"
+                                   << "\"18446744073709551616\"\n18446744073709551615\n";
+  const auto r = run_troupe({"run", config(R"(  - name: wide
+    pool: cpu
+    task: testing.echo
+    inputs: {jsonl: in.jsonl}
+    output: wide.jsonl
+)"),
+                             "--progress", "never"});
+  EXPECT_EQ(r.exit_code, 1) << r.err;
+  EXPECT_THAT(r.err, HasSubstr("4 ok, 2 failed"));
+  std::map<std::int64_t, troupe::Value> by_line;
+  for (const auto& record : records("wide.jsonl")) {
+    by_line[record.at("key").get<std::int64_t>()] = record;
+  }
+  ASSERT_EQ(by_line.size(), 6u);
+  EXPECT_FALSE(by_line[1]["ok"].get<bool>());
+  EXPECT_EQ(by_line[1]["attempts"], 0);
+  EXPECT_EQ(by_line[1]["error"]["type"], "troupe::InputError");
+  EXPECT_EQ(by_line[1]["error"]["message"].get<std::string>(),
+            (dir_ / "in.jsonl").string() +
+                ":1: the integer 18446744073709551616 is outside -2^63..2^64-1, which no integer type holds; pass it "
+                "as a string (\"18446744073709551616\"), or as a float written with a decimal point or an exponent "
+                "(18446744073709551616.0) if losing its low digits is fine");
+  EXPECT_FALSE(by_line[3]["ok"].get<bool>());
+  EXPECT_THAT(by_line[3]["error"]["message"].get<std::string>(),
+              HasSubstr("in.jsonl:3: the integer 99999999999999999999 is outside"));
+  EXPECT_EQ(by_line[2]["value"], troupe::Value(1e30));
+  EXPECT_EQ(by_line[4]["value"], 5);
+  EXPECT_EQ(by_line[5]["value"], "18446744073709551616");
+  EXPECT_EQ(by_line[6]["value"].get<std::uint64_t>(), 18446744073709551615ULL);
+}
+
+TEST_F(CliRun, AYamlArgumentWithAnIntegerPastSixtyFourBitsIsAConfigErrorAtItsPlace) {
+  const std::string file = config(R"(  - name: wide
+    pool: cpu
+    task: testing.echo
+    kwargs: {value: 18446744073709551616}
+    inputs: {items: [1]}
+    output: wide.jsonl
+)");
+  const auto r = run_troupe({"run", file, "--progress", "never"});
+  EXPECT_EQ(r.exit_code, 2) << r.err;
+  EXPECT_THAT(r.err, HasSubstr(file + ":12:21: error: jobs[0].kwargs.value: the integer 18446744073709551616 is "
+                                      "outside -2^63..2^64-1"));
+  EXPECT_FALSE(fs::exists(dir_ / "wide.jsonl"));
 }
 
 }  // namespace

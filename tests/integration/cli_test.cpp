@@ -407,6 +407,37 @@ TEST(Cli, EveryParseErrorHasTheHousePrefixAndHelpStillExitsZero) {
   }
 }
 
+TEST(Cli, AnIntegerPastSixtyFourBitsIsRefusedNotRounded) {
+  const std::string testing = plugin_path("testing").string();
+  auto r = troupe({"call", testing, "echo", "18446744073709551616"});
+  EXPECT_EQ(r.exit_code, 2) << r.out;
+  EXPECT_EQ(r.out, "");
+  EXPECT_THAT(r.err, AllOf(HasSubstr("troupe: error: argument 1 '18446744073709551616': the integer "
+                                     "18446744073709551616 is outside -2^63..2^64-1"),
+                           HasSubstr("pass it as a string (\"18446744073709551616\")"),
+                           HasSubstr("decimal point or an exponent (18446744073709551616.0)")));
+  r = troupe({"call", testing, "echo", "1", R"({"ids":[1,-9223372036854775809]})"});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_THAT(r.err, HasSubstr("argument 2 '{\"ids\":[1,-9223372036854775809]}': the integer -9223372036854775809"));
+  r = troupe({"call", testing, "echo", "--kw", "x=99999999999999999999"});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_THAT(r.err, HasSubstr("--kw x '99999999999999999999': the integer 99999999999999999999 is outside"));
+  r = troupe({"call", testing, "echo", std::string(100, '9')});  // a double holds it, roughly
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_THAT(r.err, HasSubstr("(100 characters) is outside -2^63..2^64-1"));
+}
+
+TEST(Cli, IntegersAtTheSixtyFourBitLimitsAndExplicitFloatsPass) {
+  const std::string testing = plugin_path("testing").string();
+  for (const std::string& text : {std::string("18446744073709551615"), std::string("-9223372036854775808"),
+                                  std::string("1e30"), std::string("1.5"), std::string("18446744073709551616.0"),
+                                  std::string("\"18446744073709551616\""), std::string("[\"99999999999999999999\"]")}) {
+    const auto r = troupe({"call", testing, "echo", text});
+    ASSERT_EQ(r.exit_code, 0) << text << ": " << r.err;
+    EXPECT_EQ(troupe::Value::parse(r.out), troupe::Value::parse(text)) << text;
+  }
+}
+
 TEST(Cli, TimeoutWithoutIsolatedIsAUsageError) {
   auto r = troupe({"call", "--timeout", "1s", plugin_path("testing").string(), "double", "2"});
   EXPECT_EQ(r.exit_code, 2);

@@ -15,6 +15,7 @@
 #include "pipeline/glob_walk.hpp"
 #include "pipeline/line_reader.hpp"
 #include "pipeline/utf8.hpp"
+#include "troupe/detail/json_integers.hpp"
 #include "troupe/errors.hpp"
 
 namespace troupe::detail::pipeline {
@@ -214,6 +215,11 @@ class JsonlInput final : public JobInput {
         item.value = Value::parse(line->text);
       } catch (const Value::parse_error& e) {
         item.error = input_error(where + ": not JSON: " + parse_reason(e));
+        return item;
+      }
+      if (auto wide = find_wide_integer(line->text)) {
+        // Parsed as a float, its low digits lost: the item is refused rather than changed.
+        item.error = input_error(where + ": " + wide_integer_message(wide->literal));
         return item;
       }
       apply_key_field(item, key_field_, where);

@@ -487,4 +487,43 @@ TEST(JobConfig, DocumentedExampleLoads) {
   EXPECT_EQ(spec.jobs[3].inputs.stop, 1000000);
 }
 
+TEST(JobConfig, AnIntegerPastSixtyFourBitsIsAProblemAtItsPlaceNotAFloat) {
+  const auto problems = problems_of(kHead + R"(  - name: a
+    pool: io
+    task: text.upper
+    args: [18446744073709551616]
+    kwargs: {low: -9223372036854775809, fine: 18446744073709551615}
+    inputs: {items: [1, 99999999999999999999]}
+)");
+  ASSERT_EQ(problems.size(), 3u);
+  EXPECT_EQ(problems[0].path, "jobs[0].args[0]");
+  EXPECT_EQ(std::pair(problems[0].line, problems[0].column), std::pair(9, 12));
+  EXPECT_THAT(problems[0].message,
+              HasSubstr("pass it as a string (\"18446744073709551616\"), or as a float written with a decimal "
+                        "point or an exponent (18446744073709551616.0)"));
+  EXPECT_EQ(problems[1].path, "jobs[0].kwargs.low");
+  EXPECT_EQ(std::pair(problems[1].line, problems[1].column), std::pair(10, 19));
+  EXPECT_THAT(problems[1].message, HasSubstr("the integer -9223372036854775809 is outside"));
+  EXPECT_EQ(problems[2].path, "jobs[0].inputs.items[1]");
+  EXPECT_EQ(std::pair(problems[2].line, problems[2].column), std::pair(11, 25));
+  EXPECT_THAT(problems[2].message, HasSubstr("the integer 99999999999999999999 is outside -2^63..2^64-1"));
+}
+
+TEST(JobConfig, IntegersAtTheSixtyFourBitLimitsStayIntegersAndFloatsStayFloats) {
+  const auto spec = load(R"(  - name: a
+    pool: io
+    task: text.upper
+    args: [18446744073709551615, -9223372036854775808, 1e30, 18446744073709551616.0, "18446744073709551616"]
+    inputs: {items: [1]}
+)");
+  const auto& args = job(spec, "a").args;
+  ASSERT_EQ(args.size(), 5u);
+  EXPECT_TRUE(args[0].is_number_unsigned());
+  EXPECT_EQ(args[0].get<std::uint64_t>(), std::numeric_limits<std::uint64_t>::max());
+  EXPECT_EQ(args[1].get<std::int64_t>(), std::numeric_limits<std::int64_t>::min());
+  EXPECT_TRUE(args[2].is_number_float());
+  EXPECT_TRUE(args[3].is_number_float());
+  EXPECT_EQ(args[4], "18446744073709551616");
+}
+
 }  // namespace
