@@ -277,4 +277,97 @@ TEST_F(CliResume, ASecondSigintKillsTheRunningItemsWhichAreNotRecorded) {
   EXPECT_THAT(read_log(), ::testing::HasSubstr("--resume"));
 }
 
+// The temporary files --retry-failed rewrites `out.jsonl` through, in `dir`.
+std::vector<fs::path> keep_ok_temporaries(const fs::path& dir) {
+  std::vector<fs::path> found;
+  for (const auto& entry : fs::directory_iterator(dir)) {
+    if (entry.path().filename().string().starts_with(".out.jsonl.keep-ok-")) {
+      found.push_back(entry.path());
+    }
+  }
+  return found;
+}
+
+std::string read_bytes(const fs::path& path) {
+  std::ostringstream text;
+  text << std::ifstream(path, std::ios::binary).rdbuf();
+  return text.str();
+}
+
+TEST_F(CliResume, ARetryFailedKilledMidRewriteLeavesTheOutputWholeAndTheNextRunOfAnyModeRemovesItsTemporary) {
+  // An output of 50,000 records (keys 0-9 failed) takes --retry-failed a
+  // while to copy; the job itself covers keys 0-999. The run is stopped
+  // once its temporary exists, checked, then SIGKILLed: what a crash
+  // mid-rewrite leaves.
+  constexpr int kRecords = 50'000;
+  {
+    std::ofstream output(dir_ / "out.jsonl", std::ios::binary);
+    for (int key = 0; key < kRecords; ++key) {
+      output << (key < 10 ? R"({"key":)" + std::to_string(key) +
+                                R"(,"ok":false,"error":{"type":"E","message":"m","causes":[],"traceback":""},)"
+                                R"("attempts":1,"worker":0,"ms":1})"
+                          : R"({"key":)" + std::to_string(key) + R"(,"ok":true,"value":)" + std::to_string(2 * key) +
+                                R"(,"attempts":1,"worker":0,"ms":1})")
+             << "\n";
+    }
+  }
+  const std::string original = read_bytes(dir_ / "out.jsonl");
+  std::ofstream(dir_ / "pipeline.yaml") << "version: 1\n"
+                                        << "plugins:\n  - path: " << plugin_path("testing").string() << "\n"
+                                        << "pools:\n  cpu: {kind: process, workers: 2}\n"
+                                        << "jobs:\n"
+                                        << "  - name: doubles\n    pool: cpu\n    task: testing.double\n"
+                                        << "    inputs: {range: [0, 1000]}\n    output: out.jsonl\n";
+  const std::string config = (dir_ / "pipeline.yaml").string();
+  const auto kill_mid_rewrite = [&] {
+    const std::string before = read_bytes(dir_ / "out.jsonl");
+    bool seen_mid_rewrite = false;
+    const Exit exit = run_troupe({"run", config, "--retry-failed", "--progress", "never"}, log(),
+                                 {{0ms, SIGSTOP,
+                                   [&](pid_t) {
+                                     return !keep_ok_temporaries(dir_).empty();
+                                   }},
+                                  {0ms, SIGKILL, [&](pid_t) {
+                                     seen_mid_rewrite = keep_ok_temporaries(dir_).size() == 1 &&
+                                                        read_bytes(dir_ / "out.jsonl") == before;
+                                     return true;
+                                   }}});
+    ASSERT_EQ(exit.code, 128 + SIGKILL) << "the rewrite ended before it was stopped; log:\n" << read_log();
+    ASSERT_TRUE(seen_mid_rewrite) << "stopped with its temporary written and the output untouched";
+    EXPECT_EQ(keep_ok_temporaries(dir_).size(), 1u) << "SIGKILL leaves the temporary";
+    EXPECT_EQ(read_bytes(dir_ / "out.jsonl"), before) << "a crash mid-rewrite must not touch the output";
+  };
+
+  // --resume: the stale temporary goes; the output is as it was (every key of the job recorded before).
+  kill_mid_rewrite();
+  Exit exit = run_troupe({"run", config, "--resume", "--progress", "never"}, log());
+  EXPECT_EQ(exit.code, 0) << read_log();
+  EXPECT_TRUE(keep_ok_temporaries(dir_).empty()) << "--resume left the stale temporary";
+  EXPECT_EQ(read_bytes(dir_ / "out.jsonl"), original);
+
+  // --retry-failed: the stale temporary goes, its own too; every ok record kept, keys 0-9 run again.
+  kill_mid_rewrite();
+  exit = run_troupe({"run", config, "--retry-failed", "--progress", "never"}, log());
+  EXPECT_EQ(exit.code, 0) << read_log();
+  EXPECT_TRUE(keep_ok_temporaries(dir_).empty()) << "--retry-failed left the stale temporary";
+  {
+    std::ifstream output(dir_ / "out.jsonl");
+    std::vector<int> ok_times(kRecords, 0);
+    int lines = 0;
+    for (std::string line; std::getline(output, line); ++lines) {
+      const auto record = troupe::Value::parse(line);
+      ASSERT_TRUE(record.at("ok").get<bool>()) << line;
+      ++ok_times.at(record.at("key").get<std::size_t>());
+    }
+    EXPECT_EQ(lines, kRecords);
+    EXPECT_EQ(std::count(ok_times.begin(), ok_times.end(), 1), kRecords) << "every key ok exactly once";
+  }
+
+  // --overwrite: the stale temporary goes with the output it was made from.
+  kill_mid_rewrite();
+  exit = run_troupe({"run", config, "--overwrite", "--progress", "never"}, log());
+  EXPECT_EQ(exit.code, 0) << read_log();
+  EXPECT_TRUE(keep_ok_temporaries(dir_).empty()) << "--overwrite left the stale temporary";
+}
+
 }  // namespace

@@ -2,7 +2,9 @@
 // an existing output that --resume and --retry-failed start from.
 #include "pipeline/job_output.hpp"
 
+#include <dirent.h>
 #include <fcntl.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -12,6 +14,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <functional>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -247,18 +250,69 @@ void for_each_record(const std::filesystem::path& path, std::uint64_t limit,
   }
 }
 
-// Closes an fd and removes a temporary file unless told to keep it.
+// What --retry-failed writes through: `path`, or the file its link names
+// (the rename replaces a name, and must replace the file's, not the link).
+std::filesystem::path rewritten_path(const std::filesystem::path& output) {
+  std::error_code ec;
+  std::filesystem::path path =
+      std::filesystem::is_symlink(output, ec) ? std::filesystem::canonical(output, ec) : output;
+  if (ec) {
+    throw InputError("output '" + output.string() + "': cannot follow its link: " + ec.message());
+  }
+  return path;
+}
+
+constexpr std::string_view kTemporaryTag = ".keep-ok-";
+constexpr std::size_t kTemporarySuffix = 6;  // mkostemp's XXXXXX
+
+// .NAME.keep-ok- for the output NAME.
+std::string temporary_prefix(const std::filesystem::path& output) {
+  return "." + output.filename().string() + std::string(kTemporaryTag);
+}
+
+// Closes an fd and removes a temporary file unless told to keep it. The
+// file is locked (flock) while open: a lock outlives no process, so a
+// temporary nobody holds locked is one a crash left (or one being made:
+// the constructor checks it still has its name once locked).
 class TemporaryFile {
  public:
   explicit TemporaryFile(const std::filesystem::path& beside) {
-    std::string name = (beside.parent_path() / ("." + beside.filename().string() + ".keep-ok-XXXXXX")).string();
-    fd_ = ::mkostemp(name.data(), O_CLOEXEC);
-    if (fd_ < 0) {
-      const int error = errno;  // before building the message can change it
-      throw InputError("output '" + beside.string() +
-                       "': cannot create a temporary file beside it: " + system_reason(error));
+    // A cleaner may take a new file before it is locked (it cannot tell it
+    // from a stale one then): once locked, a file still under its name is
+    // ours to keep; one a cleaner removed is made again.
+    constexpr int kAttempts = 100;
+    for (int attempt = 1;; ++attempt) {
+      std::string name = (beside.parent_path() / (temporary_prefix(beside) + "XXXXXX")).string();
+      fd_ = ::mkostemp(name.data(), O_CLOEXEC);
+      if (fd_ < 0) {
+        const int error = errno;  // before building the message can change it
+        throw InputError("output '" + beside.string() +
+                         "': cannot create a temporary file beside it: " + system_reason(error));
+      }
+      path_ = name;
+      int locked = 0;
+      do {
+        locked = ::flock(fd_, LOCK_EX);
+      } while (locked != 0 && errno == EINTR);
+      if (locked != 0) {
+        const int error = errno;  // before building the message can change it
+        close();
+        ::unlink(path_.c_str());
+        throw InputError("output '" + beside.string() + "': cannot lock the temporary file '" + path_.string() +
+                         "': " + system_reason(error));
+      }
+      struct stat by_fd {};
+      struct stat by_name {};
+      if (::fstat(fd_, &by_fd) == 0 && ::stat(path_.c_str(), &by_name) == 0 && by_fd.st_dev == by_name.st_dev &&
+          by_fd.st_ino == by_name.st_ino) {
+        return;
+      }
+      close();
+      if (attempt == kAttempts) {
+        throw InputError("output '" + beside.string() + "': each temporary file made beside it was removed by " +
+                         "another troupe run before it could be locked; is another run cleaning this folder?");
+      }
     }
-    path_ = name;
   }
   ~TemporaryFile() {
     close();
@@ -425,14 +479,8 @@ OutputScan scan_output(const std::filesystem::path& path) {
 }
 
 OutputScan keep_only_ok(const std::filesystem::path& output) {
-  // The rename replaces a name: through a symbolic link that would be the
-  // link, not the file it names; and only a regular file can be rewritten.
-  std::error_code ec;
-  const std::filesystem::path path =
-      std::filesystem::is_symlink(output, ec) ? std::filesystem::canonical(output, ec) : output;
-  if (ec) {
-    throw InputError("output '" + output.string() + "': cannot follow its link: " + ec.message());
-  }
+  // Only a regular file can be rewritten through a rename.
+  const std::filesystem::path path = rewritten_path(output);
   struct stat original {};
   if (::stat(path.c_str(), &original) != 0) {
     const int error = errno;  // before building the message can change it
@@ -466,13 +514,14 @@ OutputScan keep_only_ok(const std::filesystem::path& output) {
   });
   write_all(temporary.fd(), pending, temporary.path());
   sync(temporary.fd(), temporary.path(), false);
-  temporary.close();
+  // Renamed while still open, so still locked: a cleaner never takes it between the close and the rename.
   if (::rename(temporary.path().c_str(), path.c_str()) != 0) {
     const int error = errno;  // before building the message can change it
     throw InputError("output '" + path.string() + "': cannot replace it with '" + temporary.path().string() +
                      "': " + system_reason(error));
   }
   temporary.keep();
+  temporary.close();
   const std::filesystem::path directory = path.has_parent_path() ? path.parent_path() : std::filesystem::path(".");
   const int dir_fd = ::open(directory.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (dir_fd < 0) {
@@ -491,6 +540,51 @@ OutputScan keep_only_ok(const std::filesystem::path& output) {
   kept.ok_count = scan.ok_count;
   kept.valid_bytes = kept_bytes;
   return kept;
+}
+
+std::size_t remove_stale_temporaries(const std::filesystem::path& output) {
+  // A link that cannot be followed has no temporary beside its file; the run reports the link itself.
+  std::error_code ec;
+  const std::filesystem::path linked =
+      std::filesystem::is_symlink(output, ec) ? std::filesystem::canonical(output, ec) : output;
+  const std::filesystem::path path = ec ? output : linked;
+  const std::filesystem::path directory = path.has_parent_path() ? path.parent_path() : std::filesystem::path(".");
+  const std::string prefix = temporary_prefix(path);
+  struct DirCloser {
+    void operator()(DIR* dir) const noexcept { ::closedir(dir); }
+  };
+  std::unique_ptr<DIR, DirCloser> dir(::opendir(directory.c_str()));
+  if (!dir) {
+    if (errno == ENOENT) {
+      return 0;  // no folder yet: no output, no temporary
+    }
+    const int error = errno;  // before building the message can change it
+    throw InputError("output '" + output.string() + "': cannot read its folder '" + directory.string() +
+                     "' to remove temporary files a crash left: " + system_reason(error));
+  }
+  std::vector<std::string> stale;
+  while (const dirent* entry = ::readdir(dir.get())) {
+    const std::string_view name = entry->d_name;
+    if (name.size() == prefix.size() + kTemporarySuffix && name.starts_with(prefix)) {
+      stale.emplace_back(name);
+    }
+  }
+  std::size_t removed = 0;
+  for (const std::string& name : stale) {
+    const std::filesystem::path candidate = directory / name;
+    const int fd = ::open(candidate.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
+    if (fd < 0) {
+      continue;  // gone already, or not a file we could have made
+    }
+    struct stat info {};
+    // Unlocked: its writer is gone (a lock held by a live run is left alone).
+    if (::fstat(fd, &info) == 0 && S_ISREG(info.st_mode) && ::flock(fd, LOCK_EX | LOCK_NB) == 0 &&
+        ::unlink(candidate.c_str()) == 0) {
+      ++removed;
+    }
+    ::close(fd);
+  }
+  return removed;
 }
 
 }  // namespace troupe::detail::pipeline

@@ -9,6 +9,7 @@
 // written with U+FFFD replacements; binary values as {"base64": "..."}.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <filesystem>
 #include <string>
@@ -68,6 +69,14 @@ OutputScan scan_output(const std::filesystem::path& path);
 // rewritten); returns the scan of what was kept. A symbolic link is
 // followed (the file it names is rewritten, the link stays); anything but
 // a regular file is refused.
+// The temporary file is locked while it is written, so that
+// remove_stale_temporaries() can tell one a crash left from one in use.
 OutputScan keep_only_ok(const std::filesystem::path& path);
+
+// Removes the temporaries keep_only_ok left beside `output` (it was killed
+// before its rename): files named .NAME.keep-ok-XXXXXX that no process
+// holds locked. Every run that opens an output calls it first. Returns how
+// many it removed; throws InputError only when the folder cannot be read.
+std::size_t remove_stale_temporaries(const std::filesystem::path& output);
 
 }  // namespace troupe::detail::pipeline

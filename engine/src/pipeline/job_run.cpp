@@ -71,6 +71,7 @@ JobReport JobRun::run(Executor& pool) {
     // What an earlier run recorded, and how the file is opened.
     std::optional<OutputScan> earlier;
     RecordWriter::Mode mode = RecordWriter::Mode::create;
+    remove_stale_temporaries(spec_.output);  // a --retry-failed killed before its rename left them
     if (fs::exists(spec_.output)) {
       switch (options_.existing) {
         case ExistingOutput::refuse:

@@ -2,16 +2,23 @@
 // (engine/src/pipeline/job_output.cpp).
 #include "pipeline/job_output.hpp"
 
+#include <fcntl.h>
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+#include <sys/file.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <filesystem>
 #include <fstream>
+#include <optional>
+#include <set>
 #include <stdexcept>
 #include <string>
+#include <thread>
 
 #include "scratch_dir.hpp"
 #include "troupe/errors.hpp"
@@ -29,6 +36,7 @@ using troupe::detail::pipeline::JobKey;
 using troupe::detail::pipeline::keep_only_ok;
 using troupe::detail::pipeline::OutputScan;
 using troupe::detail::pipeline::RecordWriter;
+using troupe::detail::pipeline::remove_stale_temporaries;
 using troupe::detail::pipeline::scan_output;
 using troupe::test::ScratchDir;
 using namespace std::chrono_literals;
@@ -454,6 +462,78 @@ TEST(KeepOnlyOk, OnlyATornLineLeavesAnEmptyFile) {
   const auto scan = keep_only_ok(path);
   EXPECT_EQ(dir.read("out.jsonl"), "");
   EXPECT_EQ(scan.valid_bytes, 0U);
+}
+
+TEST(RemoveStaleTemporaries, RemovesUnlockedTemporariesOfItsOutputOnly) {
+  ScratchDir dir;
+  const auto output = dir.write("out.jsonl", ok_line(key(1)));
+  dir.write(".out.jsonl.keep-ok-a1B2c3", "stale");
+  dir.write(".out.jsonl.keep-ok-zzzzzz", "stale too");
+  dir.write(".out.jsonl.keep-ok-short", "not its naming");
+  dir.write(".other.jsonl.keep-ok-a1B2c3", "another output's");
+  dir.write(".out.jsonl.keep-ok-held/inner", "a folder");
+  std::filesystem::create_symlink(output, dir.path() / ".out.jsonl.keep-ok-linked");
+  // One that a live run holds locked, as keep_only_ok holds its own.
+  const auto held = dir.write(".out.jsonl.keep-ok-LIVE00", "in use");
+  const int fd = ::open(held.c_str(), O_RDONLY | O_CLOEXEC);
+  ASSERT_GE(fd, 0);
+  ASSERT_EQ(::flock(fd, LOCK_EX), 0);
+  EXPECT_EQ(remove_stale_temporaries(output), 2U);
+  ::close(fd);
+  std::set<std::string> left;
+  for (const auto& entry : std::filesystem::directory_iterator(dir.path())) {
+    left.insert(entry.path().filename().string());
+  }
+  EXPECT_EQ(left, (std::set<std::string>{"out.jsonl", ".out.jsonl.keep-ok-short", ".other.jsonl.keep-ok-a1B2c3",
+                                         ".out.jsonl.keep-ok-held", ".out.jsonl.keep-ok-linked",
+                                         ".out.jsonl.keep-ok-LIVE00"}));
+  EXPECT_EQ(dir.read("out.jsonl"), ok_line(key(1)));
+  EXPECT_EQ(remove_stale_temporaries(output), 1U);  // unlocked now: its run is gone
+}
+
+TEST(RemoveStaleTemporaries, ThroughALinkItCleansBesideTheFileTheLinkNames) {
+  ScratchDir dir;
+  const auto real = dir.write("data/real.jsonl", ok_line(key(1)));
+  dir.write("data/.real.jsonl.keep-ok-Abc123", "stale");
+  const auto link = dir.path() / "link.jsonl";
+  std::filesystem::create_symlink(real, link);
+  EXPECT_EQ(remove_stale_temporaries(link), 1U);
+  EXPECT_FALSE(std::filesystem::exists(dir.path() / "data/.real.jsonl.keep-ok-Abc123"));
+}
+
+TEST(RemoveStaleTemporaries, NoFolderYetIsNothingToRemove) {
+  ScratchDir dir;
+  EXPECT_EQ(remove_stale_temporaries(dir.path() / "not/yet/out.jsonl"), 0U);
+}
+
+TEST(KeepOnlyOk, ItsOwnTemporaryIsLockedSoACleanerLeavesItAlone) {
+  // A retry-failed run and a cleaner at once: the cleaner may take a
+  // temporary only before it is locked, and the run then makes another.
+  ScratchDir dir;
+  std::string lines;
+  for (int i = 0; i < 20000; ++i) {
+    lines += ok_line(key(i));
+  }
+  const auto path = dir.write("out.jsonl", lines);
+  std::atomic<bool> done{false};
+  std::atomic<std::size_t> removed{0};
+  std::thread cleaner([&] {
+    while (!done.load()) {
+      removed += remove_stale_temporaries(path);
+    }
+  });
+  std::optional<OutputScan> scan;
+  std::string error;
+  try {
+    scan = keep_only_ok(path);
+  } catch (const std::exception& e) {
+    error = e.what();
+  }
+  done = true;
+  cleaner.join();
+  ASSERT_TRUE(scan.has_value()) << error;
+  EXPECT_EQ(scan->ok_count, 20000U);
+  EXPECT_EQ(dir.read("out.jsonl"), lines);
 }
 
 }  // namespace
