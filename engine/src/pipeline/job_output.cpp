@@ -555,12 +555,9 @@ std::size_t remove_stale_temporaries(const std::filesystem::path& output) {
   };
   std::unique_ptr<DIR, DirCloser> dir(::opendir(directory.c_str()));
   if (!dir) {
-    if (errno == ENOENT) {
-      return 0;  // no folder yet: no output, no temporary
-    }
-    const int error = errno;  // before building the message can change it
-    throw InputError("output '" + output.string() + "': cannot read its folder '" + directory.string() +
-                     "' to remove temporary files a crash left: " + system_reason(error));
+    // No folder yet (no output, no temporary), or one that may be written but not listed: the
+    // temporaries stay, and the job goes on; opening the output reports a folder it cannot use.
+    return 0;
   }
   std::vector<std::string> stale;
   while (const dirent* entry = ::readdir(dir.get())) {

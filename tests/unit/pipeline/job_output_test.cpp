@@ -501,9 +501,10 @@ TEST(RemoveStaleTemporaries, ThroughALinkItCleansBesideTheFileTheLinkNames) {
   EXPECT_FALSE(std::filesystem::exists(dir.path() / "data/.real.jsonl.keep-ok-Abc123"));
 }
 
-TEST(RemoveStaleTemporaries, NoFolderYetIsNothingToRemove) {
+TEST(RemoveStaleTemporaries, NoFolderYetOrOneItCannotListIsNothingToRemove) {
   ScratchDir dir;
   EXPECT_EQ(remove_stale_temporaries(dir.path() / "not/yet/out.jsonl"), 0U);
+  EXPECT_EQ(remove_stale_temporaries(dir.write("file", "x") / "out.jsonl"), 0U);  // its "folder" is a file
 }
 
 TEST(KeepOnlyOk, ItsOwnTemporaryIsLockedSoACleanerLeavesItAlone) {
