@@ -298,6 +298,36 @@ TEST(JsonlInput, LineThatDoesNotParseIsAnItemErrorNamingFileAndLine) {
   EXPECT_THAT(error_text(items[3]), HasSubstr(path.string() + ":4: not JSON: "));
 }
 
+TEST(JsonlInput, ALineWithAnIntegerPastSixtyFourBitsIsThatLinesErrorAtItsPlace) {
+  ScratchDir dir;
+  const auto path = dir.write("in.jsonl",
+                              "{\"id\": 1, \"n\": 18446744073709551616}\n{\"id\": 18446744073709551616}\n"
+                              "{\"id\": 2, \"n\": 1e30}\n{\"id\": 3, \"n\": -9223372036854775808}\n");
+  for (const bool keyed : {false, true}) {
+    auto spec = file_spec(Kind::jsonl, path);
+    if (keyed) {
+      spec.key_field = "id";
+    }
+    const auto items = read_all(spec);
+    ASSERT_EQ(items.size(), 4U);
+    EXPECT_EQ(error_text(items[0]), path.string() +
+                                        ":1: the integer 18446744073709551616 is outside -2^63..2^64-1, "
+                                        "which no integer type holds; pass it as a string "
+                                        "(\"18446744073709551616\"), or as a float written with a decimal "
+                                        "point or an exponent (18446744073709551616.0) if losing its low "
+                                        "digits is fine");
+    EXPECT_THAT(error_text(items[1]), HasSubstr(":2: the integer 18446744073709551616 is outside"));
+    EXPECT_FALSE(items[2].error);
+    EXPECT_TRUE(items[2].value["n"].is_number_float());
+    EXPECT_FALSE(items[3].error);
+    if (keyed) {
+      EXPECT_THAT(keys(items), ElementsAre(line_place(1), line_place(2), key(2), key(3)));
+    } else {
+      EXPECT_THAT(keys(items), ElementsAre(key(1), key(2), key(3), key(4)));
+    }
+  }
+}
+
 TEST(JsonlInput, KeyFieldMustBeAStringOrIntegerOfAnObject) {
   ScratchDir dir;
   const auto path = dir.write(
