@@ -132,11 +132,14 @@ std::string reworded(const CLI::App& command, const CLI::ParseError& error) {
     }
     return text.substr(0, colon) + " '" + shown(text.substr(colon + 2, at - colon - 2)) + "' must be one of " + choices;
   }
-  // A flag given a value: "Could not convert: --fsync = maybe".
+  // A value that does not convert: "Could not convert: --fsync = maybe".
   constexpr std::string_view kConvert = "Could not convert: ";
   if (auto equals = text.find(" = "); text.starts_with(kConvert) && equals != std::string::npos) {
-    return text.substr(kConvert.size(), equals - kConvert.size()) + " takes no value, and '" +
-           shown(text.substr(equals + 3)) + "' is not true or false";
+    const std::string name = text.substr(kConvert.size(), equals - kConvert.size());
+    const CLI::Option* option = option_named_at_start(command, name);
+    const bool flag = option != nullptr && option->get_expected_max() == 0;
+    return name + " does not take the value '" + shown(text.substr(equals + 3)) + "'" +
+           (flag ? " (it is a flag: give it alone, or =true or =false)" : "");
   }
   if (!text.empty() && text.front() >= 'A' && text.front() <= 'Z' && text.find(' ') != std::string::npos) {
     text.front() = static_cast<char>(text.front() - 'A' + 'a');
