@@ -23,7 +23,8 @@
 // A Runner runs once: a second run()/stream(), or add() after one, is a
 // UsageError; a duplicate key is refused at add() naming both items.
 // Thread safety: add(), run() and stream() from one thread; stop(),
-// stop_running(), outcome() and progress() from any thread, also during run().
+// stop_running() and progress() from any thread, also during run();
+// outcome() from any thread while run() runs (add() does not lock for it).
 // Items run together in one pool task (`batch`) share its time equally; a
 // crash in such a task fails its unfinished items (each an attempt).
 #pragma once
@@ -85,6 +86,8 @@ std::string describe_key(const Key& key, std::uint64_t index) {
 
 template <class Key, class Hash = std::hash<Key>>
 class Runner {
+  using Outcomes = std::unordered_map<Key, RunOutcome, Hash>;
+
  public:
   using Source = std::function<std::optional<RunItem<Key>>()>;
   using Sink = std::function<void(Key&&, RunOutcome&&)>;
@@ -101,11 +104,12 @@ class Runner {
       throw UsageError("Runner::add: the runner has run; make a new one for more work");
     }
     core_->check(work);
-    // Room first, so that an allocation failing leaves the key unadded and
-    // the three in step (the pushes below cannot throw then).
-    if (items_.size() == items_.capacity()) {
-      items_.reserve(std::max<std::size_t>(64, 2 * items_.size()));
-      works_.reserve(items_.capacity());
+    // Room first, in both lists, so that an allocation failing leaves the
+    // key unadded and the three in step (the pushes below cannot throw then).
+    if (items_.size() == items_.capacity() || works_.size() == works_.capacity()) {
+      const std::size_t room = std::max<std::size_t>(64, 2 * items_.size());
+      works_.reserve(room);
+      items_.reserve(room);
     }
     // try_emplace leaves `key` as it was when the key is there already.
     auto [it, fresh] = outcomes_.try_emplace(std::move(key));
@@ -123,6 +127,17 @@ class Runner {
   // Rethrows what a sink or source threw (after the items in flight ended).
   RunReport<Key, Hash> run() {
     begin();
+    // However run() ends, the runner keeps no outcome after it (outcome()
+    // answers nullopt then: the report has them).
+    struct Release {
+      Runner& runner;
+      ~Release() {
+        std::lock_guard lock(runner.mutex_);
+        runner.items_.clear();
+        runner.works_.clear();
+        runner.outcomes_.clear();
+      }
+    } release{*this};
     const std::size_t n = items_.size();
     std::vector<bool> landed(n);
     // Each outcome lands in its key's node of outcomes_, which then becomes
@@ -141,19 +156,10 @@ class Runner {
         },
         [](std::uint64_t /*aborted: no outcome*/) {},
         [&](std::uint64_t i) { return detail::describe_key(items_[i]->first, i); }, n);
-    works_.clear();
     RunReport<Key, Hash> report;
     std::lock_guard lock(mutex_);
-    // Aborted, or never pulled because the run stopped first.
-    for (std::size_t i = 0; i < n; ++i) {
-      if (!landed[i]) {
-        auto node = outcomes_.extract(items_[i]->first);
-        report.aborted.push_back(std::move(node.key()));
-      }
-    }
-    items_.clear();
+    take_aborted(landed, report.aborted);
     report.outcomes = std::move(outcomes_);
-    outcomes_.clear();
     fill(report, summary);
     return report;
   }
@@ -211,6 +217,38 @@ class Runner {
   std::size_t window() const noexcept { return core_->window(); }
 
  private:
+  // Moves the keys without an outcome (aborted, or never pulled because
+  // the run stopped first) out of outcomes_ into `aborted`, in input order.
+  // Nodes are found by address and taken by iterator, never looked up by
+  // key again (a key unequal to itself, such as NaN, would not be found).
+  void take_aborted(const std::vector<bool>& landed, std::vector<Key>& aborted) {
+    std::unordered_map<const typename Outcomes::value_type*, std::size_t> rank;  // node -> place among the aborted
+    for (std::size_t i = 0; i < landed.size(); ++i) {
+      if (!landed[i]) {
+        const std::size_t place = rank.size();
+        rank.emplace(items_[i], place);
+      }
+    }
+    if (rank.empty()) {
+      return;
+    }
+    std::vector<typename Outcomes::node_type> nodes(rank.size());
+    aborted.reserve(nodes.size());
+    for (auto it = outcomes_.begin(); it != outcomes_.end();) {
+      auto found = rank.find(&*it);
+      if (found == rank.end()) {
+        ++it;
+        continue;
+      }
+      auto next = std::next(it);
+      nodes[found->second] = outcomes_.extract(it);
+      it = next;
+    }
+    for (auto& node : nodes) {
+      aborted.push_back(std::move(node.key()));
+    }
+  }
+
   void begin() {
     if (started_) {
       throw UsageError("Runner: run() or stream() was called already; a Runner runs once");
@@ -225,7 +263,6 @@ class Runner {
   }
 
   std::unique_ptr<detail::RunnerCore> core_;
-  using Outcomes = std::unordered_map<Key, RunOutcome, Hash>;
   // By key: the duplicate check at add(), the outcomes as they land during
   // run() (guarded by mutex_ from then on), and at the end the report's.
   Outcomes outcomes_;

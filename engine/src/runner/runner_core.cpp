@@ -185,6 +185,20 @@ class RunState {
                                     : 1),
         random_(std::random_device{}()) {}
 
+  // Normally nothing is in flight by now. After an exception the loop did
+  // not expect, the batches whose tasks still run must outlive them: cancel
+  // what waits, and wait for the rest.
+  ~RunState() {
+    for (auto& [id, batch] : batches_) {
+      std::visit([](auto& f) { f.cancel(); }, batch->future);
+    }
+    for (auto& [id, batch] : batches_) {
+      std::visit([](auto& f) { f.wait(); }, batch->future);
+    }
+  }
+  RunState(const RunState&) = delete;
+  RunState& operator=(const RunState&) = delete;
+
   RunSummary run(const RunnerCore::Source& source) {
     int handled = 0;
     while (true) {
@@ -530,12 +544,28 @@ class RunState {
       ++summary_.failed;
       meter_.add_failed();
       if (options_.report_errors && log_enabled(LogLevel::error)) {
-        log(LogLevel::error,
-            options_.label + ": " + describe_(slot.index) + " failed after " + std::to_string(slot.outcome.attempts) +
-                (slot.outcome.attempts == 1 ? " attempt: " : " attempts: ") + describe_exception(slot.outcome.error));
+        report_error(slot);
       }
     }
     call([&] { sink_(slot.index, std::move(slot.outcome)); });
+  }
+
+  // Logging a failure never ends the run: a key that will not print is
+  // named by its place, and a log line that cannot be made is left out.
+  void report_error(const Slot& slot) noexcept {
+    try {
+      std::string key;
+      try {
+        key = describe_(slot.index);
+      } catch (...) {
+        key = "item " + std::to_string(slot.index);
+      }
+      log(LogLevel::error, options_.label + ": " + key + " failed after " + std::to_string(slot.outcome.attempts) +
+                               (slot.outcome.attempts == 1 ? " attempt: " : " attempts: ") +
+                               describe_exception(slot.outcome.error));
+    } catch (...) {
+      // Out of memory for the line: the outcome still reaches the sink.
+    }
   }
 
   void abort(const Slot& slot) {

@@ -6,8 +6,11 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <cstdint>
+#include <limits>
 #include <mutex>
+#include <ostream>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -218,6 +221,75 @@ TYPED_TEST(RunnerTest, AnAddThatThrowsLeavesTheRunnerAsItWas) {
   EXPECT_EQ(report.ok, 9u);
   EXPECT_TRUE(report.aborted.empty());
   EXPECT_EQ(report.outcomes.at(9).get(), Value(9));
+}
+
+// NaN equals nothing, itself included: each NaN key is a key of its own,
+// and run() never has to find one again by key.
+TYPED_TEST(RunnerTest, KeysUnequalToThemselvesEndOnceEach) {
+  auto pool = this->make();
+  const double nan = std::numeric_limits<double>::quiet_NaN();
+  for (const bool stopped : {false, true}) {
+    Runner<double> runner(*pool);
+    runner.add(1.0, Call{"testing.echo", {1}, {}});
+    runner.add(nan, Call{"testing.echo", {2}, {}});
+    runner.add(nan, Call{"testing.echo", {3}, {}});
+    if (stopped) {
+      runner.stop();
+    }
+    auto report = runner.run();
+    if (stopped) {
+      EXPECT_TRUE(report.outcomes.empty());
+      ASSERT_EQ(report.aborted.size(), 3u);
+      EXPECT_EQ(report.aborted[0], 1.0);
+      EXPECT_TRUE(std::isnan(report.aborted[1]));
+      EXPECT_TRUE(std::isnan(report.aborted[2]));
+    } else {
+      EXPECT_EQ(report.outcomes.size(), 3u);
+      EXPECT_TRUE(report.aborted.empty());
+      EXPECT_EQ(report.ok, 3u);
+    }
+  }
+}
+
+// A key whose operator<< throws: report_errors names it by its place, and
+// the run goes on with every key ending once.
+struct Unprintable {
+  int id;
+  bool operator==(const Unprintable&) const = default;
+};
+std::ostream& operator<<(std::ostream& os, const Unprintable& key) {
+  if (key.id == 1) {
+    throw std::runtime_error("cannot print key 1");
+  }
+  return os << key.id;
+}
+struct UnprintableHash {
+  std::size_t operator()(const Unprintable& key) const noexcept { return std::hash<int>{}(key.id); }
+};
+
+TYPED_TEST(RunnerTest, AKeyThatWillNotPrintIsLoggedByItsPlace) {
+  auto pool = this->make();
+  std::vector<std::string> lines;
+  std::mutex mutex;
+  troupe::set_log_sink([&](troupe::LogLevel, std::string_view line) {
+    std::lock_guard lock(mutex);
+    lines.emplace_back(line);
+  });
+  RunnerOptions options;
+  options.report_errors = true;
+  options.window = 1;
+  Runner<Unprintable, UnprintableHash> runner(*pool, options);
+  runner.add({0}, Call{"testing.echo", {0}, {}});
+  runner.add({1}, Call{"testing.fail", {"no", ""}, {}});
+  runner.add({2}, Call{"testing.echo", {2}, {}});
+  auto report = runner.run();
+  troupe::set_log_sink(nullptr);
+  EXPECT_EQ(report.outcomes.size(), 3u);
+  EXPECT_EQ(report.ok, 2u);
+  EXPECT_FALSE(report.outcomes.at({1}).ok());
+  std::lock_guard lock(mutex);
+  ASSERT_EQ(lines.size(), 1u);
+  EXPECT_THAT(lines[0], HasSubstr("item 1 failed after 1 attempt"));
 }
 
 TYPED_TEST(RunnerTest, RunTwiceIsAUsageError) {
