@@ -74,7 +74,7 @@ int main(int argc, char** argv) {
         return run_call_on_pool(call);
       }
       if (call.task.empty()) {
-        print_error("call: the TASK argument is required: troupe call PLUGIN TASK ARGS...");
+        print_error("call: the TASK argument is missing: troupe call PLUGIN TASK [ARGS...] (see troupe call --help)");
         return kUsageError;
       }
       return run_call(call);

@@ -16,8 +16,27 @@ namespace {
 // A word the user typed, as a message shows it: escaped, and cut when long.
 std::string shown(std::string_view text) {
   constexpr std::size_t kShown = 60;
-  std::string out = detail::escaped_name(text.substr(0, kShown));
-  return text.size() > kShown ? out + "..." : out;
+  if (text.size() <= kShown) {
+    return detail::escaped_name(text);
+  }
+  // Cut before a character, never inside one (a continuation byte is 10xxxxxx).
+  std::size_t cut = kShown;
+  while (cut > 0 && (static_cast<unsigned char>(text[cut]) & 0xC0) == 0x80) {
+    --cut;
+  }
+  return detail::escaped_name(text.substr(0, cut)) + "...";
+}
+
+// "did you mean" among names that differ from `name` and are long enough
+// for a near miss to mean something (never '-h' for any short typo).
+std::string suggestion(std::string_view name, const std::vector<std::string>& names) {
+  std::vector<std::string> candidates;
+  for (const auto& candidate : names) {
+    if (candidate.size() > 2 && candidate != name) {
+      candidates.push_back(candidate);
+    }
+  }
+  return name.size() > 2 ? detail::did_you_mean(name, candidates) : std::string();
 }
 
 std::string joined(const std::vector<std::string>& names) {
@@ -81,7 +100,7 @@ std::string unexpected(const CLI::App& command, const std::vector<std::string>& 
   std::string message;
   if (first.size() > 1 && first.front() == '-') {
     const std::string name = first.substr(0, first.find('='));
-    message = "unknown option '" + shown(name) + "'" + detail::did_you_mean(name, option_names(command));
+    message = "unknown option '" + shown(name) + "'" + suggestion(name, option_names(command));
   } else {
     message = "unexpected argument '" + shown(first) + "'";
   }
@@ -116,6 +135,11 @@ std::string reworded(const CLI::App& command, const CLI::ParseError& error) {
     if (text.find("required") != std::string::npos && text.find("missing") != std::string::npos) {
       return name + " needs a value";
     }
+  }
+  // ArgumentMismatch's "--job: At Most 1 required but received 2".
+  constexpr std::string_view kAtMost = ": At Most 1 required but received ";
+  if (auto at = text.find(kAtMost); at != std::string::npos) {
+    return text.substr(0, at) + " is given " + text.substr(at + kAtMost.size()) + " times; give it once";
   }
   constexpr std::string_view kExcludes = " excludes ";
   if (auto at = text.find(kExcludes);
@@ -163,7 +187,7 @@ int report_parse_error(CLI::App& app, const CLI::ParseError& error) {
       message = unexpected(app, extras) + "; the commands are " + joined(commands);
     } else if (!extras.empty()) {
       message = "unknown command '" + shown(extras.front()) + "'; the commands are " + joined(commands) +
-                detail::did_you_mean(extras.front(), commands);
+                suggestion(extras.front(), commands);
     } else {
       message = "no command given; the commands are " + joined(commands);
     }
@@ -172,9 +196,12 @@ int report_parse_error(CLI::App& app, const CLI::ParseError& error) {
   }
   const CLI::App& command = *chosen.front();
   std::string message;
-  if (dynamic_cast<const CLI::ExtrasError*>(&error) != nullptr && !extras.empty()) {
+  const bool required = dynamic_cast<const CLI::RequiredError*>(&error) != nullptr;
+  // An unknown option comes first: it is likely why a required argument seems missing.
+  if (!extras.empty() && (dynamic_cast<const CLI::ExtrasError*>(&error) != nullptr ||
+                          (required && extras.front().size() > 1 && extras.front().front() == '-'))) {
     message = unexpected(command, extras);
-  } else if (dynamic_cast<const CLI::RequiredError*>(&error) != nullptr) {
+  } else if (required) {
     message = missing(command);
   } else {
     message = reworded(command, error);

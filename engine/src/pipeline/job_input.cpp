@@ -217,12 +217,12 @@ class JsonlInput final : public JobInput {
         item.error = input_error(where + ": not JSON: " + parse_reason(e));
         return item;
       }
+      // The key first: a line refused for another field keeps its own key.
+      apply_key_field(item, key_field_, where);
       if (auto wide = find_wide_integer(line->text)) {
         // Parsed as a float, its low digits lost: the item is refused rather than changed.
         item.error = input_error(where + ": " + wide_integer_message(wide->literal));
-        return item;
       }
-      apply_key_field(item, key_field_, where);
       return item;
     }
   }

@@ -8,6 +8,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <chrono>
 #include <cstdint>
@@ -493,10 +494,6 @@ OutputScan keep_only_ok(const std::filesystem::path& output) {
   }
   OutputScan scan = scan_output(path);
   TemporaryFile temporary(path);
-  if (::fchmod(temporary.fd(), original.st_mode & 07777) != 0) {
-    const int error = errno;  // before building the message can change it
-    throw InputError("output '" + temporary.path().string() + "': cannot set its mode: " + system_reason(error));
-  }
   constexpr std::size_t kFlushAt = 1 << 20;
   std::string pending;
   std::uint64_t kept_bytes = 0;
@@ -513,6 +510,12 @@ OutputScan keep_only_ok(const std::filesystem::path& output) {
     }
   });
   write_all(temporary.fd(), pending, temporary.path());
+  // The output's mode only now: until the rename nears, the temporary keeps
+  // mkostemp's 0600, which is how remove_stale_temporaries() knows one.
+  if (::fchmod(temporary.fd(), original.st_mode & 07777) != 0) {
+    const int error = errno;  // before building the message can change it
+    throw InputError("output '" + temporary.path().string() + "': cannot set its mode: " + system_reason(error));
+  }
   sync(temporary.fd(), temporary.path(), false);
   // Renamed while still open, so still locked: a cleaner never takes it between the close and the rename.
   if (::rename(temporary.path().c_str(), path.c_str()) != 0) {
@@ -559,24 +562,38 @@ std::size_t remove_stale_temporaries(const std::filesystem::path& output) {
     // temporaries stay, and the job goes on; opening the output reports a folder it cannot use.
     return 0;
   }
+  // mkostemp's six characters are letters and digits.
+  const auto made_by_mkostemp = [&](std::string_view name) {
+    return name.size() == prefix.size() + kTemporarySuffix && name.starts_with(prefix) &&
+           std::all_of(name.begin() + static_cast<std::ptrdiff_t>(prefix.size()), name.end(), [](char c) {
+             return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
+           });
+  };
   std::vector<std::string> stale;
   while (const dirent* entry = ::readdir(dir.get())) {
-    const std::string_view name = entry->d_name;
-    if (name.size() == prefix.size() + kTemporarySuffix && name.starts_with(prefix)) {
-      stale.emplace_back(name);
+    if (made_by_mkostemp(entry->d_name)) {
+      stale.emplace_back(entry->d_name);
     }
   }
   std::size_t removed = 0;
   for (const std::string& name : stale) {
     const std::filesystem::path candidate = directory / name;
+    // Only what mkostemp makes: a regular file of ours, mode 0600, one link
+    // (never another job's output that happens to share the pattern, nor a
+    // second name of some file), looked at before it is opened.
+    struct stat before {};
+    if (::lstat(candidate.c_str(), &before) != 0 || !S_ISREG(before.st_mode) || before.st_nlink != 1 ||
+        before.st_uid != ::geteuid() || (before.st_mode & 07777) != 0600) {
+      continue;
+    }
     const int fd = ::open(candidate.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
     if (fd < 0) {
-      continue;  // gone already, or not a file we could have made
+      continue;  // gone already
     }
     struct stat info {};
-    // Unlocked: its writer is gone (a lock held by a live run is left alone).
-    if (::fstat(fd, &info) == 0 && S_ISREG(info.st_mode) && ::flock(fd, LOCK_EX | LOCK_NB) == 0 &&
-        ::unlink(candidate.c_str()) == 0) {
+    // The same file, and unlocked: its writer is gone (a lock held by a live run is left alone).
+    if (::fstat(fd, &info) == 0 && info.st_dev == before.st_dev && info.st_ino == before.st_ino &&
+        ::flock(fd, LOCK_EX | LOCK_NB) == 0 && ::unlink(candidate.c_str()) == 0) {
       ++removed;
     }
     ::close(fd);

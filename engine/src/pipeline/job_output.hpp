@@ -74,8 +74,9 @@ OutputScan scan_output(const std::filesystem::path& path);
 OutputScan keep_only_ok(const std::filesystem::path& path);
 
 // Removes the temporaries keep_only_ok left beside `output` (it was killed
-// before its rename): files named .NAME.keep-ok-XXXXXX that no process
-// holds locked. Every run that opens an output calls it first. Returns how
+// before its rename): files named .NAME.keep-ok-XXXXXX (six letters or
+// digits) that are regular, of this user, mode 0600 with one link, and that
+// no process holds locked. Every run that opens an output calls it first. Returns how
 // many it removed. Best effort, never throws: a folder it cannot list is
 // left as it is.
 std::size_t remove_stale_temporaries(const std::filesystem::path& output);

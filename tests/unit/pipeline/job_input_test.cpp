@@ -298,6 +298,18 @@ TEST(JsonlInput, LineThatDoesNotParseIsAnItemErrorNamingFileAndLine) {
   EXPECT_THAT(error_text(items[3]), HasSubstr(path.string() + ":4: not JSON: "));
 }
 
+// Refused for a field that is not its key, a line keeps the key it names.
+TEST(JsonlInput, ALineRefusedForAWideIntegerKeepsItsKeyField) {
+  ScratchDir dir;
+  const auto path = dir.write("in.jsonl", "{\"id\": \"a\", \"v\": 18446744073709551616}\n");
+  auto spec = file_spec(Kind::jsonl, path);
+  spec.key_field = "id";
+  const auto items = read_all(spec);
+  ASSERT_EQ(items.size(), 1U);
+  EXPECT_THAT(error_text(items[0]), HasSubstr(":1: the integer 18446744073709551616 is outside"));
+  EXPECT_THAT(keys(items), ElementsAre(key("a")));
+}
+
 TEST(JsonlInput, ALineWithAnIntegerPastSixtyFourBitsIsThatLinesErrorAtItsPlace) {
   ScratchDir dir;
   const auto path = dir.write("in.jsonl",

@@ -464,17 +464,28 @@ TEST(KeepOnlyOk, OnlyATornLineLeavesAnEmptyFile) {
   EXPECT_EQ(scan.valid_bytes, 0U);
 }
 
+// As mkostemp makes a temporary: mode 0600.
+std::filesystem::path write_temporary(ScratchDir& dir, const std::string& name, const std::string& text) {
+  const auto path = dir.write(name, text);
+  std::filesystem::permissions(path, std::filesystem::perms::owner_read | std::filesystem::perms::owner_write);
+  return path;
+}
+
 TEST(RemoveStaleTemporaries, RemovesUnlockedTemporariesOfItsOutputOnly) {
   ScratchDir dir;
   const auto output = dir.write("out.jsonl", ok_line(key(1)));
-  dir.write(".out.jsonl.keep-ok-a1B2c3", "stale");
-  dir.write(".out.jsonl.keep-ok-zzzzzz", "stale too");
-  dir.write(".out.jsonl.keep-ok-short", "not its naming");
-  dir.write(".other.jsonl.keep-ok-a1B2c3", "another output's");
+  write_temporary(dir, ".out.jsonl.keep-ok-a1B2c3", "stale");
+  write_temporary(dir, ".out.jsonl.keep-ok-zzzzzz", "stale too");
+  write_temporary(dir, ".out.jsonl.keep-ok-short", "not its naming");
+  write_temporary(dir, ".out.jsonl.keep-ok-a-b_c.", "not mkostemp's characters");
+  write_temporary(dir, ".other.jsonl.keep-ok-a1B2c3", "another output's");
+  dir.write(".out.jsonl.keep-ok-result", "another job's output, named like a temporary (mode 0644)");
+  const auto linked = write_temporary(dir, ".out.jsonl.keep-ok-HARDLN", "a second name of a file");
+  std::filesystem::create_hard_link(linked, dir.path() / "kept-elsewhere");
   dir.write(".out.jsonl.keep-ok-held/inner", "a folder");
   std::filesystem::create_symlink(output, dir.path() / ".out.jsonl.keep-ok-linked");
   // One that a live run holds locked, as keep_only_ok holds its own.
-  const auto held = dir.write(".out.jsonl.keep-ok-LIVE00", "in use");
+  const auto held = write_temporary(dir, ".out.jsonl.keep-ok-LIVE00", "in use");
   const int fd = ::open(held.c_str(), O_RDONLY | O_CLOEXEC);
   ASSERT_GE(fd, 0);
   ASSERT_EQ(::flock(fd, LOCK_EX), 0);
@@ -484,9 +495,10 @@ TEST(RemoveStaleTemporaries, RemovesUnlockedTemporariesOfItsOutputOnly) {
   for (const auto& entry : std::filesystem::directory_iterator(dir.path())) {
     left.insert(entry.path().filename().string());
   }
-  EXPECT_EQ(left, (std::set<std::string>{"out.jsonl", ".out.jsonl.keep-ok-short", ".other.jsonl.keep-ok-a1B2c3",
-                                         ".out.jsonl.keep-ok-held", ".out.jsonl.keep-ok-linked",
-                                         ".out.jsonl.keep-ok-LIVE00"}));
+  EXPECT_EQ(left, (std::set<std::string>{"out.jsonl", ".out.jsonl.keep-ok-short", ".out.jsonl.keep-ok-a-b_c.",
+                                         ".other.jsonl.keep-ok-a1B2c3", ".out.jsonl.keep-ok-result",
+                                         ".out.jsonl.keep-ok-HARDLN", "kept-elsewhere", ".out.jsonl.keep-ok-held",
+                                         ".out.jsonl.keep-ok-linked", ".out.jsonl.keep-ok-LIVE00"}));
   EXPECT_EQ(dir.read("out.jsonl"), ok_line(key(1)));
   EXPECT_EQ(remove_stale_temporaries(output), 1U);  // unlocked now: its run is gone
 }
@@ -494,7 +506,7 @@ TEST(RemoveStaleTemporaries, RemovesUnlockedTemporariesOfItsOutputOnly) {
 TEST(RemoveStaleTemporaries, ThroughALinkItCleansBesideTheFileTheLinkNames) {
   ScratchDir dir;
   const auto real = dir.write("data/real.jsonl", ok_line(key(1)));
-  dir.write("data/.real.jsonl.keep-ok-Abc123", "stale");
+  write_temporary(dir, "data/.real.jsonl.keep-ok-Abc123", "stale");
   const auto link = dir.path() / "link.jsonl";
   std::filesystem::create_symlink(real, link);
   EXPECT_EQ(remove_stale_temporaries(link), 1U);
