@@ -386,6 +386,31 @@ TEST(Cli, ABadOptionValueSaysWhatItTakes) {
             "=false) (see troupe run --help)\n");
 }
 
+// From a review: the bad option is named even when the FILE is missing too,
+// an option given twice says so, no "did you mean" of the name itself or of
+// a two-character one, a missing TASK reads like every other parse error,
+// and a long name is cut between characters.
+TEST(Cli, ParseErrorsNameTheRealMistake) {
+  auto r = troupe({"run", "--jbo"});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_EQ(r.err, "troupe: error: run: unknown option '--jbo'; did you mean '--job'? (see troupe run --help)\n");
+  r = troupe({"run", "--version"});
+  EXPECT_EQ(r.err, "troupe: error: run: unknown option '--version' (see troupe run --help)\n");
+  r = troupe({"run", "x.yaml", "--job", "a", "--job", "b"});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_EQ(r.err, "troupe: error: run: --job is given 2 times; give it once (see troupe run --help)\n");
+  r = troupe({"run", "x.yaml", "-j"});
+  EXPECT_EQ(r.err, "troupe: error: run: unknown option '-j' (see troupe run --help)\n");
+  r = troupe({"call", "a"});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_EQ(r.err,
+            "troupe: error: call: the TASK argument is missing: troupe call PLUGIN TASK [ARGS...] "
+            "(see troupe call --help)\n");
+  r = troupe({std::string(59, 'a') + "\xc3\xa9\xc3\xa9"});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_THAT(r.err, HasSubstr("unknown command '" + std::string(59, 'a') + "...'"));
+}
+
 TEST(Cli, EveryParseErrorHasTheHousePrefixAndHelpStillExitsZero) {
   for (const std::vector<std::string>& args : std::vector<std::vector<std::string>>{{"run"},
                                                                                     {"frob"},
