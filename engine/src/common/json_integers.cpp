@@ -3,6 +3,8 @@
 #include <charconv>
 #include <cstdint>
 
+#include "common/json_strings.hpp"
+
 namespace troupe::detail {
 namespace {
 
@@ -36,24 +38,13 @@ bool integer_fits(std::string_view literal) noexcept {
 }
 
 std::optional<WideInteger> find_wide_integer(std::string_view json) {
-  bool in_string = false;
-  bool escaped = false;
+  JsonStringTracker strings;
   for (std::size_t i = 0; i < json.size(); ++i) {
     const char c = json[i];
-    if (in_string) {
-      if (escaped) {
-        escaped = false;
-      } else if (c == '\\') {
-        escaped = true;
-      } else if (c == '"') {
-        in_string = false;
-      }
+    if (strings.in_string(c)) {
       continue;
     }
-    if (c == '"') {
-      in_string = true;
-      continue;
-    }
+    // A number holds no quote, so the characters skipped below change nothing for `strings`.
     if (!digit(c) && c != '-') {
       continue;
     }

@@ -12,6 +12,7 @@
 #include <variant>
 #include <vector>
 
+#include "common/json_strings.hpp"
 #include "pipeline/glob_walk.hpp"
 #include "pipeline/line_reader.hpp"
 #include "pipeline/utf8.hpp"
@@ -43,20 +44,12 @@ constexpr int kMaxDepth = 512;
 // million '[' would overflow the stack there.
 bool too_deep(std::string_view text) {
   int depth = 0;
-  bool in_string = false;
-  bool escaped = false;
+  JsonStringTracker strings;
   for (const char c : text) {
-    if (in_string) {
-      if (escaped) {
-        escaped = false;
-      } else if (c == '\\') {
-        escaped = true;
-      } else if (c == '"') {
-        in_string = false;
-      }
-    } else if (c == '"') {
-      in_string = true;
-    } else if (c == '[' || c == '{') {
+    if (strings.in_string(c)) {
+      continue;
+    }
+    if (c == '[' || c == '{') {
       if (++depth > kMaxDepth) {
         return true;
       }
