@@ -10,6 +10,7 @@
 #include <mutex>
 #include <thread>
 
+#include "mpi/hang_watchdog.hpp"
 #include "support/paths.hpp"
 #include "troupe/errors.hpp"
 #include "troupe/mpi.hpp"
@@ -450,5 +451,7 @@ int main(int argc, char** argv) {
     return 0;
   }
   ::testing::InitGoogleTest(&argc, argv);
+  // The heavy tests (2 GiB messages) take up to a minute; three mean a hang.
+  troupe::test::watch_for_hangs(std::chrono::seconds(180));
   return RUN_ALL_TESTS();
 }

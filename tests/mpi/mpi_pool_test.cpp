@@ -9,6 +9,7 @@
 #include <map>
 #include <mutex>
 
+#include "mpi/hang_watchdog.hpp"
 #include "support/paths.hpp"
 #include "troupe/engine.hpp"
 #include "troupe/errors.hpp"
@@ -404,5 +405,7 @@ int main(int argc, char** argv) {
     return 0;
   }
   ::testing::InitGoogleTest(&argc, argv);
+  // Each test takes seconds; a minute means a hang (ctest's timeout is 300 s for the whole job).
+  troupe::test::watch_for_hangs(std::chrono::seconds(60));
   return RUN_ALL_TESTS();
 }
