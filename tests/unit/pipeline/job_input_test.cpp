@@ -333,7 +333,7 @@ TEST(JsonlInput, ALineWithAnIntegerPastSixtyFourBitsIsThatLinesErrorAtItsPlace) 
     EXPECT_TRUE(items[2].value["n"].is_number_float());
     EXPECT_FALSE(items[3].error);
     if (keyed) {
-      // Lines without their key are keyed by line number (DESIGN.md), here one a real key equals.
+      // Lines without their key are keyed by line number (docs/pipelines.md), here one a real key equals.
       EXPECT_THAT(keys(items), ElementsAre(key(1), key(2), key(2), key(3)));
     } else {
       EXPECT_THAT(keys(items), ElementsAre(key(1), key(2), key(3), key(4)));
