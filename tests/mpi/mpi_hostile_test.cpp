@@ -10,7 +10,7 @@
 #include <mutex>
 #include <thread>
 
-#include "mpi/hang_watchdog.hpp"
+#include "mpi/mpi_test_main.hpp"
 #include "support/paths.hpp"
 #include "troupe/errors.hpp"
 #include "troupe/mpi.hpp"
@@ -441,17 +441,7 @@ TEST(MpiPoolHostile, ArgumentsNestedTooDeeplyFailTheirOwnCall) {
 }  // namespace troupe
 
 int main(int argc, char** argv) {
-  troupe::mpi::Environment mpi(argc, argv);
-  if (mpi.size() != 3) {
-    std::fprintf(stderr, "mpi_hostile_test: run it with mpirun -np 3 (got %d ranks)\n", mpi.size());
-    return 2;
-  }
-  if (mpi.rank() != 0) {
-    troupe::mpi::serve(troupe::plugins(), troupe::served_pools(mpi.rank()));
-    return 0;
-  }
-  ::testing::InitGoogleTest(&argc, argv);
   // The heavy tests (2 GiB messages) take up to a minute; three mean a hang.
-  troupe::test::watch_for_hangs(std::chrono::seconds(180));
-  return RUN_ALL_TESTS();
+  return troupe::test::run_mpi_tests(argc, argv, "mpi_hostile_test", troupe::plugins(), troupe::served_pools,
+                                     std::chrono::seconds(180));
 }

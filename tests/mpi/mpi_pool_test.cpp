@@ -9,7 +9,7 @@
 #include <map>
 #include <mutex>
 
-#include "mpi/hang_watchdog.hpp"
+#include "mpi/mpi_test_main.hpp"
 #include "support/paths.hpp"
 #include "troupe/engine.hpp"
 #include "troupe/errors.hpp"
@@ -395,17 +395,7 @@ TEST(MpiPool, ServeOnRankZeroIsRefused) {
 }  // namespace troupe
 
 int main(int argc, char** argv) {
-  troupe::mpi::Environment mpi(argc, argv);
-  if (mpi.size() != 3) {
-    std::fprintf(stderr, "mpi_pool_test: run it with mpirun -np 3 (got %d ranks)\n", mpi.size());
-    return 2;
-  }
-  if (mpi.rank() != 0) {
-    troupe::mpi::serve(troupe::plugins(), troupe::served_pools(mpi.rank()));
-    return 0;
-  }
-  ::testing::InitGoogleTest(&argc, argv);
   // Each test takes seconds; a minute means a hang (ctest's timeout is 300 s for the whole job).
-  troupe::test::watch_for_hangs(std::chrono::seconds(60));
-  return RUN_ALL_TESTS();
+  return troupe::test::run_mpi_tests(argc, argv, "mpi_pool_test", troupe::plugins(), troupe::served_pools,
+                                     std::chrono::seconds(60));
 }

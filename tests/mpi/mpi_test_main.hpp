@@ -1,7 +1,10 @@
+// The main() of an MPI test binary under `mpirun -np 3`: rank 0 runs the
+// tests, ranks 1 and 2 serve the pools they ask for.
+//
 // A test of an MPI job that hangs would hold every rank until ctest's
-// timeout and say nothing about where. The watchdog names the test that
-// has run too long, with its elapsed time, and aborts rank 0; mpirun then
-// ends the other ranks, so the job fails at once and the log says which.
+// timeout and say nothing about where. A watchdog names the test that has
+// run too long, with its elapsed time, and aborts rank 0; mpirun then ends
+// the other ranks, so the job fails at once and the log says which.
 #pragma once
 
 #include <gtest/gtest.h>
@@ -10,9 +13,14 @@
 #include <condition_variable>
 #include <cstdio>
 #include <cstdlib>
+#include <filesystem>
+#include <functional>
 #include <mutex>
 #include <string>
 #include <thread>
+#include <vector>
+
+#include "troupe/mpi.hpp"
 
 namespace troupe::test {
 
@@ -57,9 +65,23 @@ class HangWatchdog final : public ::testing::EmptyTestEventListener {
   std::jthread thread_;  // last: it reads the members above
 };
 
-// Installs a watchdog on gtest's listeners (which own it).
-inline void watch_for_hangs(std::chrono::seconds limit) {
-  ::testing::UnitTest::GetInstance()->listeners().Append(new HangWatchdog(limit));
+// Serves `served(rank)` on ranks 1 and 2; runs the tests on rank 0, any of
+// them running past `hang_limit` aborting the job.
+inline int run_mpi_tests(int argc, char** argv, const char* binary, const std::vector<std::filesystem::path>& plugins,
+                         const std::function<std::vector<MpiPoolOptions>(int rank)>& served,
+                         std::chrono::seconds hang_limit) {
+  troupe::mpi::Environment mpi(argc, argv);
+  if (mpi.size() != 3) {
+    std::fprintf(stderr, "%s: run it with mpirun -np 3 (got %d ranks)\n", binary, mpi.size());
+    return 2;
+  }
+  if (mpi.rank() != 0) {
+    troupe::mpi::serve(plugins, served(mpi.rank()));
+    return 0;
+  }
+  ::testing::InitGoogleTest(&argc, argv);
+  ::testing::UnitTest::GetInstance()->listeners().Append(new HangWatchdog(hang_limit));  // gtest owns it
+  return RUN_ALL_TESTS();
 }
 
 }  // namespace troupe::test
