@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "common/log.hpp"
+#include "runner/run_batch.hpp"
 #include "troupe/detail/progress_meter.hpp"
 #include "troupe/errors.hpp"
 #include "troupe/interrupt.hpp"
@@ -28,30 +29,15 @@
 namespace troupe::detail {
 namespace {
 
-using Clock = std::chrono::steady_clock;
+using runner::Batch;
+using runner::batchable;
+using runner::Clock;
+using runner::ItemResult;
+using runner::results_of;
+using runner::Slot;
+
 constexpr std::size_t kWindowPerWorker = 256;
 constexpr std::chrono::microseconds kBatchTarget{200};
-
-struct ItemResult {
-  Value value;
-  std::exception_ptr error;
-  bool cancelled = false;  // never ran
-};
-
-struct Slot {
-  std::uint64_t index = 0;
-  RunWork work;
-  RunOutcome outcome;
-};
-
-// One pool task: a callable batch (ThreadPool), a chunk of one plugin task
-// (submit_chunk) or a single call.
-struct Batch {
-  std::vector<Slot> slots;
-  std::vector<ItemResult> results;  // written by a callable batch's worker
-  std::variant<Future<void>, Future<Value>, Future<std::vector<Outcome<Value>>>> future;
-  std::optional<Clock::time_point> deadline;  // a timed thread pool task, once it started
-};
 
 struct Due {
   Clock::time_point when;
@@ -59,16 +45,6 @@ struct Due {
 };
 bool later(const Due& a, const Due& b) {
   return a.when > b.when;
-}
-
-bool batchable(const RunWork& a, const RunWork& b) {
-  if (a.is_call() != b.is_call()) {
-    return false;
-  }
-  if (!a.is_call()) {
-    return true;
-  }
-  return a.call().task == b.call().task && a.call().kwargs.empty() && b.call().kwargs.empty();
 }
 
 template <class E>
@@ -94,58 +70,6 @@ bool retryable(Retry on, const std::exception_ptr& error) {
       return is<WorkerCrashedError>(error) || is<TaskTimeoutError>(error);
   }
   return false;
-}
-
-template <class T>
-std::exception_ptr cancel_error(const Future<T>& future) {
-  try {
-    future.get();
-  } catch (...) {
-    return std::current_exception();
-  }
-  return nullptr;
-}
-
-// A finished future's results, one per slot.
-std::vector<ItemResult> results_of(Batch& batch) {
-  const std::size_t n = batch.slots.size();
-  return std::visit(
-      [&](auto& future) {
-        using F = std::decay_t<decltype(future)>;
-        std::vector<ItemResult> out(n);
-        if (future.state() == FutureState::cancelled) {
-          // Ours (a stop) never ran; a pool's own cancellation is an error.
-          std::exception_ptr error = cancel_error(future);
-          for (auto& r : out) {
-            r.cancelled = true;
-            r.error = error;
-          }
-          return out;
-        }
-        if (future.state() == FutureState::failed) {
-          for (auto& r : out) {
-            r.error = future.exception();
-          }
-          return out;
-        }
-        if constexpr (std::is_same_v<F, Future<void>>) {
-          return std::move(batch.results);
-        } else if constexpr (std::is_same_v<F, Future<Value>>) {
-          out[0].value = future.get();
-          return out;
-        } else {
-          const auto& outcomes = future.get();
-          for (std::size_t i = 0; i < n && i < outcomes.size(); ++i) {
-            if (outcomes[i].ok()) {
-              out[i].value = outcomes[i].value();
-            } else {
-              out[i].error = outcomes[i].error();
-            }
-          }
-          return out;
-        }
-      },
-      batch.future);
 }
 
 }  // namespace
