@@ -139,7 +139,6 @@ class Runner {
       }
     } release{*this};
     const std::size_t n = items_.size();
-    std::vector<bool> landed(n);
     // Each outcome lands in its key's node of outcomes_, which then becomes
     // the report: one hash insert per key in all (at add()).
     RunSummary summary = core_->run(
@@ -152,13 +151,12 @@ class Runner {
         [&](std::uint64_t i, RunOutcome&& outcome) {
           std::lock_guard lock(mutex_);
           items_[i]->second = std::move(outcome);
-          landed[i] = true;
         },
         [](std::uint64_t /*aborted: no outcome*/) {},
         [&](std::uint64_t i) { return detail::describe_key(items_[i]->first, i); }, n);
     RunReport<Key, Hash> report;
     std::lock_guard lock(mutex_);
-    take_aborted(landed, report.aborted);
+    take_aborted(report.aborted);
     report.outcomes = std::move(outcomes_);
     fill(report, summary);
     return report;
@@ -204,8 +202,7 @@ class Runner {
   std::optional<RunOutcome> outcome(const Key& key) const {
     std::lock_guard lock(mutex_);
     auto it = outcomes_.find(key);
-    // Every finished outcome has an attempt or an error; one still running has neither.
-    if (it == outcomes_.end() || (it->second.attempts == 0 && !it->second.error)) {
+    if (it == outcomes_.end() || !finished(it->second)) {
       return std::nullopt;
     }
     return it->second;
@@ -217,14 +214,18 @@ class Runner {
   std::size_t window() const noexcept { return core_->window(); }
 
  private:
+  // Every outcome the sink wrote has an attempt or an error; a key's node
+  // holds neither until then.
+  static bool finished(const RunOutcome& outcome) noexcept { return outcome.attempts > 0 || outcome.error; }
+
   // Moves the keys without an outcome (aborted, or never pulled because
   // the run stopped first) out of outcomes_ into `aborted`, in input order.
   // Nodes are found by address and taken by iterator, never looked up by
   // key again (a key unequal to itself, such as NaN, would not be found).
-  void take_aborted(const std::vector<bool>& landed, std::vector<Key>& aborted) {
+  void take_aborted(std::vector<Key>& aborted) {
     std::unordered_map<const typename Outcomes::value_type*, std::size_t> rank;  // node -> place among the aborted
-    for (std::size_t i = 0; i < landed.size(); ++i) {
-      if (!landed[i]) {
+    for (std::size_t i = 0; i < items_.size(); ++i) {
+      if (!finished(items_[i]->second)) {
         const std::size_t place = rank.size();
         rank.emplace(items_[i], place);
       }
