@@ -453,9 +453,8 @@ TEST_F(CliMpi, AJobOnAnMpiPoolOutsideMpirunExitsTwoNamingThePoolAndMpirun) {
   EXPECT_FALSE(fs::exists(dir_ / "out/doubled.jsonl"));
 }
 
-TEST_F(CliMpi, AJobOnAProcessPoolRunsWithoutMpirunBesideAnMpiPool) {
-  const std::string file =
-      write_config(std::string(kMpiPool) + "  cpu: {kind: process, workers: 2}\n", R"(  - name: remote
+// A job on the mpi pool and one on a process pool beside it.
+constexpr const char* kRemoteAndHereJobs = R"(  - name: remote
     pool: cluster
     task: testing.double
     inputs: {range: [0, 10]}
@@ -464,7 +463,11 @@ TEST_F(CliMpi, AJobOnAProcessPoolRunsWithoutMpirunBesideAnMpiPool) {
     task: testing.double
     inputs: {range: [0, 100]}
     output: here.jsonl
-)");
+)";
+
+TEST_F(CliMpi, AJobOnAProcessPoolRunsWithoutMpirunBesideAnMpiPool) {
+  const std::string file =
+      write_config(std::string(kMpiPool) + "  cpu: {kind: process, workers: 2}\n", kRemoteAndHereJobs);
   const auto r = run_troupe({"run", file, "--job", "here", "--progress", "never"});
   EXPECT_EQ(r.exit_code, 0) << r.err;
   EXPECT_THAT(r.err, HasSubstr("job 'here': 100 ok, 0 failed"));
@@ -479,16 +482,7 @@ TEST_F(CliMpi, AJobOnAProcessPoolRunsWithoutMpirunBesideAnMpiPool) {
 TEST_F(CliMpi, AJobOnAProcessPoolRunsUnderMpirunBesideAnMpiPoolItDoesNotUse) {
   // Ranks 1 and 2 serve `cluster`, which rank 0 never opens: they must still end.
   const std::string file =
-      write_config(std::string(kMpiPool) + "  cpu: {kind: process, workers: 2}\n", R"(  - name: remote
-    pool: cluster
-    task: testing.double
-    inputs: {range: [0, 10]}
-  - name: here
-    pool: cpu
-    task: testing.double
-    inputs: {range: [0, 100]}
-    output: here.jsonl
-)");
+      write_config(std::string(kMpiPool) + "  cpu: {kind: process, workers: 2}\n", kRemoteAndHereJobs);
   const auto r = mpirun_troupe({"run", file, "--job", "here", "--progress", "never"});
   EXPECT_EQ(r.exit_code, 0) << r.err;
   EXPECT_EQ(count_of(r.err, "job 'here': 100 ok, 0 failed"), 1u) << r.err;
