@@ -236,7 +236,9 @@ bool HostCore::dispatch() {
       return false;
     }
     // One frame per rank with room in turn: a few frames spread over every
-    // rank instead of filling the first.
+    // rank instead of filling the first. The turn carries over from one
+    // dispatch to the next frame by frame, so frames submitted one at a time
+    // are dealt exactly as frames submitted together.
     std::vector<std::vector<Queued>> per_rank(ranks_.size());
     bool room = true;
     while (room && !queue_.empty()) {
@@ -247,6 +249,8 @@ bool HostCore::dispatch() {
           per_rank[at].push_back(std::move(queue_.front()));
           queue_.pop_front();
           room = true;
+          next_rank_ = (at + 1) % ranks_.size();
+          break;  // the next frame starts from the rank after this one
         }
       }
     }
@@ -255,7 +259,6 @@ bool HostCore::dispatch() {
         batches.emplace_back(&ranks_[at], std::move(per_rank[at]));
       }
     }
-    next_rank_ = (next_rank_ + 1) % ranks_.size();
   }
   bool sent = false;
   std::size_t taken = 0;

@@ -113,6 +113,37 @@ TEST(MpiPool, CallsSpreadOverEveryRankAndNameItAsTheirWorker) {
   EXPECT_TRUE(by_rank.contains(1) && by_rank.contains(2));
 }
 
+// The ranks take turns frame by frame, however the frames reach rank 0's
+// MPI thread: one at a time, two at once, then one more leaves each rank
+// two. (The turn moved once per dispatch: rank 1 got three.)
+TEST(MpiPool, FramesAreDealtInTurnHoweverTheyArrive) {
+  MpiPool pool(plugins(), thread_pool());  // 2 ranks x 2 workers x 2 frames
+  std::vector<Future<Value>> futures;
+  const auto submit = [&](int n) {
+    for (int i = 0; i < n; ++i) {
+      futures.push_back(pool.call("testing.cancellable_sleep", 20000));
+    }
+    for (const auto& f : futures) {
+      while (f.state() == FutureState::pending) {
+        std::this_thread::sleep_for(1ms);
+      }
+    }
+  };
+  submit(1);
+  submit(2);
+  submit(1);
+  std::map<std::size_t, int> by_rank;
+  for (const auto& f : futures) {
+    ++by_rank[f.worker_id().value()];
+  }
+  EXPECT_EQ(by_rank[1], 2);
+  EXPECT_EQ(by_rank[2], 2);
+  for (auto& f : futures) {
+    f.cancel();
+    EXPECT_EQ(f.get(30s), false);
+  }
+}
+
 // Self-scheduling: the slow rank is sent less, so both end together. A
 // static split would leave rank 2 with half the calls and a third of the
 // workers: it would end about twice as late as rank 1's last call.
