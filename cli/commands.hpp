@@ -47,9 +47,9 @@ int run_validate(const ConfigFileOptions& options);
 int run_config(const ConfigFileOptions& options);
 int run_run(const RunOptions& options);
 
-// Prints each problem of a ConfigError (GCC-style lines) and a summary line
-// on stderr; returns kUsageError.
-int report_config_error(const std::exception& error);
+// Prints `heading` (if any), each problem of a ConfigError (GCC-style lines)
+// and a summary line on stderr, in one write; returns kUsageError.
+int report_config_error(const std::exception& error, const std::string& heading = {});
 
 // `troupe: error: <message>` on stderr.
 void print_error(const std::string& message);

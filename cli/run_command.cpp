@@ -7,6 +7,8 @@
 #include <cctype>
 #include <cstdlib>
 #include <cstring>
+#include <exception>
+#include <functional>
 #include <iostream>
 #include <optional>
 #include <string>
@@ -160,8 +162,6 @@ std::string mpi_refusal(const EngineSpec& spec, const RunOptions& options) {
 #endif
 }
 
-}  // namespace
-
 // Under an MPI launcher, this process's rank as the launcher set it (before
 // MPI starts); 0 otherwise.
 int launcher_rank() {
@@ -173,15 +173,72 @@ int launcher_rank() {
   return 0;
 }
 
+#if TROUPE_CLI_HAS_MPI
+// Whether every rank of the MPI job loaded the file; reports what did not.
+// Each rank prints before it leaves, and MPI_Finalize waits for every rank,
+// so no rank's exit ends the job before the others have said why.
+bool loaded_on_every_rank(const mpi::Environment& environment, const RunOptions& options,
+                          const std::exception_ptr& load_error, const std::function<void(const std::string&)>& report) {
+  if (environment.rank() == 0 && load_error) {
+    report({});  // the other ranks read the same file: said once
+  }
+  const std::vector<int> not_ready = environment.ranks_not_ready(!load_error);
+  if (not_ready.empty() || not_ready.front() == 0) {
+    return not_ready.empty();
+  }
+  if (load_error) {
+    report("on rank " + std::to_string(environment.rank()) + " (" + environment.host() + "):");
+  } else if (environment.rank() == 0) {
+    std::string ranks;
+    for (int r : not_ready) {
+      ranks += (ranks.empty() ? "" : ", ") + std::to_string(r);
+    }
+    print_error(options.file + " did not load on rank" + (not_ready.size() > 1 ? "s " : " ") + ranks +
+                " (each says why); every rank reads the file at that path itself");
+  }
+  return false;
+}
+#endif
+
+}  // namespace
+
 int run_run(const RunOptions& options) {
+  int ranks = 0;  // in the MPI job, if any
+#if TROUPE_CLI_HAS_MPI
+  // Under mpirun every rank runs this command: rank 0 runs the jobs, the
+  // others serve the file's pools of kind mpi until rank 0 is done. MPI
+  // starts first, so that a file that does not load ends every rank together.
+  std::optional<mpi::Environment> environment;
+  if (mpi::launched_by_mpi()) {
+    environment.emplace();
+    ranks = environment->size();
+  }
+#endif
   EngineSpec spec;
+  std::exception_ptr load_error;
   try {
     spec = config::load_file(options.file, {.overrides = options.sets});
-  } catch (const ConfigError& e) {
-    if (launcher_rank() != 0) {
-      return kUsageError;  // rank 0 reads the same file and reports it once
+  } catch (const ConfigError&) {
+    load_error = std::current_exception();
+  }
+  const auto report_load_error = [&](const std::string& heading) {
+    try {
+      std::rethrow_exception(load_error);
+    } catch (const ConfigError& e) {
+      report_config_error(e, heading);
     }
-    return report_config_error(e);
+  };
+#if TROUPE_CLI_HAS_MPI
+  if (environment && !loaded_on_every_rank(*environment, options, load_error, report_load_error)) {
+    return kUsageError;
+  }
+#endif
+  if (load_error) {
+    if (launcher_rank() != 0) {
+      return kUsageError;  // without troupe::mpi: rank 0 reads the same file and reports it once
+    }
+    report_load_error({});
+    return kUsageError;
   }
   if (auto why = mpi_refusal(spec, options); !why.empty()) {
     if (launcher_rank() == 0) {
@@ -189,22 +246,14 @@ int run_run(const RunOptions& options) {
     }
     return kUsageError;
   }
-  int ranks = 0;  // in the MPI job, if any
 #if TROUPE_CLI_HAS_MPI
-  // Under mpirun every rank runs this command: rank 0 runs the jobs, the
-  // others serve the file's pools of kind mpi until rank 0 is done.
-  std::optional<mpi::Environment> environment;
-  if (mpi::launched_by_mpi()) {
-    environment.emplace();
-    ranks = environment->size();
-    if (environment->rank() != 0) {
-      std::vector<std::filesystem::path> plugins;
-      for (const auto& plugin : spec.plugins) {
-        plugins.push_back(plugin.path);
-      }
-      mpi::serve(plugins, mpi_pools(spec));
-      return kOk;
+  if (environment && environment->rank() != 0) {
+    std::vector<std::filesystem::path> plugins;
+    for (const auto& plugin : spec.plugins) {
+      plugins.push_back(plugin.path);
     }
+    mpi::serve(plugins, mpi_pools(spec));
+    return kOk;
   }
 #endif
   try {

@@ -1,23 +1,26 @@
 // troupe validate FILE [--set KEY=VALUE]...: the file alone first, then the
 // checks that need the plugins (in troupe-worker processes).
 #include <iostream>
+#include <string>
 
 #include "commands.hpp"
 #include "troupe/config.hpp"
 
 namespace troupe::cli {
 
-int report_config_error(const std::exception& error) {
+int report_config_error(const std::exception& error, const std::string& heading) {
+  std::string text = heading.empty() ? std::string() : "troupe: error: " + heading + "\n";
   const auto* config_error = dynamic_cast<const ConfigError*>(&error);
   if (config_error == nullptr) {
-    print_error(error.what());
-    return kUsageError;
+    text += "troupe: error: " + std::string(error.what()) + "\n";
+  } else {
+    for (const auto& problem : config_error->problems()) {
+      text += problem.to_string() + "\n";
+    }
+    const std::size_t n = config_error->problems().size();
+    text += "troupe: error: " + std::to_string(n) + " problem" + (n == 1 ? "" : "s") + " in the configuration\n";
   }
-  for (const auto& problem : config_error->problems()) {
-    std::cerr << problem.to_string() << '\n';
-  }
-  const std::size_t n = config_error->problems().size();
-  print_error(std::to_string(n) + " problem" + (n == 1 ? "" : "s") + " in the configuration");
+  std::cerr << text;  // one write: under mpirun, ranks' reports do not interleave
   return kUsageError;
 }
 

@@ -2,6 +2,7 @@
 
 #include <cstdlib>
 #include <memory>
+#include <vector>
 
 #include "channel.hpp"
 #include "environment_state.hpp"
@@ -115,6 +116,19 @@ std::size_t Environment::node_ranks() const noexcept {
 }
 const std::string& Environment::host() const noexcept {
   return host_;
+}
+
+std::vector<int> Environment::ranks_not_ready(bool ready) const {
+  int mine = ready ? 1 : 0;
+  std::vector<int> all(static_cast<std::size_t>(size_));
+  detail::check_mpi(MPI_Allgather(&mine, 1, MPI_INT, all.data(), 1, MPI_INT, MPI_COMM_WORLD), "MPI_Allgather");
+  std::vector<int> not_ready;
+  for (int r = 0; r < size_; ++r) {
+    if (all[static_cast<std::size_t>(r)] == 0) {
+      not_ready.push_back(r);
+    }
+  }
+  return not_ready;
 }
 
 }  // namespace troupe::mpi

@@ -535,6 +535,39 @@ TEST_F(CliMpi, AnUnreadableConfigUnderMpirunIsReportedOnce) {
   EXPECT_EQ(count_of(r.err, "troupe: error: 1 problem in the configuration"), 1u) << r.err;
 }
 
+// Every rank reads the file itself (here each is handed its own, as on hosts
+// whose copies differ). Ranks 1 and 2 returned at once when theirs did not
+// load, before MPI started: mpirun could end the job before rank 0 said why.
+TEST_F(CliMpi, AFileThatLoadsOnRankZeroOnlyNamesTheRanksWhereItDidNot) {
+  const std::string jobs = R"(  - name: doubled
+    pool: cluster
+    task: testing.double
+    inputs: {range: [0, 10]}
+)";
+  const std::string good = write_config(kMpiPool, jobs, "good.yaml");
+  const std::string bad = write_config(std::string(kMpiPool) + "    frames_per_wroker: 2\n", jobs, "bad.yaml");
+  const std::string troupe = troupe::test::binary_path("troupe").string();
+  const auto mpmd = [&](const std::string& first, const std::string& rest) {
+    return run_program(TROUPE_MPIEXEC,
+                       {"--oversubscribe", "-np", "1", troupe, "run", first, "--progress", "never", ":", "-np", "2",
+                        troupe, "run", rest, "--progress", "never"},
+                       90s);
+  };
+  const auto r = mpmd(good, bad);
+  EXPECT_EQ(r.exit_code, 2) << r.err;
+  EXPECT_THAT(r.err, HasSubstr(good + " did not load on ranks 1, 2 (each says why)")) << r.err;
+  EXPECT_THAT(r.err, HasSubstr("troupe: error: on rank 1 (")) << r.err;
+  EXPECT_THAT(r.err, HasSubstr("troupe: error: on rank 2 (")) << r.err;
+  EXPECT_EQ(count_of(r.err, "unknown key 'frames_per_wroker'"), 2u) << r.err;
+  EXPECT_EQ(std::distance(fs::directory_iterator(dir_), fs::directory_iterator()), 2) << "only the two files";
+
+  // Rank 0's own error is said once, by rank 0, whatever the others read.
+  const auto s = mpmd(bad, good);
+  EXPECT_EQ(s.exit_code, 2) << s.err;
+  EXPECT_EQ(count_of(s.err, "unknown key 'frames_per_wroker'"), 1u) << s.err;
+  EXPECT_THAT(s.err, ::testing::Not(HasSubstr("on rank"))) << s.err;
+}
+
 TEST_F(CliMpi, AConfigThatFailsItsChecksUnderMpirunIsReportedOnceAndEndsTheRun) {
   // It loads (every rank starts MPI and ranks 1, 2 serve); only rank 0's
   // check finds the task missing from the plugin, and the run still ends.

@@ -55,6 +55,11 @@ class Environment {
   std::size_t node_ranks() const noexcept;   // ranks on this rank's node, this one included
   const std::string& host() const noexcept;  // MPI_Get_processor_name
 
+  // A collective: every rank calls it at the same point with whether it is
+  // ready to go on, and each gets the ranks that are not, in order (empty
+  // when all are). Call it before any pool or serve() starts.
+  std::vector<int> ranks_not_ready(bool ready) const;
+
  private:
   void start(int* argc, char*** argv);
   int rank_ = 0;
