@@ -4,13 +4,17 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <time.h>
+#include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
+#include <filesystem>
 #include <map>
 #include <mutex>
 
 #include "mpi/mpi_test_main.hpp"
 #include "support/paths.hpp"
+#include "support/sync.hpp"
 #include "troupe/engine.hpp"
 #include "troupe/errors.hpp"
 #include "troupe/map.hpp"
@@ -241,13 +245,13 @@ TEST(MpiPool, CancelledQueuedWorkNeverRunsAndIsListed) {
 
 TEST(MpiPool, CancelOfSentWorkReachesTheRunningTask) {
   MpiPool pool(plugins(), thread_pool());
-  auto f = pool.call("testing.cancellable_sleep", 20000);
-  while (f.state() == FutureState::pending) {
-    std::this_thread::sleep_for(1ms);
-  }
-  std::this_thread::sleep_for(100ms);  // let it start on its rank
-  EXPECT_FALSE(f.cancel());            // sent: it runs, its cancel flag is set there
-  EXPECT_EQ(f.get(10s), false);        // it stopped sleeping early
+  const auto started = std::filesystem::temp_directory_path() / ("troupe-mpi-started-" + std::to_string(getpid()));
+  std::filesystem::remove(started);
+  auto f = pool.call("testing.announce_then_cancellable_sleep", started.string(), 20000);
+  ASSERT_TRUE(test::eventually([&] { return std::filesystem::exists(started); }, 30s));  // it runs on its rank
+  std::filesystem::remove(started);
+  EXPECT_FALSE(f.cancel());      // sent: it runs, its cancel flag is set there
+  EXPECT_EQ(f.get(10s), false);  // it stopped sleeping early
 }
 
 TEST(MpiPool, InterruptRunningStopsWhatRunsOnEveryRank) {
@@ -256,10 +260,18 @@ TEST(MpiPool, InterruptRunningStopsWhatRunsOnEveryRank) {
   for (int i = 0; i < 4; ++i) {
     hung.push_back(pool.call("testing.hang"));
   }
-  std::this_thread::sleep_for(500ms);
-  pool.interrupt_running();
+  // Each interrupt stops what runs at that moment; a hang that had not
+  // started yet (its worker still starting on a loaded machine) is caught by
+  // the next, rather than leaving the pool's destructor waiting for it.
+  const bool all_ended = test::eventually(
+      [&] {
+        pool.interrupt_running();
+        std::this_thread::sleep_for(100ms);
+        return std::ranges::all_of(hung, [](const auto& f) { return f.done(); });
+      },
+      30s);
+  ASSERT_TRUE(all_ended);
   for (auto& f : hung) {
-    ASSERT_TRUE(f.wait(30s));
     EXPECT_THROW(f.get(), CancelledError);
   }
   EXPECT_EQ(pool.call("testing.echo", 1).get(), 1);
