@@ -2,6 +2,8 @@
 
 #include <CLI/CLI.hpp>
 
+#include <algorithm>
+
 #include "troupe/config/units.hpp"
 #include "troupe/detail/json_integers.hpp"
 #include "troupe/sdk/errors.hpp"
@@ -38,7 +40,7 @@ void add_call_options(CLI::App& command, CallOptions& options) {
   command.allow_extras();
   command.footer(
       "ARGS: the task's positional arguments, each one JSON value, taken as written: 42, 1.5, true, '\"text\"', "
-      "'[1,2]' (one list), '{\"x\":1}'.");
+      "'[1,2]' (one list), '{\"x\":1}'. After --, every word is an argument.");
 }
 
 void collect_call_arguments(CLI::App& command, CallOptions& options) {
@@ -49,6 +51,22 @@ void collect_call_arguments(CLI::App& command, CallOptions& options) {
     }
     options.args.push_back(std::move(extra));
   }
+}
+
+std::vector<std::string> take_call_arguments_after_separator(std::vector<std::string>& argv) {
+  // The verb is the first word that is not an option (`troupe --version` has none).
+  const auto verb = std::find_if(argv.begin() + (argv.empty() ? 0 : 1), argv.end(),
+                                 [](const std::string& word) { return !word.starts_with('-'); });
+  if (verb == argv.end() || *verb != "call") {
+    return {};
+  }
+  const auto separator = std::find(verb, argv.end(), "--");
+  if (separator == argv.end()) {
+    return {};
+  }
+  std::vector<std::string> after(separator + 1, argv.end());
+  argv.erase(separator, argv.end());
+  return after;
 }
 
 Value parse_json_argument(const std::string& text, const std::string& where) {

@@ -39,6 +39,12 @@ struct CallOptions {
 void add_call_options(CLI::App& command, CallOptions& options);
 void collect_call_arguments(CLI::App& command, CallOptions& options);
 
+// `troupe call ... -- ARGS`: CLI11 hands what follows `--` on a subcommand
+// back to the top level, so the command line is cut there before parsing.
+// Returns the arguments after the `--` that follows `call` (each one JSON
+// value, a leading '-' included) and drops them and the `--` from `argv`.
+std::vector<std::string> take_call_arguments_after_separator(std::vector<std::string>& argv);
+
 // JSON arguments nest at most this deep (deeper input could exhaust the
 // stack of any code that walks the value).
 inline constexpr int kMaxJsonDepth = 256;

@@ -1,6 +1,8 @@
 #include <CLI/CLI.hpp>
 
 #include <iostream>
+#include <string>
+#include <vector>
 
 #include "commands.hpp"
 #include "parse_errors.hpp"
@@ -58,8 +60,14 @@ int main(int argc, char** argv) {
       ->check(CLI::IsMember({"auto", "always", "never"}))
       ->default_str("auto");
 
+  std::vector<std::string> words(argv, argv + argc);
+  const std::vector<std::string> call_arguments_after_separator = take_call_arguments_after_separator(words);
   try {
-    app.parse(argc, argv);
+    std::vector<char*> parsed;
+    for (std::string& word : words) {
+      parsed.push_back(word.data());
+    }
+    app.parse(static_cast<int>(parsed.size()), parsed.data());
   } catch (const CLI::ParseError& e) {
     return report_parse_error(app, e);
   }
@@ -70,6 +78,7 @@ int main(int argc, char** argv) {
     }
     if (*call_cmd) {
       collect_call_arguments(*call_cmd, call);
+      call.args.insert(call.args.end(), call_arguments_after_separator.begin(), call_arguments_after_separator.end());
       if (!call.config.empty()) {
         return run_call_on_pool(call);
       }

@@ -329,6 +329,31 @@ TEST(Cli, NegativeNumberIsAnArgumentAndUnknownOptionIsRefused) {
   EXPECT_EQ(r.err, "troupe: error: call: unknown option '--bogus' (see troupe call --help)\n");
 }
 
+// After `--` every word is a task argument, one JSON value each, even one
+// that looks like an option (CLI11 alone called `--kw` an unknown option
+// and refused `-5` there).
+TEST(Cli, EveryWordAfterTheSeparatorIsATaskArgument) {
+  const std::string testing = plugin_path("testing").string();
+  auto r = troupe({"call", testing, "double", "--", "-21"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.out, "-42\n");
+  r = troupe({"call", testing, "echo", "--", "--kw"});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_THAT(r.err, HasSubstr("argument 1 '--kw' is not a JSON literal"));
+  r = troupe({"call", testing, "echo", "--", "[1,\"--\"]"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.out, "[1,\"--\"]\n");
+  r = troupe({"call", "--isolated", testing, "double", "--", "-21"});  // options before the separator still apply
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.out, "-42\n");
+  r = troupe({"call", testing, "echo", "1", "--", "2"});  // arguments on both sides of it count
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_THAT(r.err, HasSubstr("takes 1 argument (value) but 2 were given"));
+  r = troupe({"call", testing, "echo", "--"});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_THAT(r.err, HasSubstr("missing argument 'value'"));
+}
+
 TEST(Cli, AMissingArgumentNamesItAndTheSubcommandsHelp) {
   auto r = troupe({"run"});
   EXPECT_EQ(r.exit_code, 2);
