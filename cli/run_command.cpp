@@ -11,6 +11,7 @@
 #include <functional>
 #include <iostream>
 #include <optional>
+#include <stdexcept>
 #include <string>
 
 #include "commands.hpp"
@@ -218,14 +219,18 @@ int run_run(const RunOptions& options) {
   std::exception_ptr load_error;
   try {
     spec = config::load_file(options.file, {.overrides = options.sets});
-  } catch (const ConfigError&) {
+  } catch (...) {
+    // Anything: under mpirun a rank that left here would leave the others
+    // waiting for it in the collective below.
     load_error = std::current_exception();
   }
   const auto report_load_error = [&](const std::string& heading) {
     try {
       std::rethrow_exception(load_error);
-    } catch (const ConfigError& e) {
+    } catch (const std::exception& e) {
       report_config_error(e, heading);
+    } catch (...) {
+      report_config_error(std::runtime_error(describe_exception(std::current_exception())), heading);
     }
   };
 #if TROUPE_CLI_HAS_MPI
