@@ -176,8 +176,8 @@ int launcher_rank() {
 
 #if TROUPE_CLI_HAS_MPI
 // Whether every rank of the MPI job loaded the file; reports what did not.
-// Each rank prints before it leaves, and MPI_Finalize waits for every rank,
-// so no rank's exit ends the job before the others have said why.
+// Every rank has printed before any leaves (mpirun ends the whole job at the
+// first exit with an error, and would cut the others' reports short).
 bool loaded_on_every_rank(const mpi::Environment& environment, const RunOptions& options,
                           const std::exception_ptr& load_error, const std::function<void(const std::string&)>& report) {
   if (environment.rank() == 0 && load_error) {
@@ -197,6 +197,7 @@ bool loaded_on_every_rank(const mpi::Environment& environment, const RunOptions&
     print_error(options.file + " did not load on rank" + (not_ready.size() > 1 ? "s " : " ") + ranks +
                 " (each says why); every rank reads the file at that path itself");
   }
+  environment.ranks_not_ready(true);  // a barrier: each has said why
   return false;
 }
 #endif
