@@ -21,6 +21,11 @@ std::string shown(const std::string& text) {
 
 class TooDeep : public std::exception {};
 
+// A word that starts with '-' and is still a JSON argument, not an option.
+bool is_negative_number(const std::string& word) {
+  return word.size() > 1 && word[0] == '-' && word[1] >= '0' && word[1] <= '9';
+}
+
 }  // namespace
 
 void add_call_options(CLI::App& command, CallOptions& options) {
@@ -46,26 +51,46 @@ void add_call_options(CLI::App& command, CallOptions& options) {
 void collect_call_arguments(CLI::App& command, CallOptions& options) {
   for (std::string& extra : command.remaining()) {
     // JSON starts with '-' only in a negative number: anything else is an unknown option.
-    if (extra.starts_with('-') && (extra.size() == 1 || extra[1] < '0' || extra[1] > '9')) {
+    if (extra.starts_with('-') && !is_negative_number(extra)) {
       throw UsageError("call: unknown option '" + shown(extra) + "' (see troupe call --help)");
     }
     options.args.push_back(std::move(extra));
   }
 }
 
-std::vector<std::string> take_call_arguments_after_separator(std::vector<std::string>& argv) {
+std::vector<std::string> take_call_arguments_after_separator(const CLI::App& call_command,
+                                                             std::vector<std::string>& argv) {
   // The verb is the first word that is not an option (`troupe --version` has none).
   const auto verb = std::find_if(argv.begin() + (argv.empty() ? 0 : 1), argv.end(),
                                  [](const std::string& word) { return !word.starts_with('-'); });
-  if (verb == argv.end() || *verb != "call") {
+  if (verb == argv.end() || *verb != call_command.get_name()) {
     return {};
   }
-  const auto separator = std::find(verb, argv.end(), "--");
+  auto separator = std::find(verb, argv.end(), "--");
   if (separator == argv.end()) {
     return {};
   }
-  std::vector<std::string> after(separator + 1, argv.end());
-  argv.erase(separator, argv.end());
+  // What the words before `--` leave of PLUGIN TASK (or, with --config,
+  // plugin.task) comes first after it: `troupe call -- p.so echo 5` works.
+  std::size_t positionals = 0;
+  bool with_config = false;
+  for (auto it = verb + 1; it != separator; ++it) {
+    const CLI::Option* option = it->starts_with('-') ? call_command.get_option_no_throw(*it) : nullptr;
+    with_config = with_config || it->starts_with("--config");
+    if (option != nullptr && option->get_items_expected_min() > 0 && std::next(it) != separator) {
+      ++it;  // its value
+    } else if (!it->starts_with('-') || is_negative_number(*it)) {
+      ++positionals;
+    }
+  }
+  const std::size_t wanted = with_config ? 1 : 2;
+  const auto first_argument =
+      separator + 1 +
+      static_cast<std::ptrdiff_t>(std::min<std::size_t>(wanted - std::min(wanted, positionals),
+                                                        static_cast<std::size_t>(argv.end() - separator - 1)));
+  std::vector<std::string> after(first_argument, argv.end());
+  argv.erase(first_argument, argv.end());
+  argv.erase(separator);
   return after;
 }
 

@@ -41,9 +41,11 @@ void collect_call_arguments(CLI::App& command, CallOptions& options);
 
 // `troupe call ... -- ARGS`: CLI11 hands what follows `--` on a subcommand
 // back to the top level, so the command line is cut there before parsing.
-// Returns the arguments after the `--` that follows `call` (each one JSON
-// value, a leading '-' included) and drops them and the `--` from `argv`.
-std::vector<std::string> take_call_arguments_after_separator(std::vector<std::string>& argv);
+// Returns the task arguments after the `--` that follows the call command
+// (each one JSON value, a leading '-' included) and drops them and the `--`
+// from `argv`; words there that PLUGIN and TASK still need stay for them.
+std::vector<std::string> take_call_arguments_after_separator(const CLI::App& call_command,
+                                                             std::vector<std::string>& argv);
 
 // JSON arguments nest at most this deep (deeper input could exhaust the
 // stack of any code that walks the value).

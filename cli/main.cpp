@@ -61,7 +61,7 @@ int main(int argc, char** argv) {
       ->default_str("auto");
 
   std::vector<std::string> words(argv, argv + argc);
-  const std::vector<std::string> call_arguments_after_separator = take_call_arguments_after_separator(words);
+  const std::vector<std::string> call_arguments_after_separator = take_call_arguments_after_separator(*call_cmd, words);
   try {
     std::vector<char*> parsed;
     for (std::string& word : words) {

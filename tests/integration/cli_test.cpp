@@ -352,6 +352,13 @@ TEST(Cli, EveryWordAfterTheSeparatorIsATaskArgument) {
   r = troupe({"call", testing, "echo", "--"});
   EXPECT_EQ(r.exit_code, 2);
   EXPECT_THAT(r.err, HasSubstr("missing argument 'value'"));
+  // PLUGIN and TASK may follow it too, with options before it taking their values.
+  r = troupe({"call", "--", testing, "double", "-21"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.out, "-42\n");
+  r = troupe({"call", "--timeout", "5s", "--isolated", testing, "--", "double", "-21"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.out, "-42\n");
 }
 
 TEST(Cli, AMissingArgumentNamesItAndTheSubcommandsHelp) {
