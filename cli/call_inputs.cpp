@@ -45,7 +45,8 @@ void add_call_options(CLI::App& command, CallOptions& options) {
   command.allow_extras();
   command.footer(
       "ARGS: the task's positional arguments, each one JSON value, taken as written: 42, 1.5, true, '\"text\"', "
-      "'[1,2]' (one list), '{\"x\":1}'. After --, every word is an argument.");
+      "'[1,2]' (one list), '{\"x\":1}'. After --, arguments may start with '-' (PLUGIN and TASK may come "
+      "after it too).");
 }
 
 void collect_call_arguments(CLI::App& command, CallOptions& options) {
@@ -77,7 +78,11 @@ std::vector<std::string> take_call_arguments_after_separator(const CLI::App& cal
   for (auto it = verb + 1; it != separator; ++it) {
     const CLI::Option* option = it->starts_with('-') ? call_command.get_option_no_throw(*it) : nullptr;
     with_config = with_config || it->starts_with("--config");
-    if (option != nullptr && option->get_items_expected_min() > 0 && std::next(it) != separator) {
+    if (option != nullptr && option->get_items_expected_min() > 0) {
+      if (std::next(it) == separator) {
+        positionals = 2;  // its value is missing: CLI11 says so, rather than take PLUGIN for it
+        break;
+      }
       ++it;  // its value
     } else if (!it->starts_with('-') || is_negative_number(*it)) {
       ++positionals;

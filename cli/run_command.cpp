@@ -175,14 +175,11 @@ int launcher_rank() {
 }
 
 #if TROUPE_CLI_HAS_MPI
-// Whether every rank of the MPI job loaded the file; reports what did not.
-// Every rank has printed before any leaves (mpirun ends the whole job at the
-// first exit with an error, and would cut the others' reports short).
+// Whether every rank of the MPI job loaded the file. When rank 0 did not, it
+// has said why already; when only others did not, each says why and rank 0
+// names them, and every rank has printed before any leaves.
 bool loaded_on_every_rank(const mpi::Environment& environment, const RunOptions& options,
                           const std::exception_ptr& load_error, const std::function<void(const std::string&)>& report) {
-  if (environment.rank() == 0 && load_error) {
-    report({});  // the other ranks read the same file: said once
-  }
   const std::vector<int> not_ready = environment.ranks_not_ready(!load_error);
   if (not_ready.empty() || not_ready.front() == 0) {
     return not_ready.empty();
@@ -195,7 +192,8 @@ bool loaded_on_every_rank(const mpi::Environment& environment, const RunOptions&
       ranks += (ranks.empty() ? "" : ", ") + std::to_string(r);
     }
     print_error(options.file + " did not load on rank" + (not_ready.size() > 1 ? "s " : " ") + ranks +
-                " (each says why); every rank reads the file at that path itself");
+                " (each says why): every rank reads the configuration itself, so each needs the same file, "
+                "plugins and --set options");
   }
   environment.ranks_not_ready(true);  // a barrier: each has said why
   return false;
@@ -205,24 +203,13 @@ bool loaded_on_every_rank(const mpi::Environment& environment, const RunOptions&
 }  // namespace
 
 int run_run(const RunOptions& options) {
-  int ranks = 0;  // in the MPI job, if any
-#if TROUPE_CLI_HAS_MPI
-  // Under mpirun every rank runs this command: rank 0 runs the jobs, the
-  // others serve the file's pools of kind mpi until rank 0 is done. MPI
-  // starts first, so that a file that does not load ends every rank together.
-  std::optional<mpi::Environment> environment;
-  if (mpi::launched_by_mpi()) {
-    environment.emplace();
-    ranks = environment->size();
-  }
-#endif
   EngineSpec spec;
   std::exception_ptr load_error;
   try {
     spec = config::load_file(options.file, {.overrides = options.sets});
   } catch (...) {
     // Anything: under mpirun a rank that left here would leave the others
-    // waiting for it in the collective below.
+    // waiting for it in the agreement below.
     load_error = std::current_exception();
   }
   const auto report_load_error = [&](const std::string& heading) {
@@ -234,17 +221,30 @@ int run_run(const RunOptions& options) {
       report_config_error(std::runtime_error(describe_exception(std::current_exception())), heading);
     }
   };
+  // Rank 0 (as the launcher numbers it) says why at once, before MPI starts:
+  // an MPI that cannot start ends the process. The other ranks read the
+  // same file; they speak only if rank 0 loaded it.
+  if (load_error && launcher_rank() == 0) {
+    report_load_error({});
+  }
+  int ranks = 0;  // in the MPI job, if any
 #if TROUPE_CLI_HAS_MPI
-  if (environment && !loaded_on_every_rank(*environment, options, load_error, report_load_error)) {
-    return kUsageError;
+  // Under mpirun every rank runs this command: rank 0 runs the jobs, the
+  // others serve the file's pools of kind mpi until rank 0 is done. Every
+  // rank starts MPI, even one whose file did not load, so that the ranks
+  // agree and end together (mpirun ends the job at the first exit with an
+  // error, and would cut rank 0's report short).
+  std::optional<mpi::Environment> environment;
+  if (mpi::launched_by_mpi()) {
+    environment.emplace();
+    ranks = environment->size();
+    if (!loaded_on_every_rank(*environment, options, load_error, report_load_error)) {
+      return kUsageError;
+    }
   }
 #endif
   if (load_error) {
-    if (launcher_rank() != 0) {
-      return kUsageError;  // without troupe::mpi: rank 0 reads the same file and reports it once
-    }
-    report_load_error({});
-    return kUsageError;
+    return kUsageError;  // reported above (without troupe::mpi, by rank 0 alone)
   }
   if (auto why = mpi_refusal(spec, options); !why.empty()) {
     if (launcher_rank() == 0) {

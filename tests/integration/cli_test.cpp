@@ -359,6 +359,9 @@ TEST(Cli, EveryWordAfterTheSeparatorIsATaskArgument) {
   r = troupe({"call", "--timeout", "5s", "--isolated", testing, "--", "double", "-21"});
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_EQ(r.out, "-42\n");
+  r = troupe({"call", "--isolated", "--timeout", "--", testing, "double", "-21"});  // not PLUGIN as its value
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_THAT(r.err, HasSubstr("--timeout"));
 }
 
 TEST(Cli, AMissingArgumentNamesItAndTheSubcommandsHelp) {

@@ -117,34 +117,45 @@ TEST(MpiPool, CallsSpreadOverEveryRankAndNameItAsTheirWorker) {
   EXPECT_TRUE(by_rank.contains(1) && by_rank.contains(2));
 }
 
-// The ranks take turns frame by frame, however the frames reach rank 0's
-// MPI thread: one at a time, two at once, then one more leaves each rank
-// two. (The turn moved once per dispatch: rank 1 got three.)
+// Waits (a bounded while) until each future was sent to its rank.
+template <class F>
+bool all_sent(const std::vector<F>& futures) {
+  return test::eventually(
+      [&] { return std::ranges::none_of(futures, [](const F& f) { return f.state() == FutureState::pending; }); }, 30s);
+}
+
+// The ranks take turns frame by frame, however frames reach rank 0's MPI
+// thread: alone, or two at once (submitted by a done callback, which runs on
+// that thread, so no dispatch comes between them). The turn moved once per
+// dispatch: ranks 1, 2, then 1 and 2 together, then 2 again.
 TEST(MpiPool, FramesAreDealtInTurnHoweverTheyArrive) {
   MpiPool pool(plugins(), thread_pool());  // 2 ranks x 2 workers x 2 frames
-  std::vector<Future<Value>> futures;
-  const auto submit = [&](int n) {
-    for (int i = 0; i < n; ++i) {
-      futures.push_back(pool.call("testing.cancellable_sleep", 20000));
-    }
-    for (const auto& f : futures) {
-      while (f.state() == FutureState::pending) {
-        std::this_thread::sleep_for(1ms);
-      }
-    }
+  const auto sleeper = [&] {
+    return pool.call("testing.cancellable_sleep", 20000);
   };
-  submit(1);
-  submit(2);
-  submit(1);
-  std::map<std::size_t, int> by_rank;
-  for (const auto& f : futures) {
-    ++by_rank[f.worker_id().value()];
+  std::vector<Future<Value>> frames{sleeper()};
+  ASSERT_TRUE(all_sent(frames));
+  test::Event pair_submitted;
+  std::vector<Future<Value>> pair;
+  frames.push_back(pool.call("testing.sleep", 200));
+  frames.back().add_done_callback([&](const Future<Value>&) {
+    pair.push_back(sleeper());
+    pair.push_back(sleeper());
+    pair_submitted.set();
+  });
+  ASSERT_TRUE(test::eventually([&] { return pair_submitted.is_set(); }, 30s));
+  frames.insert(frames.end(), pair.begin(), pair.end());
+  ASSERT_TRUE(all_sent(frames));
+  frames.push_back(sleeper());
+  ASSERT_TRUE(all_sent(frames));
+  std::vector<std::size_t> ranks;
+  for (const auto& f : frames) {
+    ranks.push_back(f.worker_id().value());
   }
-  EXPECT_EQ(by_rank[1], 2);
-  EXPECT_EQ(by_rank[2], 2);
-  for (auto& f : futures) {
+  EXPECT_EQ(ranks, (std::vector<std::size_t>{1, 2, 1, 2, 1}));
+  for (auto& f : frames) {
     f.cancel();
-    EXPECT_EQ(f.get(30s), false);
+    ASSERT_TRUE(f.wait(30s));
   }
 }
 
@@ -256,22 +267,28 @@ TEST(MpiPool, CancelOfSentWorkReachesTheRunningTask) {
 
 TEST(MpiPool, InterruptRunningStopsWhatRunsOnEveryRank) {
   MpiPool pool(plugins(), process_pool());
+  const auto dir = std::filesystem::temp_directory_path() / ("troupe-mpi-hangs-" + std::to_string(getpid()));
+  std::filesystem::create_directories(dir);
   std::vector<Future<Value>> hung;
   for (int i = 0; i < 4; ++i) {
-    hung.push_back(pool.call("testing.hang"));
+    hung.push_back(pool.call("testing.announce_then_hang", (dir / std::to_string(i)).string()));
   }
-  // Each interrupt stops what runs at that moment; a hang that had not
-  // started yet (its worker still starting on a loaded machine) is caught by
-  // the next, rather than leaving the pool's destructor waiting for it.
-  const bool all_ended = test::eventually(
+  // All four run, on both ranks' two workers, before the one interrupt.
+  const bool all_running = test::eventually(
       [&] {
-        pool.interrupt_running();
-        std::this_thread::sleep_for(100ms);
-        return std::ranges::all_of(hung, [](const auto& f) { return f.done(); });
+        for (int i = 0; i < 4; ++i) {
+          if (!std::filesystem::exists(dir / std::to_string(i))) {
+            return false;
+          }
+        }
+        return true;
       },
-      30s);
-  ASSERT_TRUE(all_ended);
+      60s);
+  std::filesystem::remove_all(dir);
+  ASSERT_TRUE(all_running);
+  pool.interrupt_running();
   for (auto& f : hung) {
+    ASSERT_TRUE(f.wait(30s));
     EXPECT_THROW(f.get(), CancelledError);
   }
   EXPECT_EQ(pool.call("testing.echo", 1).get(), 1);
