@@ -10,6 +10,7 @@
 #include <mutex>
 #include <thread>
 
+#include "mpi/all_sent.hpp"
 #include "mpi/mpi_test_main.hpp"
 #include "support/paths.hpp"
 #include "troupe/errors.hpp"
@@ -88,15 +89,6 @@ void expect_ranks_serve() {
   }
   for (int i = 0; i < 8; ++i) {
     EXPECT_EQ(futures[static_cast<std::size_t>(i)].get(30s), i);
-  }
-}
-
-template <class F>
-void wait_until_running(const std::vector<F>& futures) {
-  for (const auto& f : futures) {
-    while (f.state() == FutureState::pending) {
-      std::this_thread::sleep_for(1ms);
-    }
   }
 }
 
@@ -219,8 +211,8 @@ TEST(MpiPoolHostile, ARevokedChunkThatHadNotStartedEndsCancelled) {
   for (int i = 0; i < 4; ++i) {
     waiting.push_back(pool.submit_chunk("testing.echo", {{1}, {2}, {3}}));
   }
-  wait_until_running(running);
-  wait_until_running(waiting);
+  ASSERT_TRUE(test::all_sent(running));
+  ASSERT_TRUE(test::all_sent(waiting));
   std::this_thread::sleep_for(200ms);  // the frames reach their ranks' local queues
   for (auto& f : waiting) {
     EXPECT_FALSE(f.cancel());  // sent: revoked on its rank

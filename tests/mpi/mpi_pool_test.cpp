@@ -6,12 +6,12 @@
 #include <time.h>
 #include <unistd.h>
 
-#include <algorithm>
 #include <chrono>
 #include <filesystem>
 #include <map>
 #include <mutex>
 
+#include "mpi/all_sent.hpp"
 #include "mpi/mpi_test_main.hpp"
 #include "support/paths.hpp"
 #include "support/sync.hpp"
@@ -117,13 +117,6 @@ TEST(MpiPool, CallsSpreadOverEveryRankAndNameItAsTheirWorker) {
   EXPECT_TRUE(by_rank.contains(1) && by_rank.contains(2));
 }
 
-// Waits (a bounded while) until each future was sent to its rank.
-template <class F>
-bool all_sent(const std::vector<F>& futures) {
-  return test::eventually(
-      [&] { return std::ranges::none_of(futures, [](const F& f) { return f.state() == FutureState::pending; }); }, 30s);
-}
-
 // The ranks take turns frame by frame, however frames reach rank 0's MPI
 // thread: alone, or two at once (submitted by a done callback, which runs on
 // that thread, so no dispatch comes between them). The turn moved once per
@@ -134,7 +127,7 @@ TEST(MpiPool, FramesAreDealtInTurnHoweverTheyArrive) {
     return pool.call("testing.cancellable_sleep", 20000);
   };
   std::vector<Future<Value>> frames{sleeper()};
-  ASSERT_TRUE(all_sent(frames));
+  ASSERT_TRUE(test::all_sent(frames));
   test::Event pair_submitted;
   std::vector<Future<Value>> pair;
   frames.push_back(pool.call("testing.sleep", 200));
@@ -145,9 +138,9 @@ TEST(MpiPool, FramesAreDealtInTurnHoweverTheyArrive) {
   });
   ASSERT_TRUE(test::eventually([&] { return pair_submitted.is_set(); }, 30s));
   frames.insert(frames.end(), pair.begin(), pair.end());
-  ASSERT_TRUE(all_sent(frames));
+  ASSERT_TRUE(test::all_sent(frames));
   frames.push_back(sleeper());
-  ASSERT_TRUE(all_sent(frames));
+  ASSERT_TRUE(test::all_sent(frames));
   std::vector<std::size_t> ranks;
   for (const auto& f : frames) {
     ranks.push_back(f.worker_id().value());
